@@ -1,0 +1,13 @@
+// The registration function of each bound family; module.cc calls them all.
+#pragma once
+
+#include "pybind.hpp"
+
+namespace fastloss {
+namespace bindings {
+
+void register_runtime(py::module_& m);
+void register_elementwise(py::module_& m);
+
+}  // namespace bindings
+}  // namespace fastloss

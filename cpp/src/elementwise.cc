@@ -1,0 +1,132 @@
+#include "fastloss/elementwise.hpp"
+
+#include "kernels/abi.hpp"
+#include "kernels/target_table.hpp"
+#include "blocks.hpp"
+
+namespace fastloss {
+
+// The per-target kernel objects: fastloss::<target>::<loss>_kernel.
+#define FASTLOSS_DECLARE_KERNEL(name, ...) extern const kernel_abi::ElementwiseKernel name##_kernel;
+#define FASTLOSS_DECLARE_TARGET(ns, enumerator) \
+  namespace ns {                                \
+  FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_DECLARE_KERNEL)  \
+  }
+FASTLOSS_FOR_EACH_COMPILED_TARGET(FASTLOSS_DECLARE_TARGET)
+#undef FASTLOSS_DECLARE_TARGET
+#undef FASTLOSS_DECLARE_KERNEL
+
+namespace {
+
+using kernel_abi::Mode;
+using kernel_abi::Sums;
+
+constexpr int kLosses = static_cast<int>(ElementwiseLoss::kCount);
+using LossTable = const kernel_abi::ElementwiseKernel* const*;
+
+
+#define FASTLOSS_KERNEL_ADDRESS(name, ...) &ns_::name##_kernel,
+ByTarget<LossTable> make_tables() {
+  ByTarget<LossTable> tables;
+#define FASTLOSS_FILL_TARGET(ns, enumerator)                                               \
+  {                                                                                        \
+    namespace ns_ = ::fastloss::ns;                                                        \
+    static const kernel_abi::ElementwiseKernel* const losses[kLosses] = {                  \
+        FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_KERNEL_ADDRESS)};                             \
+    tables.entries[static_cast<int>(Target::enumerator)] = losses;                         \
+  }
+  FASTLOSS_FOR_EACH_COMPILED_TARGET(FASTLOSS_FILL_TARGET)
+#undef FASTLOSS_FILL_TARGET
+  return tables;
+}
+#undef FASTLOSS_KERNEL_ADDRESS
+
+kernel_abi::BlockKernelFn block_kernel(ElementwiseLoss loss, DType dtype) {
+  static const ByTarget<LossTable> tables = make_tables();
+  const kernel_abi::ElementwiseKernel& k = *tables.active()[static_cast<int>(loss)];
+  return dtype == DType::kFloat32 ? k.f32 : k.f64;
+}
+
+// One pass of `mode` over the call's shape; grad_output (the kGradOutput slot) and out are
+// optional. Returns the chunk results summed in index order when `reduce` is set.
+Sums run_pass(const ElementwiseCall& call, Mode mode, ConstView grad_output, MutableView out,
+              double scale, bool reduce) {
+  const ConstView inputs[kernel_abi::kNumSlots] = {call.input, call.target, call.weight,
+                                                   call.aux, grad_output};
+  const kernel_abi::BlockKernelFn kernel = block_kernel(call.loss, call.dtype);
+  const kernel_abi::Params params{
+      scale, {call.params[0], call.params[1], call.params[2], call.params[3]}};
+  return run_blocks(call.shape, call.dtype, kernel_abi::kNumSlots, inputs, out, reduce,
+                    [&](const void* const* in_blocks, void* out_block, int64_t n) {
+                      kernel_abi::Block block{};
+                      for (int s = 0; s < kernel_abi::kNumSlots; ++s) block.in[s] = in_blocks[s];
+                      block.out = out_block;
+                      block.n = n;
+                      return kernel(mode, block, params);
+                    });
+}
+
+// The denominator of reduction="mean": sum(weight) for MSE/L1 with a weight, else numel.
+double mean_denominator(const ElementwiseCall& call) {
+  if (call.weight.present() && mean_divides_by_weight_sum(call.loss))
+    return run_pass(call, Mode::kWeightSum, {}, {}, 1.0, true).weight;
+  return static_cast<double>(call.shape.numel());
+}
+
+double reduce_total(const ElementwiseCall& call, Reduction reduction, const Sums& sums) {
+  if (reduction == Reduction::kSum) return sums.loss;
+  const bool by_weight = call.weight.present() && mean_divides_by_weight_sum(call.loss);
+  return sums.loss / (by_weight ? sums.weight : static_cast<double>(call.shape.numel()));
+}
+
+}  // namespace
+
+bool mean_divides_by_weight_sum(ElementwiseLoss loss) {
+  static const bool kByWeight[kLosses] = {
+#define FASTLOSS_WEIGHT_RULE(name, by_weight_sum, ...) by_weight_sum,
+      FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_WEIGHT_RULE)
+#undef FASTLOSS_WEIGHT_RULE
+  };
+  return kByWeight[static_cast<int>(loss)];
+}
+
+double elementwise_forward(const ElementwiseCall& call, Reduction reduction, MutableView out) {
+  if (reduction == Reduction::kNone) {
+    run_pass(call, Mode::kLoss, {}, out, 1.0, false);
+    return 0.0;
+  }
+  return reduce_total(call, reduction, run_pass(call, Mode::kLossSum, {}, {}, 1.0, true));
+}
+
+void elementwise_backward(const ElementwiseCall& call, Reduction reduction,
+                          ConstView grad_output, double grad_output_scalar,
+                          MutableView grad_input) {
+  if (reduction == Reduction::kNone) {
+    run_pass(call, Mode::kGrad, grad_output, grad_input, 1.0, false);
+    return;
+  }
+  const double scale = reduction == Reduction::kMean
+                           ? grad_output_scalar / mean_denominator(call)
+                           : grad_output_scalar;
+  run_pass(call, Mode::kGrad, {}, grad_input, scale, false);
+}
+
+double elementwise_forward_backward(const ElementwiseCall& call, Reduction reduction,
+                                    MutableView grad_input, MutableView loss_out) {
+  if (reduction == Reduction::kNone) {
+    // The loss pass runs first: grad_input may be the input itself.
+    run_pass(call, Mode::kLoss, {}, loss_out, 1.0, false);
+    run_pass(call, Mode::kGrad, {}, grad_input, 1.0, false);
+    return 0.0;
+  }
+  const double denominator =
+      reduction == Reduction::kMean ? mean_denominator(call) : 1.0;
+  const Sums sums = run_pass(call, Mode::kLossSumGrad, {}, grad_input, 1.0 / denominator, true);
+  return reduction == Reduction::kSum ? sums.loss : sums.loss / denominator;
+}
+
+int64_t elementwise_invalid_count(const ElementwiseCall& call) {
+  return static_cast<int64_t>(run_pass(call, Mode::kInvalidCount, {}, {}, 1.0, true).loss);
+}
+
+}  // namespace fastloss

@@ -1,0 +1,63 @@
+// The interface between the baseline dispatcher and the per-target kernel objects.
+//
+// Plain data and function-pointer types only: this header is included both by
+// per-target kernel sources (compiled with AVX2/AVX-512 flags) and by baseline code, so it
+// must not define any function that either side could emit.
+#pragma once
+
+#include <cstdint>
+
+#include "fastloss/ops.hpp"
+
+namespace fastloss {
+namespace kernel_abi {
+
+// What one call over a contiguous block computes.
+enum class Mode : int {
+  kLoss,         // out[i] = w_i * loss_i
+  kLossSum,      // sums of w_i * loss_i (and of w_i)
+  kGrad,         // out[i] = scale * go_i * w_i * dloss_i/dx_i
+  kLossSumGrad,  // kLossSum and kGrad in one pass
+  kWeightSum,    // sum of w_i only
+  kInvalidCount  // number of i whose (x_i, y_i) the loss rejects (e.g. BCE outside [0,1])
+};
+
+// Operand slots of an elementwise loss. Absent slots are null.
+enum Slot : int { kInput = 0, kTarget, kWeight, kAux, kGradOutput, kNumSlots };
+
+struct Block {
+  const void* in[kNumSlots];  // each contiguous with n elements, or null
+  void* out;                  // contiguous with n elements (modes that write)
+  int64_t n;
+};
+
+// Loss-specific scalar options (pos_weight flag, beta, delta, margin, eps, ...) and the
+// gradient scale (grad_output / mean denominator).
+struct Params {
+  double scale;
+  double p[4];
+};
+
+struct Sums {
+  double loss;
+  double weight;
+};
+
+using BlockKernelFn = Sums (*)(Mode, const Block&, const Params&);
+
+// One elementwise loss on one target: float32 and float64 entry points.
+struct ElementwiseKernel {
+  BlockKernelFn f32;
+  BlockKernelFn f64;
+};
+
+using UnaryF32Fn = void (*)(const float* in, float* out, int64_t n);
+using UnaryF64Fn = void (*)(const double* in, double* out, int64_t n);
+
+struct UnaryKernel {
+  UnaryF32Fn f32;
+  UnaryF64Fn f64;
+};
+
+}  // namespace kernel_abi
+}  // namespace fastloss

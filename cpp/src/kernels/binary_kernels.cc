@@ -1,0 +1,71 @@
+// Binary classification losses: binary_cross_entropy and binary_cross_entropy_with_logits.
+// Compiled once per SIMD target (FASTLOSS_TARGET_NS); formulas follow PyTorch 2.13's CPU
+// kernels so results agree to float rounding.
+#include "kernels/elementwise_driver.hpp"
+
+namespace fastloss {
+namespace FASTLOSS_TARGET_NS {
+namespace {
+
+template <class T>
+FASTLOSS_INLINE T max_of(T a, T b) {
+  // Like std::max: returns a when the comparison is false (NaN in a propagates).
+  return a < b ? b : a;
+}
+
+// loss = (y - 1) * max(log1p(-x), -100) - y * max(log(x), -100)  (torch's log clamp).
+// The gradient is torch's (x - y) / max((1 - x) x, 1e-12): not the derivative of the
+// clamped loss, kept for parity.
+struct BinaryCrossEntropy {
+  static constexpr bool kUsesAux = false;
+  static constexpr bool kValidates = true;
+  template <class T>
+  struct Consts {
+    explicit Consts(const kernel_abi::Params&) {}
+  };
+  template <class T>
+  static FASTLOSS_INLINE bool invalid(T x, T y) {
+    // Written so that NaN is invalid: every comparison with NaN is false.
+    return !(x >= T(0) && x <= T(1) && y >= T(0) && y <= T(1));
+  }
+  template <class T>
+  static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T, const Consts<T>&) {
+    const T log_x = max_of(math::log(x), T(-100));
+    const T log_1mx = max_of(math::log1p(-x), T(-100));
+    const T loss = (y - T(1)) * log_1mx - y * log_x;
+    const T grad = (x - y) / max_of((T(1) - x) * x, T(1e-12));
+    return {loss, grad};
+  }
+};
+
+// loss = (1 - y) x - l * log_sigmoid(x), l = (pos_weight - 1) y + 1 (l = 1 without
+// pos_weight). log_sigmoid is the stable min(x, 0) - log1p(exp(-|x|)), so the loss is
+// finite for every finite logit.
+struct BinaryCrossEntropyWithLogits {
+  static constexpr bool kUsesAux = true;  // aux = pos_weight
+  static constexpr bool kValidates = false;
+  template <class T>
+  struct Consts {
+    explicit Consts(const kernel_abi::Params& p) : has_pos_weight(p.p[0] != 0.0) {}
+    bool has_pos_weight;
+  };
+  template <class T>
+  static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T pos_weight, const Consts<T>& c) {
+    const T ls = math::log_sigmoid(x);
+    const T s = math::sigmoid(x);
+    if (c.has_pos_weight) {
+      const T l = (pos_weight - T(1)) * y + T(1);
+      const T py = pos_weight * y;
+      return {(T(1) - y) * x - l * ls, (py + T(1) - y) * s - py};
+    }
+    return {(T(1) - y) * x - ls, s - y};
+  }
+};
+
+}  // namespace
+
+FASTLOSS_DEFINE_ELEMENTWISE_KERNEL(binary_cross_entropy, BinaryCrossEntropy)
+FASTLOSS_DEFINE_ELEMENTWISE_KERNEL(binary_cross_entropy_with_logits, BinaryCrossEntropyWithLogits)
+
+}  // namespace FASTLOSS_TARGET_NS
+}  // namespace fastloss

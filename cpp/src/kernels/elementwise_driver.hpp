@@ -1,0 +1,175 @@
+// The per-target loop driver shared by every elementwise loss.
+//
+// A loss is an Op type:
+//   static constexpr bool kUsesAux;    // reads the kAux slot (pos_weight, var, ...)
+//   static constexpr bool kValidates;  // has invalid(x, y) (rejected input values)
+//   template <class T> struct Consts { explicit Consts(const kernel_abi::Params&); ... };
+//   template <class T> static LossGrad<T> eval(T x, T y, T aux, const Consts<T>&);
+// eval returns the unweighted loss and d loss / d x; whatever a mode does not use is
+// dead code after inlining. The driver applies weight, grad_output and scale, and sums in
+// float64 so float32 reductions do not drift.
+//
+// Included only by per-target kernel sources: everything here lives in
+// fastloss::FASTLOSS_TARGET_NS and so is compiled separately for every target.
+#pragma once
+
+#include "fastloss/math.hpp"
+#include "kernels/abi.hpp"
+
+namespace fastloss {
+namespace FASTLOSS_TARGET_NS {
+
+template <class T>
+struct LossGrad {
+  T loss;
+  T grad;
+};
+
+namespace elementwise_detail {
+
+using kernel_abi::Block;
+using kernel_abi::Mode;
+using kernel_abi::Params;
+using kernel_abi::Slot;
+using kernel_abi::Sums;
+
+template <class Op, class T, bool kWeighted, bool kAux>
+struct Loops {
+  using C = typename Op::template Consts<T>;
+
+  static FASTLOSS_INLINE T aux_at(const T* a, int64_t i) {
+    if constexpr (kAux) return a[i];
+    (void)a;
+    (void)i;
+    return T(0);
+  }
+
+  static void loss(const T* x, const T* y, const T* w, const T* a, T* out, int64_t n,
+                   const C& c) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      T l = Op::eval(x[i], y[i], aux_at(a, i), c).loss;
+      if constexpr (kWeighted) l *= w[i];
+      out[i] = l;
+    }
+  }
+
+  static Sums loss_sum(const T* x, const T* y, const T* w, const T* a, int64_t n, const C& c) {
+    double acc = 0.0, wacc = 0.0;
+#pragma omp simd reduction(+ : acc, wacc)
+    for (int64_t i = 0; i < n; ++i) {
+      T l = Op::eval(x[i], y[i], aux_at(a, i), c).loss;
+      if constexpr (kWeighted) {
+        l *= w[i];
+        wacc += static_cast<double>(w[i]);
+      }
+      acc += static_cast<double>(l);
+    }
+    return Sums{acc, wacc};
+  }
+
+  template <bool kGradOutput>
+  static void grad(const T* x, const T* y, const T* w, const T* a, const T* go, T* out,
+                   int64_t n, T scale, const C& c) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      T g = Op::eval(x[i], y[i], aux_at(a, i), c).grad * scale;
+      if constexpr (kWeighted) g *= w[i];
+      if constexpr (kGradOutput) g *= go[i];
+      out[i] = g;
+    }
+  }
+
+  // out may be x itself (in-place gradient): each i reads its inputs before writing out[i],
+  // and `omp simd` asserts there is no other dependence between iterations.
+  static Sums loss_sum_grad(const T* x, const T* y, const T* w, const T* a, T* out, int64_t n,
+                            T scale, const C& c) {
+    double acc = 0.0, wacc = 0.0;
+#pragma omp simd reduction(+ : acc, wacc)
+    for (int64_t i = 0; i < n; ++i) {
+      const LossGrad<T> lg = Op::eval(x[i], y[i], aux_at(a, i), c);
+      T l = lg.loss;
+      T g = lg.grad * scale;
+      if constexpr (kWeighted) {
+        l *= w[i];
+        g *= w[i];
+        wacc += static_cast<double>(w[i]);
+      }
+      acc += static_cast<double>(l);
+      out[i] = g;
+    }
+    return Sums{acc, wacc};
+  }
+
+  static Sums run(Mode mode, const Block& b, const Params& p) {
+    const T* x = static_cast<const T*>(b.in[kernel_abi::kInput]);
+    const T* y = static_cast<const T*>(b.in[kernel_abi::kTarget]);
+    const T* w = static_cast<const T*>(b.in[kernel_abi::kWeight]);
+    const T* a = static_cast<const T*>(b.in[kernel_abi::kAux]);
+    const T* go = static_cast<const T*>(b.in[kernel_abi::kGradOutput]);
+    T* out = static_cast<T*>(b.out);
+    const C c(p);
+    const T scale = static_cast<T>(p.scale);
+    switch (mode) {
+      case Mode::kLoss:
+        loss(x, y, w, a, out, b.n, c);
+        return Sums{0.0, 0.0};
+      case Mode::kLossSum:
+        return loss_sum(x, y, w, a, b.n, c);
+      case Mode::kGrad:
+        if (go != nullptr)
+          grad<true>(x, y, w, a, go, out, b.n, scale, c);
+        else
+          grad<false>(x, y, w, a, go, out, b.n, scale, c);
+        return Sums{0.0, 0.0};
+      case Mode::kLossSumGrad:
+        return loss_sum_grad(x, y, w, a, out, b.n, scale, c);
+      case Mode::kWeightSum: {
+        double wacc = 0.0;
+        if constexpr (kWeighted) {
+#pragma omp simd reduction(+ : wacc)
+          for (int64_t i = 0; i < b.n; ++i) wacc += static_cast<double>(w[i]);
+        }
+        return Sums{0.0, wacc};
+      }
+      case Mode::kInvalidCount: {
+        double bad = 0.0;
+        if constexpr (Op::kValidates) {
+#pragma omp simd reduction(+ : bad)
+          for (int64_t i = 0; i < b.n; ++i) bad += Op::invalid(x[i], y[i]) ? 1.0 : 0.0;
+        }
+        return Sums{bad, 0.0};
+      }
+    }
+    return Sums{0.0, 0.0};
+  }
+};
+
+template <class Op, class T>
+Sums run_block(Mode mode, const Block& b, const Params& p) {
+  const bool weighted = b.in[kernel_abi::kWeight] != nullptr;
+  const bool aux = Op::kUsesAux && b.in[kernel_abi::kAux] != nullptr;
+  if (weighted) {
+    return aux ? Loops<Op, T, true, Op::kUsesAux>::run(mode, b, p)
+               : Loops<Op, T, true, false>::run(mode, b, p);
+  }
+  return aux ? Loops<Op, T, false, Op::kUsesAux>::run(mode, b, p)
+             : Loops<Op, T, false, false>::run(mode, b, p);
+}
+
+}  // namespace elementwise_detail
+
+// The exported kernel of one loss on this target.
+template <class Op>
+inline constexpr kernel_abi::ElementwiseKernel make_elementwise_kernel() {
+  return kernel_abi::ElementwiseKernel{&elementwise_detail::run_block<Op, float>,
+                                       &elementwise_detail::run_block<Op, double>};
+}
+
+// Defines fastloss::<target>::<name>_kernel for an Op.
+#define FASTLOSS_DEFINE_ELEMENTWISE_KERNEL(name, Op)                \
+  extern const kernel_abi::ElementwiseKernel name##_kernel;         \
+  const kernel_abi::ElementwiseKernel name##_kernel = make_elementwise_kernel<Op>();
+
+}  // namespace FASTLOSS_TARGET_NS
+}  // namespace fastloss

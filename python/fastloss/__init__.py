@@ -1,0 +1,58 @@
+"""fastloss: fast, numerically careful loss functions for NumPy on the CPU.
+
+Functions carry ``torch.nn.functional``'s names and semantics (``fastloss.functional`` or
+the package itself); classes carry ``torch.nn``'s (``fastloss.nn``).
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+try:
+    from . import _core
+except ImportError as err:  # pragma: no cover - only when the extension is missing
+    raise ImportError(
+        "fastloss's compiled core (fastloss._core) could not be imported. Install fastloss with "
+        "`pip install .` from a source checkout (it builds the extension) rather than importing "
+        f"it from the source tree. Original error: {err}"
+    ) from err
+
+from . import functional, nn
+from .functional import *  # noqa: F401,F403  (the public loss functions)
+from .functional import __all__ as _functional_all
+
+__version__ = "0.1.0"
+
+
+def simd_target() -> str:
+    """The SIMD target the kernels run on: 'baseline', 'avx2', 'avx512' or 'neon'."""
+    return _core.simd_target()
+
+
+def compiled_targets() -> List[str]:
+    """The SIMD targets compiled into this build, lowest first."""
+    return list(_core.compiled_targets())
+
+
+def set_num_threads(n: int) -> None:
+    """Threads every kernel uses (default: OpenMP's, which honours OMP_NUM_THREADS).
+
+    Raises ValueError when ``n < 1``.
+    """
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """Threads every kernel uses."""
+    return _core.get_num_threads()
+
+
+__all__ = [
+    "functional",
+    "nn",
+    "simd_target",
+    "compiled_targets",
+    "set_num_threads",
+    "get_num_threads",
+    *_functional_all,
+]

@@ -1,0 +1,17 @@
+"""Loss functions with ``torch.nn.functional``'s names, arguments and semantics.
+
+Every loss ``f`` comes with ``f_backward(grad_output, input, target, ...)``, the gradient
+with respect to ``input``, and ``f_with_grad(input, target, ..., out=None)``, returning
+``(loss, grad_input)`` from one pass over memory (``out`` may be ``input`` itself). Inputs
+are float32 or float64 NumPy arrays (strided views are read in place); reduced losses are
+NumPy scalars of the input's dtype, accumulated in float64.
+
+Each loss family lives in its own private module; this module gathers them.
+"""
+
+from ._binary import *  # noqa: F401,F403
+from ._binary import __all__ as _binary_all
+from ._regression import *  # noqa: F401,F403
+from ._regression import __all__ as _regression_all
+
+__all__ = [*_binary_all, *_regression_all]

@@ -1,0 +1,240 @@
+// Elementwise losses on every supported SIMD target against a long-double reference:
+// per-element loss, reductions, gradients and the fused pass; sizes around the vector
+// widths, unaligned pointers, strided and broadcast operands, thread-count determinism.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "fastloss/elementwise.hpp"
+#include "fastloss/threading.hpp"
+#include "per_target.hpp"
+
+namespace {
+
+using fastloss::ConstView;
+using fastloss::DType;
+using fastloss::ElementwiseCall;
+using fastloss::ElementwiseLoss;
+using fastloss::MutableView;
+using fastloss::Reduction;
+using fastloss::Shape;
+
+struct Reference {
+  long double loss;
+  long double grad;
+};
+
+// The losses' definitions in long double (torch's formulas).
+Reference reference(ElementwiseLoss loss, long double x, long double y, long double pw, bool has_pw) {
+  switch (loss) {
+    case ElementwiseLoss::binary_cross_entropy: {
+      const long double lx = std::max(std::log(x), -100.0L);
+      const long double l1mx = std::max(std::log1p(-x), -100.0L);
+      return {(y - 1) * l1mx - y * lx, (x - y) / std::max((1 - x) * x, 1e-12L)};
+    }
+    case ElementwiseLoss::binary_cross_entropy_with_logits: {
+      const long double ls = std::min(x, 0.0L) - std::log1p(std::exp(-std::fabs(x)));
+      const long double s = 1 / (1 + std::exp(-x));
+      const long double l = has_pw ? (pw - 1) * y + 1 : 1;
+      const long double g = has_pw ? (pw * y + 1 - y) * s - pw * y : s - y;
+      return {(1 - y) * x - l * ls, g};
+    }
+    case ElementwiseLoss::mse_loss:
+      return {(x - y) * (x - y), 2 * (x - y)};
+    default:
+      return {0, 0};
+  }
+}
+
+template <class T>
+struct Data {
+  std::vector<T> x, y, w, pw;
+};
+
+template <class T>
+Data<T> make_data(ElementwiseLoss loss, size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> unit(0.001, 0.999), logit(-30.0, 30.0), pos(0.1, 3.0);
+  Data<T> d;
+  for (size_t i = 0; i < n; ++i) {
+    d.x.push_back(static_cast<T>(loss == ElementwiseLoss::binary_cross_entropy ? unit(rng) : logit(rng)));
+    d.y.push_back(static_cast<T>(unit(rng)));
+    d.w.push_back(static_cast<T>(pos(rng)));
+    d.pw.push_back(static_cast<T>(pos(rng)));
+  }
+  return d;
+}
+
+template <class T>
+constexpr DType dtype_of() {
+  return sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64;
+}
+
+// Relative tolerance per element: the kernels' math is within a few ULP.
+template <class T>
+long double tolerance() {
+  return sizeof(T) == 4 ? 2e-5L : 1e-12L;
+}
+
+void expect_close(long double expected, long double actual, long double rtol, const char* what, size_t i) {
+  const long double scale = std::max(1.0L, std::fabs(expected));
+  EXPECT_LE(std::fabs(expected - actual), rtol * scale) << what << " at " << i << ": expected "
+                                                         << static_cast<double>(expected) << " got "
+                                                         << static_cast<double>(actual);
+}
+
+class ElementwiseTest : public fastloss_test::PerTarget {};
+
+template <class T>
+void check_loss(ElementwiseLoss loss, size_t n, size_t offset, bool weighted, bool with_pw) {
+  Data<T> d = make_data<T>(loss, n + offset, static_cast<unsigned>(n * 31 + offset));
+  const int64_t extent = static_cast<int64_t>(n);
+  const int64_t unit = 1;
+  ElementwiseCall call;
+  call.loss = loss;
+  call.dtype = dtype_of<T>();
+  call.shape = Shape{1, &extent};
+  // offset shifts every pointer off its natural alignment.
+  call.input = ConstView{d.x.data() + offset, &unit};
+  call.target = ConstView{d.y.data() + offset, &unit};
+  if (weighted) call.weight = ConstView{d.w.data() + offset, &unit};
+  if (with_pw) {
+    call.aux = ConstView{d.pw.data() + offset, &unit};
+    call.params[0] = 1.0;
+  }
+  std::vector<T> per_element(n + 1), grad(n + 1), fused_grad(n + 1);
+  fastloss::elementwise_forward(call, Reduction::kNone, MutableView{per_element.data(), &unit});
+  const double sum = fastloss::elementwise_forward(call, Reduction::kSum, MutableView{});
+  const double mean = fastloss::elementwise_forward(call, Reduction::kMean, MutableView{});
+  fastloss::elementwise_backward(call, Reduction::kSum, ConstView{}, 0.5, MutableView{grad.data(), &unit});
+  const double fused = fastloss::elementwise_forward_backward(call, Reduction::kSum,
+                                                              MutableView{fused_grad.data(), &unit}, MutableView{});
+  long double ref_sum = 0, ref_weight = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const size_t j = i + offset;
+    const long double w = weighted ? d.w[j] : 1.0L;
+    const Reference r = reference(loss, d.x[j], d.y[j], d.pw[j], with_pw);
+    expect_close(w * r.loss, per_element[i], tolerance<T>(), "loss", i);
+    expect_close(0.5L * w * r.grad, grad[i], tolerance<T>(), "grad", i);
+    expect_close(w * r.grad, fused_grad[i], tolerance<T>(), "fused grad", i);
+    ref_sum += w * r.loss;
+    ref_weight += w;
+  }
+  EXPECT_EQ(per_element[n], T(0)) << "wrote past the end";
+  expect_close(ref_sum, sum, tolerance<T>(), "sum", n);
+  expect_close(ref_sum, fused, tolerance<T>(), "fused sum", n);
+  const long double denominator = weighted && fastloss::mean_divides_by_weight_sum(loss) ? ref_weight : n;
+  if (n > 0) {
+    expect_close(ref_sum / denominator, mean, tolerance<T>(), "mean", n);
+  } else {
+    EXPECT_TRUE(std::isnan(mean));
+  }
+}
+
+const ElementwiseLoss kLosses[] = {ElementwiseLoss::binary_cross_entropy,
+                                   ElementwiseLoss::binary_cross_entropy_with_logits,
+                                   ElementwiseLoss::mse_loss};
+
+TEST_P(ElementwiseTest, MatchesLongDoubleReferenceAcrossSizesAndAlignments) {
+  for (ElementwiseLoss loss : kLosses) {
+    for (size_t n : {0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 49, 65, 1000, 20000}) {
+      for (size_t offset : {0, 1, 3}) {
+        for (bool weighted : {false, true}) {
+          const bool pw = loss == ElementwiseLoss::binary_cross_entropy_with_logits && offset == 1;
+          check_loss<float>(loss, n, offset, weighted, pw);
+          check_loss<double>(loss, n, offset, weighted, pw);
+        }
+      }
+    }
+  }
+}
+
+TEST_P(ElementwiseTest, StridedAndBroadcastOperandsMatchContiguous) {
+  // input is a transposed (rows, cols) view, pos_weight a (cols,) row broadcast over rows.
+  const int64_t rows = 37, cols = 300;
+  Data<float> d = make_data<float>(ElementwiseLoss::binary_cross_entropy_with_logits, rows * cols, 7);
+  std::vector<float> xt(rows * cols), pw_row(d.pw.begin(), d.pw.begin() + cols);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) xt[c * rows + r] = d.x[r * cols + c];
+  const int64_t shape[2] = {rows, cols};
+  const int64_t contiguous[2] = {cols, 1}, transposed[2] = {1, rows}, broadcast[2] = {0, 1};
+  std::vector<float> pw_full(rows * cols);
+  for (int64_t i = 0; i < rows * cols; ++i) pw_full[i] = pw_row[i % cols];
+
+  ElementwiseCall dense;
+  dense.loss = ElementwiseLoss::binary_cross_entropy_with_logits;
+  dense.shape = Shape{2, shape};
+  dense.input = ConstView{d.x.data(), contiguous};
+  dense.target = ConstView{d.y.data(), contiguous};
+  dense.aux = ConstView{pw_full.data(), contiguous};
+  dense.params[0] = 1.0;
+  ElementwiseCall views = dense;
+  views.input = ConstView{xt.data(), transposed};
+  views.aux = ConstView{pw_row.data(), broadcast};
+
+  EXPECT_EQ(fastloss::elementwise_forward(dense, Reduction::kSum, {}),
+            fastloss::elementwise_forward(views, Reduction::kSum, {}));
+  std::vector<float> g_dense(rows * cols), g_views(rows * cols);
+  fastloss::elementwise_forward_backward(dense, Reduction::kMean, MutableView{g_dense.data(), contiguous}, {});
+  // The strided output: gradient written through the transposed layout.
+  fastloss::elementwise_forward_backward(views, Reduction::kMean, MutableView{g_views.data(), transposed}, {});
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) ASSERT_EQ(g_dense[r * cols + c], g_views[c * rows + r]);
+}
+
+TEST_P(ElementwiseTest, ReductionIsBitwiseIdenticalForAnyThreadCount) {
+  const int64_t n = 3 * 65536 + 123;
+  Data<float> d = make_data<float>(ElementwiseLoss::mse_loss, n, 11);
+  const int64_t unit = 1;
+  ElementwiseCall call;
+  call.loss = ElementwiseLoss::binary_cross_entropy_with_logits;
+  call.shape = Shape{1, &n};
+  call.input = ConstView{d.x.data(), &unit};
+  call.target = ConstView{d.y.data(), &unit};
+  const int before = fastloss::get_num_threads();
+  fastloss::set_num_threads(1);
+  const double serial = fastloss::elementwise_forward(call, Reduction::kMean, {});
+  for (int threads : {2, 3, 4, 7}) {
+    fastloss::set_num_threads(threads);
+    const double parallel = fastloss::elementwise_forward(call, Reduction::kMean, {});
+    EXPECT_EQ(std::memcmp(&serial, &parallel, sizeof(double)), 0) << threads << " threads";
+  }
+  fastloss::set_num_threads(before);
+}
+
+TEST_P(ElementwiseTest, InPlaceGradientOverwritesInput) {
+  const int64_t n = 10001;
+  Data<double> d = make_data<double>(ElementwiseLoss::mse_loss, n, 5);
+  std::vector<double> expected(n);
+  const int64_t unit = 1;
+  ElementwiseCall call;
+  call.loss = ElementwiseLoss::mse_loss;
+  call.dtype = DType::kFloat64;
+  call.shape = Shape{1, &n};
+  call.input = ConstView{d.x.data(), &unit};
+  call.target = ConstView{d.y.data(), &unit};
+  const double loss = fastloss::elementwise_forward_backward(call, Reduction::kSum, MutableView{expected.data(), &unit}, {});
+  const double in_place = fastloss::elementwise_forward_backward(call, Reduction::kSum, MutableView{d.x.data(), &unit}, {});
+  EXPECT_EQ(loss, in_place);
+  EXPECT_EQ(expected, d.x);
+}
+
+TEST_P(ElementwiseTest, BinaryCrossEntropyCountsOutOfRangeValues) {
+  const float nan = std::nanf("");
+  std::vector<float> x = {0.5f, 1.5f, nan, 0.0f, 1.0f, -0.0f, 0.25f};
+  std::vector<float> y = {0.5f, 0.5f, 0.5f, -0.1f, 1.0f, 0.0f, nan};
+  const int64_t n = static_cast<int64_t>(x.size()), unit = 1;
+  ElementwiseCall call;
+  call.loss = ElementwiseLoss::binary_cross_entropy;
+  call.shape = Shape{1, &n};
+  call.input = ConstView{x.data(), &unit};
+  call.target = ConstView{y.data(), &unit};
+  EXPECT_EQ(fastloss::elementwise_invalid_count(call), 4);
+}
+
+FASTLOSS_INSTANTIATE_PER_TARGET(ElementwiseTest);
+
+}  // namespace
