@@ -33,7 +33,7 @@ Reference reference(ElementwiseLoss loss, long double x, long double y, long dou
     case ElementwiseLoss::binary_cross_entropy: {
       const long double lx = std::max(std::log(x), -100.0L);
       const long double l1mx = std::max(std::log1p(-x), -100.0L);
-      return {(y - 1) * l1mx - y * lx, (x - y) / std::max((1 - x) * x, 1e-12L)};
+      return {(y - 1) * l1mx - y * lx, (x - y) / std::max((1 - x) * x, static_cast<long double>(1e-12f))};
     }
     case ElementwiseLoss::binary_cross_entropy_with_logits: {
       const long double ls = std::min(x, 0.0L) - std::log1p(std::exp(-std::fabs(x)));

@@ -14,8 +14,8 @@ FASTLOSS_INLINE T max_of(T a, T b) {
 }
 
 // loss = (y - 1) * max(log1p(-x), -100) - y * max(log(x), -100)  (torch's log clamp).
-// The gradient is torch's (x - y) / max((1 - x) x, 1e-12): not the derivative of the
-// clamped loss, kept for parity.
+// The gradient is torch's (x - y) / max((1 - x) x, eps): not the derivative of the clamped
+// loss, kept for parity. torch's eps is the float 1e-12f, also for float64 inputs.
 struct BinaryCrossEntropy {
   static constexpr bool kUsesAux = false;
   static constexpr bool kValidates = true;
@@ -33,7 +33,7 @@ struct BinaryCrossEntropy {
     const T log_x = max_of(math::log(x), T(-100));
     const T log_1mx = max_of(math::log1p(-x), T(-100));
     const T loss = (y - T(1)) * log_1mx - y * log_x;
-    const T grad = (x - y) / max_of((T(1) - x) * x, T(1e-12));
+    const T grad = (x - y) / max_of((T(1) - x) * x, static_cast<T>(1e-12f));
     return {loss, grad};
   }
 };

@@ -1,0 +1,35 @@
+"""Shared fixtures: every SIMD target this CPU supports, dtypes, and torch as the referee."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastloss
+from fastloss import _core
+
+SUPPORTED_TARGETS = list(_core.supported_targets())
+
+
+@pytest.fixture(params=SUPPORTED_TARGETS)
+def simd_target(request):
+    """Runs the test once per supported SIMD target, restoring the best one afterwards."""
+    previous = fastloss.simd_target()
+    _core.force_target(request.param)
+    yield request.param
+    _core.force_target(previous)
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+def dtype(request):
+    return request.param
+
+
+def tolerances(dtype) -> dict:
+    """Parity with torch to float rounding (reductions accumulate in float64 here)."""
+    return {"rtol": 2e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-11, "atol": 1e-13}
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
