@@ -157,10 +157,12 @@ int64_t invalid_count(ElementwiseLoss loss, const py::handle& input, const py::h
 }  // namespace
 
 void register_elementwise(py::module_& m) {
-  py::enum_<ElementwiseLoss> losses(m, "ElementwiseLoss", "The elementwise losses of the core.");
+  py::native_enum<ElementwiseLoss> losses(m, "ElementwiseLoss", "enum.Enum",
+                                          "The elementwise losses of the core.");
 #define FASTLOSS_ENUM_VALUE(name, ...) losses.value(#name, ElementwiseLoss::name);
   FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_ENUM_VALUE)
 #undef FASTLOSS_ENUM_VALUE
+  losses.finalize();
 
   m.def("elementwise_forward", &forward, py::arg("loss"), py::arg("input"), py::arg("target"),
         py::arg("weight") = py::none(), py::arg("aux") = py::none(),

@@ -46,10 +46,11 @@ void register_runtime(py::module_& m) {
   m.def("set_num_threads", &set_num_threads, py::arg("n"), "Threads used by every kernel.");
   m.def("get_num_threads", &get_num_threads, "Threads used by every kernel.");
 
-  py::enum_<UnaryOp> ops(m, "UnaryOp", "Unary array math functions.");
+  py::native_enum<UnaryOp> ops(m, "UnaryOp", "enum.Enum", "Unary array math functions.");
 #define FASTLOSS_ENUM_VALUE(name) ops.value(#name, UnaryOp::name);
   FASTLOSS_UNARY_OPS(FASTLOSS_ENUM_VALUE)
 #undef FASTLOSS_ENUM_VALUE
+  ops.finalize();
   m.def("unary", &apply_unary, py::arg("op"), py::arg("x"), py::arg("out") = py::none(),
         "op(x) elementwise; out may be x itself.");
 }

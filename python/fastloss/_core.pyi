@@ -1,0 +1,69 @@
+# Stub of the compiled module fastloss._core (checked against it by mypy.stubtest in
+# tests/python/test_stub.py). Keep in step with cpp/bindings/.
+import enum
+from typing import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+_Float = NDArray[np.float32] | NDArray[np.float64]
+
+# --- runtime (register_runtime.cc) ------------------------------------------------------
+
+def simd_target() -> str: ...
+def compiled_targets() -> list[str]: ...
+def supported_targets() -> list[str]: ...
+def force_target(name: str) -> None: ...
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
+
+class UnaryOp(enum.Enum):
+    exp = 0
+    log = 1
+    log1p = 2
+    expm1 = 3
+    sigmoid = 4
+    log_sigmoid = 5
+    softplus = 6
+
+def unary(op: UnaryOp, x: _Float, out: _Float | None = None) -> _Float: ...
+
+# --- elementwise losses (register_elementwise.cc) ---------------------------------------
+
+class ElementwiseLoss(enum.Enum):
+    binary_cross_entropy = 0
+    binary_cross_entropy_with_logits = 1
+    mse_loss = 2
+
+def elementwise_forward(
+    loss: ElementwiseLoss,
+    input: _Float,
+    target: _Float,
+    weight: _Float | None = None,
+    aux: _Float | None = None,
+    reduction: str = "mean",
+    params: Sequence[float] = ...,
+    out: _Float | None = None,
+) -> np.floating | _Float: ...
+def elementwise_backward(
+    loss: ElementwiseLoss,
+    grad_output: float | _Float,
+    input: _Float,
+    target: _Float,
+    weight: _Float | None = None,
+    aux: _Float | None = None,
+    reduction: str = "mean",
+    params: Sequence[float] = ...,
+    out: _Float | None = None,
+) -> _Float: ...
+def elementwise_with_grad(
+    loss: ElementwiseLoss,
+    input: _Float,
+    target: _Float,
+    weight: _Float | None = None,
+    aux: _Float | None = None,
+    reduction: str = "mean",
+    params: Sequence[float] = ...,
+    out: _Float | None = None,
+) -> tuple[np.floating | _Float, _Float]: ...
+def elementwise_invalid_count(loss: ElementwiseLoss, input: _Float, target: _Float) -> int: ...

