@@ -7,4 +7,5 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "fastloss compiled core (private; use the fastloss package)";
   fastloss::bindings::register_runtime(m);
   fastloss::bindings::register_elementwise(m);
+  fastloss::bindings::register_cross_entropy(m);
 }

@@ -1,0 +1,54 @@
+// The interface between the cross-entropy dispatcher (cpp/src/cross_entropy.cc) and the
+// per-target row kernels (cpp/src/kernels/softmax_kernels.cc).
+//
+// Plain data and function-pointer types only, like abi.hpp: included by per-target and
+// baseline code alike. Every kernel works on one contiguous row of `n` classes; the
+// dispatcher gathers strided rows into contiguous tiles first.
+#pragma once
+
+#include <cstdint>
+
+namespace fastloss {
+namespace kernel_abi {
+
+// The soft-target weights of one row: v_c = w_c * (alpha * y_c + beta), with y_c = 0 when
+// y is null and w_c = 1 when w is null. One form covers probability targets
+// (alpha = 1 - smoothing, beta = smoothing / C) and the smoothing term of class-index
+// targets (y null, beta = smoothing / C).
+struct SoftTarget {
+  const void* y;
+  const void* w;
+  double alpha;
+  double beta;
+};
+
+// What one cross_entropy_row call does besides returning sum_c v_c (lse - x_c).
+struct RowGrad {
+  void* out;      // null: no gradient; else out_c = p_scale * exp(x_c - lse) - v_scale * v_c
+  double p_scale;
+  double v_scale;
+};
+
+template <class T>
+struct SoftmaxRowKernel {
+  // log(sum_c exp(x_c)) by an online max and sum over cache-sized chunks: one read of x.
+  // NaN for rows that are all -inf or contain +inf or NaN, as torch.
+  double (*log_sum_exp)(const T* x, int64_t n);
+  // out_c = x_c - lse (log) or exp(x_c - lse); out may be x.
+  void (*softmax)(const T* x, int64_t n, double lse, bool log, T* out);
+  // sum_c v_c.
+  double (*target_mass)(const SoftTarget& v, int64_t n);
+  // sum_c v_c (lse - x_c) when want_loss (else 0), and the gradient row when grad.out is
+  // set; grad.out may be x.
+  double (*cross_entropy_row)(const T* x, int64_t n, double lse, const SoftTarget& v,
+                              bool want_loss, const RowGrad& grad);
+};
+
+// One target's row kernels for both dtypes.
+struct SoftmaxKernels {
+  SoftmaxRowKernel<float> f32;
+  SoftmaxRowKernel<double> f64;
+};
+
+}  // namespace kernel_abi
+}  // namespace fastloss
