@@ -67,3 +67,50 @@ def elementwise_with_grad(
     out: _Float | None = None,
 ) -> tuple[np.floating | _Float, _Float]: ...
 def elementwise_invalid_count(loss: ElementwiseLoss, input: _Float, target: _Float) -> int: ...
+
+# --- softmax / cross-entropy family (register_cross_entropy.cc) -------------------------
+
+_Index = NDArray[np.int64] | NDArray[np.int32]
+
+class ClassLoss(enum.Enum):
+    nll_loss = 0
+    cross_entropy = 1
+    softmax_focal_loss = 2
+
+def softmax(x: _Float, axis: int, log: bool, out: _Float | None = None) -> _Float: ...
+def class_loss_forward(
+    loss: ClassLoss,
+    input: _Float,
+    target: _Index | _Float,
+    weight: _Float | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    alpha: float | _Float | None = None,
+    gamma: float = 2.0,
+) -> np.floating | _Float: ...
+def class_loss_backward(
+    loss: ClassLoss,
+    grad_output: float | _Float,
+    input: _Float,
+    target: _Index | _Float,
+    weight: _Float | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    alpha: float | _Float | None = None,
+    gamma: float = 2.0,
+    out: _Float | None = None,
+) -> _Float: ...
+def class_loss_with_grad(
+    loss: ClassLoss,
+    input: _Float,
+    target: _Index | _Float,
+    weight: _Float | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    alpha: float | _Float | None = None,
+    gamma: float = 2.0,
+    out: _Float | None = None,
+) -> tuple[np.floating | _Float, _Float]: ...

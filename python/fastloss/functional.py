@@ -13,5 +13,7 @@ from ._binary import *  # noqa: F401,F403
 from ._binary import __all__ as _binary_all
 from ._regression import *  # noqa: F401,F403
 from ._regression import __all__ as _regression_all
+from ._cross_entropy import *  # noqa: F401,F403
+from ._cross_entropy import __all__ as _cross_entropy_all
 
-__all__ = [*_binary_all, *_regression_all]
+__all__ = [*_binary_all, *_regression_all, *_cross_entropy_all]

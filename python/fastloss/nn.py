@@ -14,7 +14,7 @@ from . import _reduction
 from ._arrays import GradOutput
 from . import functional as F
 
-__all__ = ["BCELoss", "BCEWithLogitsLoss", "MSELoss"]
+__all__ = ["BCELoss", "BCEWithLogitsLoss", "MSELoss", "NLLLoss", "CrossEntropyLoss", "SoftmaxFocalLoss", "Softmax", "LogSoftmax"]
 
 
 class _Loss:
@@ -91,3 +91,76 @@ class MSELoss(_Loss):
     _forward = staticmethod(F.mse_loss)
     _backward = staticmethod(F.mse_loss_backward)
     _with_grad = staticmethod(F.mse_loss_with_grad)
+
+
+# --- the cross-entropy family ---------------------------------------------------------
+
+
+class NLLLoss(_Loss):
+    _forward = staticmethod(F.nll_loss)
+    _backward = staticmethod(F.nll_loss_backward)
+    _with_grad = staticmethod(F.nll_loss_with_grad)
+
+    def __init__(self, weight: Optional[np.ndarray] = None, size_average: Optional[bool] = None,
+                 ignore_index: int = -100, reduce: Optional[bool] = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.weight = weight
+        self.ignore_index = ignore_index
+
+    def _options(self) -> Dict[str, Any]:
+        return {"weight": self.weight, "ignore_index": self.ignore_index, "reduction": self.reduction}
+
+
+class CrossEntropyLoss(NLLLoss):
+    _forward = staticmethod(F.cross_entropy)
+    _backward = staticmethod(F.cross_entropy_backward)
+    _with_grad = staticmethod(F.cross_entropy_with_grad)
+
+    def __init__(self, weight: Optional[np.ndarray] = None, size_average: Optional[bool] = None,
+                 ignore_index: int = -100, reduce: Optional[bool] = None, reduction: str = "mean",
+                 label_smoothing: float = 0.0) -> None:
+        super().__init__(weight, size_average, ignore_index, reduce, reduction)
+        self.label_smoothing = label_smoothing
+
+    def _options(self) -> Dict[str, Any]:
+        return {**super()._options(), "label_smoothing": self.label_smoothing}
+
+
+class SoftmaxFocalLoss(_Loss):
+    """Multi-class focal loss; see :func:`fastloss.functional.softmax_focal_loss`."""
+
+    _forward = staticmethod(F.softmax_focal_loss)
+    _backward = staticmethod(F.softmax_focal_loss_backward)
+    _with_grad = staticmethod(F.softmax_focal_loss_with_grad)
+
+    def __init__(self, alpha: Optional[Any] = None, gamma: float = 2.0, weight: Optional[np.ndarray] = None,
+                 ignore_index: int = -100, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+        self.alpha = alpha
+        self.gamma = gamma
+        self.weight = weight
+        self.ignore_index = ignore_index
+
+    def _options(self) -> Dict[str, Any]:
+        return {"alpha": self.alpha, "gamma": self.gamma, "weight": self.weight,
+                "ignore_index": self.ignore_index, "reduction": self.reduction}
+
+
+class Softmax:
+    """``softmax`` along ``axis`` as a callable module."""
+
+    def __init__(self, axis: int = 1) -> None:
+        self.axis = axis
+
+    def __call__(self, input: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+        return F.softmax(input, self.axis, out)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(axis={self.axis})"
+
+
+class LogSoftmax(Softmax):
+    """``log_softmax`` along ``axis`` as a callable module."""
+
+    def __call__(self, input: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+        return F.log_softmax(input, self.axis, out)
