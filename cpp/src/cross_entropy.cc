@@ -29,6 +29,7 @@ FASTLOSS_FOR_EACH_COMPILED_TARGET(FASTLOSS_DECLARE_TARGET)
 
 namespace {
 
+using kernel_abi::LogSumExp;
 using kernel_abi::RowGrad;
 using kernel_abi::SoftmaxRowKernel;
 using kernel_abi::SoftTarget;
@@ -352,8 +353,9 @@ class ClassLossEngine {
       zero_row(grad);
       return 0.0;
     }
-    const double lse = k_.log_sum_exp(x, classes_);
-    const double nll = lse - static_cast<double>(x[t]);  // read before grad may overwrite x
+    const LogSumExp lse = k_.log_sum_exp(x, classes_);
+    // -log p_t, read before the gradient may overwrite x.
+    const double nll = -((static_cast<double>(x[t]) - lse.max) - lse.log_sum);
     const double w = class_weight(t);
     if (call_.loss == ClassLoss::kSoftmaxFocal) return focal_row(x, t, lse, nll, w, grad, scale);
 
@@ -377,7 +379,7 @@ class ClassLossEngine {
   // scale G ([j == t] - p_j). 1 - p is -expm1(log p), exact for p near 1; the
   // (1 - p)^(gamma - 1) term is 0 at gamma = 0 and at p = 1 (its limit), so gamma = 0 and
   // alpha = 1 give cross_entropy bit for bit.
-  double focal_row(const T* x, int64_t t, double lse, double nll, double w, T* grad,
+  double focal_row(const T* x, int64_t t, const LogSumExp& lse, double nll, double w, T* grad,
                    double scale) const {
     const double gamma = call_.gamma;
     const double amplitude = w * alpha_at(t);
@@ -402,7 +404,7 @@ class ClassLossEngine {
     const double e = call_.label_smoothing;
     const SoftTarget v{y, weight_row(), 1.0 - e, e / static_cast<double>(classes_)};
     const double mass = grad != nullptr ? k_.target_mass(v, classes_) : 0.0;
-    const double lse = k_.log_sum_exp(x, classes_);
+    const LogSumExp lse = k_.log_sum_exp(x, classes_);
     return k_.cross_entropy_row(x, classes_, lse, v, want_loss, RowGrad{grad, scale * mass, scale});
   }
 

@@ -24,23 +24,30 @@ struct SoftTarget {
 
 // What one cross_entropy_row call does besides returning sum_c v_c (lse - x_c).
 struct RowGrad {
-  void* out;      // null: no gradient; else out_c = p_scale * exp(x_c - lse) - v_scale * v_c
+  void* out;      // null: no gradient; else out_c = p_scale * p_c - v_scale * v_c
   double p_scale;
   double v_scale;
 };
 
+// log(sum_c exp(x_c)) = max + log_sum, kept in two parts: log p_c = (x_c - max) - log_sum
+// stays exact for huge logits (1e30 + log 3 would round to 1e30).
+struct LogSumExp {
+  double max;
+  double log_sum;
+};
+
 template <class T>
 struct SoftmaxRowKernel {
-  // log(sum_c exp(x_c)) by an online max and sum over cache-sized chunks: one read of x.
+  // The row's log-sum-exp by an online max and sum over cache-sized chunks: one read of x.
   // NaN for rows that are all -inf or contain +inf or NaN, as torch.
-  double (*log_sum_exp)(const T* x, int64_t n);
-  // out_c = x_c - lse (log) or exp(x_c - lse); out may be x.
-  void (*softmax)(const T* x, int64_t n, double lse, bool log, T* out);
+  LogSumExp (*log_sum_exp)(const T* x, int64_t n);
+  // out_c = log p_c (log) or p_c; out may be x.
+  void (*softmax)(const T* x, int64_t n, const LogSumExp& lse, bool log, T* out);
   // sum_c v_c.
   double (*target_mass)(const SoftTarget& v, int64_t n);
-  // sum_c v_c (lse - x_c) when want_loss (else 0), and the gradient row when grad.out is
-  // set; grad.out may be x.
-  double (*cross_entropy_row)(const T* x, int64_t n, double lse, const SoftTarget& v,
+  // sum_c v_c (-log p_c) when want_loss (else 0), and the gradient row when grad.out is
+  // set (p_c for exp(x_c - lse)); grad.out may be x.
+  double (*cross_entropy_row)(const T* x, int64_t n, const LogSumExp& lse, const SoftTarget& v,
                               bool want_loss, const RowGrad& grad);
 };
 

@@ -8,6 +8,7 @@ namespace fastloss {
 namespace FASTLOSS_TARGET_NS {
 namespace {
 
+using kernel_abi::LogSumExp;
 using kernel_abi::RowGrad;
 using kernel_abi::SoftTarget;
 
@@ -24,7 +25,7 @@ FASTLOSS_INLINE T negative_infinity() {
 // exp(old_max - new_max) whenever a chunk raises the maximum (one scalar exp per chunk,
 // instead of the two exps per element of an element-wise online softmax). Sums are float64.
 template <class T>
-double log_sum_exp(const T* x, int64_t n) {
+LogSumExp log_sum_exp(const T* x, int64_t n) {
   T max = negative_infinity<T>();
   double sum = 0.0;
   for (int64_t start = 0; start < n; start += kLseChunk) {
@@ -44,18 +45,19 @@ double log_sum_exp(const T* x, int64_t n) {
     for (int64_t i = 0; i < len; ++i) chunk_sum += static_cast<double>(math::exp(chunk[i] - max));
     sum += chunk_sum;
   }
-  return static_cast<double>(max) + math::log(sum);
+  return LogSumExp{static_cast<double>(max), math::log(sum)};
 }
 
 template <class T>
-void softmax(const T* x, int64_t n, double lse, bool log, T* out) {
-  const T shift = static_cast<T>(lse);
+void softmax(const T* x, int64_t n, const LogSumExp& lse, bool log, T* out) {
+  const T max = static_cast<T>(lse.max);
+  const T log_sum = static_cast<T>(lse.log_sum);
   if (log) {
 #pragma omp simd
-    for (int64_t i = 0; i < n; ++i) out[i] = x[i] - shift;
+    for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - max) - log_sum;
   } else {
 #pragma omp simd
-    for (int64_t i = 0; i < n; ++i) out[i] = math::exp(x[i] - shift);
+    for (int64_t i = 0; i < n; ++i) out[i] = math::exp((x[i] - max) - log_sum);
   }
 }
 
@@ -81,16 +83,16 @@ double target_mass(const T* y, const T* w, int64_t n, T alpha, T beta) {
 }
 
 template <class T, bool kHasY, bool kWeighted, bool kLoss, bool kGrad>
-double cross_entropy_row(const T* x, int64_t n, T lse, const T* y, const T* w, T alpha, T beta,
-                         T p_scale, T v_scale, T* out) {
+double cross_entropy_row(const T* x, int64_t n, T max, T log_sum, const T* y, const T* w, T alpha,
+                         T beta, T p_scale, T v_scale, T* out) {
   double loss = 0.0;
   // out may be x: every iteration reads x[i] before writing out[i].
 #pragma omp simd reduction(+ : loss)
   for (int64_t i = 0; i < n; ++i) {
-    const T xi = x[i];
+    const T log_p = (x[i] - max) - log_sum;
     const T v = soft_weight<T, kHasY, kWeighted>(y, w, i, alpha, beta);
-    if constexpr (kLoss) loss += static_cast<double>(v * (lse - xi));
-    if constexpr (kGrad) out[i] = p_scale * math::exp(xi - lse) - v_scale * v;
+    if constexpr (kLoss) loss -= static_cast<double>(v * log_p);
+    if constexpr (kGrad) out[i] = p_scale * math::exp(log_p) - v_scale * v;
   }
   return loss;
 }
@@ -110,15 +112,16 @@ struct Rows {
   }
 
   template <bool kHasY, bool kWeighted, bool kLoss, bool kGrad>
-  static double row_of(const T* x, int64_t n, double lse, const SoftTarget& v, const RowGrad& g) {
+  static double row_of(const T* x, int64_t n, const LogSumExp& lse, const SoftTarget& v,
+                       const RowGrad& g) {
     return cross_entropy_row<T, kHasY, kWeighted, kLoss, kGrad>(
-        x, n, static_cast<T>(lse), static_cast<const T*>(v.y), static_cast<const T*>(v.w),
+        x, n, static_cast<T>(lse.max), static_cast<T>(lse.log_sum), static_cast<const T*>(v.y), static_cast<const T*>(v.w),
         static_cast<T>(v.alpha), static_cast<T>(v.beta), static_cast<T>(g.p_scale),
         static_cast<T>(g.v_scale), static_cast<T*>(g.out));
   }
 
   template <bool kHasY, bool kWeighted>
-  static double row_with(const T* x, int64_t n, double lse, const SoftTarget& v, bool want_loss,
+  static double row_with(const T* x, int64_t n, const LogSumExp& lse, const SoftTarget& v, bool want_loss,
                          const RowGrad& g) {
     if (g.out != nullptr) {
       return want_loss ? row_of<kHasY, kWeighted, true, true>(x, n, lse, v, g)
@@ -127,7 +130,7 @@ struct Rows {
     return want_loss ? row_of<kHasY, kWeighted, true, false>(x, n, lse, v, g) : 0.0;
   }
 
-  static double row(const T* x, int64_t n, double lse, const SoftTarget& v, bool want_loss,
+  static double row(const T* x, int64_t n, const LogSumExp& lse, const SoftTarget& v, bool want_loss,
                     const RowGrad& g) {
     // Without y and with beta = 0 every v_c is 0: the weights need not be read.
     const bool weighted = v.w != nullptr && (v.y != nullptr || v.beta != 0.0);
