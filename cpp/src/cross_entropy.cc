@@ -118,9 +118,11 @@ template <class T>
 struct ChunkScratch {
   std::vector<int64_t> offsets;
   std::vector<T> tiles;
+  std::vector<double> chunk_max;  // exp_row's per-chunk maxima of one row
   void reserve(int64_t rows, int64_t classes) {
     offsets.resize(static_cast<size_t>(kOffsetSlots * rows));
     tiles.resize(static_cast<size_t>(3 * rows * classes));
+    chunk_max.resize(static_cast<size_t>(kernel_abi::log_sum_exp_chunks(classes)));
   }
   int64_t* slot(int s, int64_t rows) { return offsets.data() + s * rows; }
   T* tile(int t, int64_t rows, int64_t classes) { return tiles.data() + t * rows * classes; }
@@ -321,7 +323,7 @@ class ClassLossEngine {
         if (call_.loss == ClassLoss::kNllLoss) {
           loss = nll_row(x.row(i), t, grad_row, scale);
         } else {
-          loss = index_row(x.row(i), t, pass.want_loss, grad_row, scale);
+          loss = index_row(x.row(i), t, pass.want_loss, grad_row, scale, scratch.chunk_max.data());
         }
       }
       if (pass.loss_rows.present())
@@ -348,54 +350,65 @@ class ClassLossEngine {
   }
 
   // cross_entropy and softmax_focal_loss with a class index t; x is a contiguous row.
-  double index_row(const T* x, int64_t t, bool want_loss, T* grad, double scale) const {
+  // With a gradient (and no smoothing term in the loss, which needs every x_c) the row is
+  // read once: exp_row stores exp(x_c - chunk max) in the gradient row while it sums, and
+  // exp_row_to_grad rescales it in cache, one exp per element in all.
+  double index_row(const T* x, int64_t t, bool want_loss, T* grad, double scale, double* chunk_max) const {
     if (t == call_.ignore_index) {
       zero_row(grad);
       return 0.0;
     }
-    const LogSumExp lse = k_.log_sum_exp(x, classes_);
-    // -log p_t, read before the gradient may overwrite x.
-    const double nll = -((static_cast<double>(x[t]) - lse.max) - lse.log_sum);
-    const double w = class_weight(t);
-    if (call_.loss == ClassLoss::kSoftmaxFocal) return focal_row(x, t, lse, nll, w, grad, scale);
-
-    // (1 - e) w_t nll + (e / C) sum_c w_c (lse - x_c); the gradient is
-    // scale [((1 - e) w_t + (e / C) W) p_j - (e / C) w_j - (1 - e) w_t [j == t]].
     const double e = call_.label_smoothing;
-    const double beta = e / static_cast<double>(classes_);
-    const bool smooth_loss = want_loss && e > 0.0;
-    double smooth = 0.0;
-    if (smooth_loss || grad != nullptr) {
-      const SoftTarget v{nullptr, weight_row(), 0.0, beta};
-      const RowGrad rg{grad, scale * ((1.0 - e) * w + beta * weight_total_), scale};
-      smooth = k_.cross_entropy_row(x, classes_, lse, v, smooth_loss, rg);
+    const double x_t = static_cast<double>(x[t]);  // read before the gradient may overwrite x
+    const bool single_exp = grad != nullptr && !(want_loss && e > 0.0);
+    const LogSumExp lse = single_exp ? k_.exp_row(x, classes_, grad, chunk_max) : k_.log_sum_exp(x, classes_);
+    const double nll = -((x_t - lse.max) - lse.log_sum);  // -log p_t
+    const double w = class_weight(t);
+
+    double p_scale, v_scale = scale, t_step, loss, beta = 0.0;
+    if (call_.loss == ClassLoss::kSoftmaxFocal) {
+      const FocalTerms f = focal_terms(t, nll, w);
+      // gradient scale G ([j == t] - p_j)
+      p_scale = -scale * f.slope;
+      t_step = -scale * f.slope;
+      loss = f.loss;
+    } else {
+      // (1 - e) w_t nll + (e / C) sum_c w_c (lse - x_c); the gradient is
+      // scale [((1 - e) w_t + (e / C) W) p_j - (e / C) w_j - (1 - e) w_t [j == t]].
+      beta = e / static_cast<double>(classes_);
+      p_scale = scale * ((1.0 - e) * w + beta * weight_total_);
+      t_step = scale * (1.0 - e) * w;
+      loss = (1.0 - e) * w * nll;
     }
-    if (grad != nullptr) grad[t] -= static_cast<T>(scale * (1.0 - e) * w);
-    return (1.0 - e) * w * nll + smooth;
+    const SoftTarget v{nullptr, weight_row(), 0.0, beta};
+    if (single_exp) {
+      k_.exp_row_to_grad(grad, classes_, lse, chunk_max, v, p_scale, v_scale);
+    } else if (grad != nullptr || (want_loss && beta > 0.0)) {
+      loss += k_.cross_entropy_row(x, classes_, lse, v, want_loss && beta > 0.0, RowGrad{grad, p_scale, v_scale});
+    }
+    if (grad != nullptr) grad[t] -= static_cast<T>(t_step);
+    return loss;
   }
 
-  // loss = A (1 - p)^gamma (-log p), A = w_t alpha_t, p = p_t. With G = d loss / d log p =
-  // A (gamma (1 - p)^(gamma - 1) p log p - (1 - p)^gamma) the gradient is
-  // scale G ([j == t] - p_j). 1 - p is -expm1(log p), exact for p near 1; the
-  // (1 - p)^(gamma - 1) term is 0 at gamma = 0 and at p = 1 (its limit), so gamma = 0 and
-  // alpha = 1 give cross_entropy bit for bit.
-  double focal_row(const T* x, int64_t t, const LogSumExp& lse, double nll, double w, T* grad,
-                   double scale) const {
+  struct FocalTerms {
+    double loss;
+    double slope;  // G = d loss / d log p_t
+  };
+
+  // loss = A (1 - p)^gamma (-log p), A = w_t alpha_t, p = p_t, and
+  // G = A (gamma (1 - p)^(gamma - 1) p log p - (1 - p)^gamma). 1 - p is -expm1(log p),
+  // exact for p near 1; the (1 - p)^(gamma - 1) term is 0 at gamma = 0 and at p = 1 (its
+  // limit), so gamma = 0 and alpha = 1 give cross_entropy bit for bit.
+  FocalTerms focal_terms(int64_t t, double nll, double w) const {
     const double gamma = call_.gamma;
     const double amplitude = w * alpha_at(t);
     const double log_p = -nll;
     const double one_minus_p = -std::expm1(log_p);
     const double modulation = gamma == 0.0 ? 1.0 : std::exp(gamma * std::log(one_minus_p));
-    if (grad != nullptr) {
-      const double slope = gamma == 0.0 || one_minus_p == 0.0
-          ? 0.0
-          : gamma * std::exp((gamma - 1.0) * std::log(one_minus_p)) * std::exp(log_p) * log_p;
-      const double g = amplitude * (slope - modulation);
-      const SoftTarget none{nullptr, nullptr, 0.0, 0.0};
-      k_.cross_entropy_row(x, classes_, lse, none, false, RowGrad{grad, -scale * g, scale});
-      grad[t] -= static_cast<T>(-scale * g);
-    }
-    return amplitude * modulation * nll;
+    const double slope = gamma == 0.0 || one_minus_p == 0.0
+        ? 0.0
+        : gamma * std::exp((gamma - 1.0) * std::log(one_minus_p)) * std::exp(log_p) * log_p;
+    return FocalTerms{amplitude * modulation * nll, amplitude * (slope - modulation)};
   }
 
   // Probability targets: v_c = w_c ((1 - e) y_c + e / C); loss = sum_c v_c (lse - x_c),

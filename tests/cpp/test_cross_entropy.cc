@@ -40,8 +40,11 @@ long double tolerance() {
 }
 
 void expect_close(long double expected, long double actual, long double tol, const char* what, size_t i) {
-  if (std::isnan(expected)) {
-    EXPECT_TRUE(std::isnan(actual)) << what << " at " << i;
+  if (std::isnan(expected) || std::isinf(expected)) {
+    EXPECT_EQ(std::isnan(expected), std::isnan(actual)) << what << " at " << i;
+    if (std::isinf(expected)) {
+      EXPECT_EQ(expected, actual) << what << " at " << i;
+    }
     return;
   }
   const long double scale = std::max(1.0L, std::fabs(expected));
@@ -270,6 +273,35 @@ TEST_P(CrossEntropyTest, CrossEntropyOfMaskedAndHugeLogits) {
   for (int i = 0; i < 3; ++i) expect_close(ref_loss[i], loss[i], 1e-14L, "loss", i);
   expect_close(std::log(2.0L), loss[1], 1e-14L, "tied huge logits", 1);
   for (int i = 0; i < 12; ++i) expect_close(ref_grad[i], grad[i], 1e-14L, "grad", i);
+}
+
+TEST_P(CrossEntropyTest, MaskedRangesSpanningWholeLogSumExpChunks) {
+  // Chunks of -inf only (a masked part of a vocabulary) contribute 0, not NaN.
+  Problem<float> p = make_problem<float>(3, 6000, 31);
+  for (int64_t r = 0; r < p.rows; ++r)
+    for (int64_t c = r * 1000; c < std::min<int64_t>(r * 1000 + 4096, p.classes); ++c)
+      p.x[r * p.classes + c] = -INFINITY;
+  p.target = {5000, 1500, 100};
+  Options o;
+  o.weighted = true;
+  std::vector<long double> ref_loss, ref_grad;
+  reference(p, o, ref_loss, ref_grad);
+  Call<float> c;
+  make_call(c, p, o);
+  std::vector<float> loss(p.rows), grad(p.x.size()), probs(p.x.size());
+  const int64_t unit = 1;
+  fastloss::class_loss_forward_backward(c.call, Reduction::kNone,
+                                        MutableClassView{MutableView{grad.data(), c.row_stride.data()}, 1},
+                                        MutableView{loss.data(), &unit});
+  for (int64_t r = 0; r < p.rows; ++r) expect_close(ref_loss[r], loss[r], 1e-5L, "loss", r);
+  EXPECT_TRUE(std::isinf(loss[1])) << "target 1500 is masked in row 1";
+  for (size_t i = 0; i < grad.size(); ++i) {
+    if (i / p.classes == 1) continue;  // an infinite loss: its gradient is NaN in torch too
+    expect_close(ref_grad[i], grad[i], 1e-5L, "grad", i);
+  }
+  fastloss::softmax(DType::kFloat32, c.call.shape, c.call.input,
+                    MutableClassView{MutableView{probs.data(), c.row_stride.data()}, 1}, false);
+  for (size_t i = 0; i < probs.size(); ++i) ASSERT_FALSE(std::isnan(probs[i])) << i;
 }
 
 TEST_P(CrossEntropyTest, ClassAxisWithInnerDimensionMatchesTransposedRows) {

@@ -29,6 +29,12 @@ struct RowGrad {
   double v_scale;
 };
 
+// Classes per step of the online log-sum-exp: a chunk (8 KiB of float32) stays in L1
+// between its max pass and its exp-sum pass, so a row is read from memory once.
+inline constexpr int64_t kLogSumExpChunk = 2048;
+
+inline constexpr int64_t log_sum_exp_chunks(int64_t n) { return (n + kLogSumExpChunk - 1) / kLogSumExpChunk; }
+
 // log(sum_c exp(x_c)) = max + log_sum, kept in two parts: log p_c = (x_c - max) - log_sum
 // stays exact for huge logits (1e30 + log 3 would round to 1e30).
 struct LogSumExp {
@@ -41,6 +47,13 @@ struct SoftmaxRowKernel {
   // The row's log-sum-exp by an online max and sum over cache-sized chunks: one read of x.
   // NaN for rows that are all -inf or contain +inf or NaN, as torch.
   LogSumExp (*log_sum_exp)(const T* x, int64_t n);
+  // The same log-sum-exp (bit for bit), also writing out_c = exp(x_c - M_k), M_k the max of
+  // chunk k (log_sum_exp_chunks(n) of them, written to chunk_max). out may be x.
+  LogSumExp (*exp_row)(const T* x, int64_t n, T* out, double* chunk_max);
+  // Turns exp_row's output into a gradient without another exp per element:
+  // out_c = p_scale * p_c - v_scale * v_c (v.y must be null).
+  void (*exp_row_to_grad)(T* out, int64_t n, const LogSumExp& lse, const double* chunk_max,
+                          const SoftTarget& v, double p_scale, double v_scale);
   // out_c = log p_c (log) or p_c; out may be x.
   void (*softmax)(const T* x, int64_t n, const LogSumExp& lse, bool log, T* out);
   // sum_c v_c.

@@ -12,40 +12,67 @@ using kernel_abi::LogSumExp;
 using kernel_abi::RowGrad;
 using kernel_abi::SoftTarget;
 
-// Elements per step of the online log-sum-exp: a chunk (8 KiB of float32) stays in L1
-// between its max pass and its exp-sum pass, so the row is read from memory once.
-constexpr int64_t kLseChunk = 2048;
-
 template <class T>
 FASTLOSS_INLINE T negative_infinity() {
   return -static_cast<T>(__builtin_inf());
 }
 
-// Online log-sum-exp at chunk granularity: the running sum is rescaled by
-// exp(old_max - new_max) whenever a chunk raises the maximum (one scalar exp per chunk,
-// instead of the two exps per element of an element-wise online softmax). Sums are float64.
+// Online log-sum-exp at chunk granularity: each chunk is summed as exp(x - chunk max) and
+// merged into the running sum with one scalar exp (instead of the two exps per element of
+// an element-wise online softmax). kStore also keeps every exp(x - chunk max) and the chunk
+// maxima, so a gradient needs no second exp per element. Sums are float64.
+template <class T, bool kStore>
+LogSumExp chunked_log_sum_exp(const T* x, int64_t n, T* out, double* chunk_max) {
+  const double ninf = -__builtin_inf();
+  double max = ninf;
+  double sum = 0.0;
+  for (int64_t k = 0, start = 0; start < n; ++k, start += kernel_abi::kLogSumExpChunk) {
+    const int64_t len = n - start < kernel_abi::kLogSumExpChunk ? n - start : kernel_abi::kLogSumExpChunk;
+    const T* chunk = x + start;
+    T cmax = negative_infinity<T>();
+#pragma omp simd reduction(max : cmax)
+    for (int64_t i = 0; i < len; ++i) cmax = chunk[i] > cmax ? chunk[i] : cmax;
+    // A chunk of -inf only (a masked range of the vocabulary) adds exp(x - 0) = 0 instead of
+    // exp(-inf - -inf) = NaN. A NaN never raises the maximum but reaches the sum as exp(NaN);
+    // +inf gives exp(inf - inf) = NaN: both rows end NaN, as torch.
+    const T shift = cmax == negative_infinity<T>() ? T(0) : cmax;
+    double csum = 0.0;
+    if constexpr (kStore) {
+      T* dst = out + start;
+      chunk_max[k] = static_cast<double>(cmax);
+      // dst may be chunk itself: each element is read before it is written.
+#pragma omp simd reduction(+ : csum)
+      for (int64_t i = 0; i < len; ++i) {
+        const T e = math::exp(chunk[i] - shift);
+        dst[i] = e;
+        csum += static_cast<double>(e);
+      }
+    } else {
+#pragma omp simd reduction(+ : csum)
+      for (int64_t i = 0; i < len; ++i) csum += static_cast<double>(math::exp(chunk[i] - shift));
+    }
+    if (csum == 0.0) continue;
+    const double cm = static_cast<double>(cmax);
+    if (cm > max) {
+      sum = sum * math::exp(max - cm) + csum;
+      max = cm;
+    } else {
+      sum += csum * math::exp(cm - max);
+    }
+  }
+  // Every chunk -inf: the row is all -inf and its softmax NaN, as torch.
+  if (max == ninf) return LogSumExp{max, __builtin_nan("")};
+  return LogSumExp{max, math::log(sum)};
+}
+
 template <class T>
 LogSumExp log_sum_exp(const T* x, int64_t n) {
-  T max = negative_infinity<T>();
-  double sum = 0.0;
-  for (int64_t start = 0; start < n; start += kLseChunk) {
-    const int64_t len = n - start < kLseChunk ? n - start : kLseChunk;
-    const T* chunk = x + start;
-    T chunk_max = negative_infinity<T>();
-#pragma omp simd reduction(max : chunk_max)
-    for (int64_t i = 0; i < len; ++i) chunk_max = chunk[i] > chunk_max ? chunk[i] : chunk_max;
-    // A NaN never raises the maximum; it reaches the sum below as exp(NaN) and makes the
-    // result NaN. An all -inf row keeps max = -inf and sums exp(-inf - -inf) = NaN, as torch.
-    if (chunk_max > max) {
-      sum *= math::exp(static_cast<double>(max) - static_cast<double>(chunk_max));
-      max = chunk_max;
-    }
-    double chunk_sum = 0.0;
-#pragma omp simd reduction(+ : chunk_sum)
-    for (int64_t i = 0; i < len; ++i) chunk_sum += static_cast<double>(math::exp(chunk[i] - max));
-    sum += chunk_sum;
-  }
-  return LogSumExp{static_cast<double>(max), math::log(sum)};
+  return chunked_log_sum_exp<T, false>(x, n, nullptr, nullptr);
+}
+
+template <class T>
+LogSumExp exp_row(const T* x, int64_t n, T* out, double* chunk_max) {
+  return chunked_log_sum_exp<T, true>(x, n, out, chunk_max);
 }
 
 template <class T>
@@ -97,6 +124,22 @@ double cross_entropy_row(const T* x, int64_t n, T max, T log_sum, const T* y, co
   return loss;
 }
 
+// p_c = exp(x_c - M_k) exp(M_k - lse): one scalar exp per chunk. An all -inf chunk has
+// M_k = -inf and factor 0.
+template <class T, bool kWeighted>
+void exp_row_to_grad(T* out, int64_t n, const LogSumExp& lse, const double* chunk_max, const T* w,
+                     T beta, double p_scale, T v_scale) {
+  for (int64_t k = 0, start = 0; start < n; ++k, start += kernel_abi::kLogSumExpChunk) {
+    const int64_t len = n - start < kernel_abi::kLogSumExpChunk ? n - start : kernel_abi::kLogSumExpChunk;
+    const T factor = static_cast<T>(p_scale * math::exp((chunk_max[k] - lse.max) - lse.log_sum));
+    T* dst = out + start;
+    const T* wk = kWeighted ? w + start : w;
+#pragma omp simd
+    for (int64_t i = 0; i < len; ++i)
+      dst[i] = dst[i] * factor - v_scale * soft_weight<T, false, kWeighted>(nullptr, wk, i, T(0), beta);
+  }
+}
+
 // Picks the instantiation for the operands present, so the row loop carries no branches.
 template <class T>
 struct Rows {
@@ -141,8 +184,18 @@ struct Rows {
                     : row_with<false, false>(x, n, lse, v, want_loss, g);
   }
 
+  static void to_grad(T* out, int64_t n, const LogSumExp& lse, const double* chunk_max,
+                      const SoftTarget& v, double p_scale, double v_scale) {
+    const T* w = static_cast<const T*>(v.w);
+    const T beta = static_cast<T>(v.beta);
+    if (w != nullptr && v.beta != 0.0)
+      exp_row_to_grad<T, true>(out, n, lse, chunk_max, w, beta, p_scale, static_cast<T>(v_scale));
+    else
+      exp_row_to_grad<T, false>(out, n, lse, chunk_max, w, beta, p_scale, static_cast<T>(v_scale));
+  }
+
   static constexpr kernel_abi::SoftmaxRowKernel<T> kernel() {
-    return kernel_abi::SoftmaxRowKernel<T>{&log_sum_exp<T>, &softmax<T>, &mass, &row};
+    return kernel_abi::SoftmaxRowKernel<T>{&log_sum_exp<T>, &exp_row<T>, &to_grad, &softmax<T>, &mass, &row};
   }
 };
 
