@@ -362,7 +362,7 @@ class ClassLossEngine {
     const double x_t = static_cast<double>(x[t]);  // read before the gradient may overwrite x
     const bool single_exp = grad != nullptr && !(want_loss && e > 0.0);
     const LogSumExp lse = single_exp ? k_.exp_row(x, classes_, grad, chunk_max) : k_.log_sum_exp(x, classes_);
-    const double nll = -((x_t - lse.max) - lse.log_sum);  // -log p_t
+    const double nll = (lse.max - x_t) + lse.log_sum;  // -log p_t (+0 when p_t = 1)
     const double w = class_weight(t);
 
     double p_scale, v_scale = scale, t_step, loss, beta = 0.0;

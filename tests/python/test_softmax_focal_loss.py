@@ -100,15 +100,16 @@ def test_gamma_zero_without_alpha_is_cross_entropy_exactly(rng, dtype, reduction
     np.testing.assert_array_equal(focal[1], ce[1])
 
 
-def test_confident_rows_keep_their_gradient(dtype):
-    # p_t = 1 - 3e-8 rounds to 1 in float32; 1 - p_t = -expm1(log p_t) stays positive, so
-    # the loss and gradient are tiny but not zero, and nothing is NaN for gamma < 1.
-    x = np.array([[18.0, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype=dtype)
-    t = np.array([0, 1])
+def test_confident_rows_keep_a_finite_gradient(dtype):
+    # p_t = 1 - 1.7e-6: (1 - p_t)^(gamma - 1) is large for gamma < 1 but finite, and
+    # 1 - p_t = -expm1(log p_t) keeps its digits; a certain row (p_t = 1) has loss +0.
+    x = np.array([[14.0, 0.0, 0.0], [0.0, 0.0, 0.0], [200.0, 0.0, 0.0]], dtype=dtype)
+    t = np.array([0, 1, 0])
     for gamma in (0.5, 1.0, 2.0):
         loss, grad = F.softmax_focal_loss_with_grad(x, t, gamma=gamma, reduction="none")
         assert np.all(np.isfinite(loss)) and np.all(np.isfinite(grad))
         assert loss[0] > 0
+        assert loss[2] == 0.0 and not np.signbit(loss[2])
 
 
 def test_focal_loss_class(rng):

@@ -17,10 +17,42 @@ FASTLOSS_INLINE T negative_infinity() {
   return -static_cast<T>(__builtin_inf());
 }
 
+// Terms per partial sum of exp_sum: few enough per SIMD lane (16 to 64) that a float32
+// partial stays within a few 1e-7 relative, many enough that the float64 adds are rare.
+constexpr int64_t kExpSumBlock = 256;
+
+// sum_i exp(x_i - shift), also stored to out when kStore (out may be x: each element is
+// read before it is written). Partial sums run in T (full-width vectors, no conversions in
+// the loop) over blocks of kExpSumBlock and are added in float64.
+template <class T, bool kStore>
+FASTLOSS_INLINE double exp_sum(const T* x, int64_t len, T shift, T* out) {
+  double total = 0.0;
+  for (int64_t b = 0; b < len; b += kExpSumBlock) {
+    const int64_t m = len - b < kExpSumBlock ? len - b : kExpSumBlock;
+    const T* xb = x + b;
+    T partial = T(0);
+    if constexpr (kStore) {
+      T* ob = out + b;
+#pragma omp simd reduction(+ : partial)
+      for (int64_t i = 0; i < m; ++i) {
+        const T e = math::exp(xb[i] - shift);
+        ob[i] = e;
+        partial += e;
+      }
+    } else {
+      (void)out;
+#pragma omp simd reduction(+ : partial)
+      for (int64_t i = 0; i < m; ++i) partial += math::exp(xb[i] - shift);
+    }
+    total += static_cast<double>(partial);
+  }
+  return total;
+}
+
 // Online log-sum-exp at chunk granularity: each chunk is summed as exp(x - chunk max) and
 // merged into the running sum with one scalar exp (instead of the two exps per element of
 // an element-wise online softmax). kStore also keeps every exp(x - chunk max) and the chunk
-// maxima, so a gradient needs no second exp per element. Sums are float64.
+// maxima, so a gradient needs no second exp per element. Chunk sums combine in float64.
 template <class T, bool kStore>
 LogSumExp chunked_log_sum_exp(const T* x, int64_t n, T* out, double* chunk_max) {
   const double ninf = -__builtin_inf();
@@ -36,21 +68,8 @@ LogSumExp chunked_log_sum_exp(const T* x, int64_t n, T* out, double* chunk_max) 
     // exp(-inf - -inf) = NaN. A NaN never raises the maximum but reaches the sum as exp(NaN);
     // +inf gives exp(inf - inf) = NaN: both rows end NaN, as torch.
     const T shift = cmax == negative_infinity<T>() ? T(0) : cmax;
-    double csum = 0.0;
-    if constexpr (kStore) {
-      T* dst = out + start;
-      chunk_max[k] = static_cast<double>(cmax);
-      // dst may be chunk itself: each element is read before it is written.
-#pragma omp simd reduction(+ : csum)
-      for (int64_t i = 0; i < len; ++i) {
-        const T e = math::exp(chunk[i] - shift);
-        dst[i] = e;
-        csum += static_cast<double>(e);
-      }
-    } else {
-#pragma omp simd reduction(+ : csum)
-      for (int64_t i = 0; i < len; ++i) csum += static_cast<double>(math::exp(chunk[i] - shift));
-    }
+    if constexpr (kStore) chunk_max[k] = static_cast<double>(cmax);
+    const double csum = exp_sum<T, kStore>(chunk, len, shift, kStore ? out + start : nullptr);
     if (csum == 0.0) continue;
     const double cm = static_cast<double>(cmax);
     if (cm > max) {
