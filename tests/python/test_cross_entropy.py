@@ -91,6 +91,34 @@ def grad_output_for(rng, reduction, shape, dtype):
     return 0.75
 
 
+def check_against_torch(name, torch_loss, x, y, options, rng):
+    """fastloss.<name>, <name>_backward and <name>_with_grad against torch_loss and autograd."""
+    forward, backward, with_grad = (getattr(F, name + suffix) for suffix in ("", "_backward", "_with_grad"))
+    dtype = x.dtype.type
+    weight = options.get("weight")
+    torch_options = {**options, "weight": None if weight is None else torch.from_numpy(weight)}
+    tx = as_torch(x, grad=True)
+    expected = torch_loss(tx, torch_target(y), **torch_options)
+    assert_close(forward(x, y, **options), expected, dtype)
+
+    go = grad_output_for(rng, options["reduction"], x.shape, dtype)
+    (expected * torch.as_tensor(np.asarray(go, dtype=dtype))).sum().backward()
+    assert_close(backward(go, x, y, **options), tx.grad, dtype)
+
+    loss, grad = with_grad(x, y, **options)
+    assert_close(loss, expected, dtype)
+    tx.grad = None
+    torch_loss(tx, torch_target(y), **torch_options).sum().backward()
+    assert_close(grad, tx.grad, dtype)
+
+
+def layout_case(x, y, shape, layout):
+    """(x, y) as given, or as views with the class axis and the last axes strided."""
+    if layout == "contiguous":
+        return x, y
+    return strided(x, {class_axis(shape), x.ndim - 1}), (strided(y, {y.ndim - 1}) if y.ndim else y)
+
+
 @pytest.mark.parametrize("layout", ["contiguous", "strided"])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -103,28 +131,10 @@ def test_cross_entropy_matches_torch(rng, dtype, kind, weighted, ignore_index, l
     if kind == "probabilities" and ignore_index >= 0:
         pytest.skip("probability targets reject a non-negative ignore_index (tested in test_errors)")
     x, y = make_case(rng, shape, dtype, kind, ignore_index)
+    x, y = layout_case(x, y, shape, layout)
     w = rng.uniform(0.2, 2.0, size=C).astype(dtype) if weighted else None
-    if layout == "strided":
-        x = strided(x, {class_axis(shape), x.ndim - 1})
-        y = strided(y, {y.ndim - 1}) if y.ndim else y
     options = dict(weight=w, ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing)
-    tx = as_torch(x, grad=True)
-    tw = None if w is None else torch.from_numpy(w)
-    expected = torch_cross_entropy(tx, torch_target(y), weight=tw, ignore_index=ignore_index, reduction=reduction,
-                                label_smoothing=label_smoothing)
-    assert_close(F.cross_entropy(x, y, **options), expected, dtype)
-
-    go = grad_output_for(rng, reduction, shape, dtype)
-    (expected * torch.as_tensor(np.asarray(go, dtype=dtype))).sum().backward()
-    assert_close(F.cross_entropy_backward(go, x, y, **options), tx.grad, dtype)
-
-    loss, grad = F.cross_entropy_with_grad(x, y, **options)
-    assert_close(loss, expected, dtype)
-    tx.grad = None
-    expected = torch_cross_entropy(tx, torch_target(y), weight=tw, ignore_index=ignore_index, reduction=reduction,
-                                label_smoothing=label_smoothing)
-    expected.sum().backward()
-    assert_close(grad, tx.grad, dtype)
+    check_against_torch("cross_entropy", torch_cross_entropy, x, y, options, rng)
 
 
 @pytest.mark.parametrize("layout", ["contiguous", "strided"])
@@ -135,24 +145,10 @@ def test_cross_entropy_matches_torch(rng, dtype, kind, weighted, ignore_index, l
 @pytest.mark.parametrize("kind", ["int64", "int32"])
 def test_nll_loss_matches_torch(rng, dtype, kind, weighted, ignore_index, reduction, shape, layout):
     x, y = make_case(rng, shape, dtype, kind, ignore_index)
-    x = F.log_softmax(x, axis=class_axis(shape))
+    x, y = layout_case(F.log_softmax(x, axis=class_axis(shape)), y, shape, layout)
     w = rng.uniform(0.2, 2.0, size=C).astype(dtype) if weighted else None
-    if layout == "strided":
-        x = strided(x, {class_axis(shape), x.ndim - 1})
-        y = strided(y, {y.ndim - 1}) if y.ndim else y
     options = dict(weight=w, ignore_index=ignore_index, reduction=reduction)
-    tx = as_torch(x, grad=True)
-    tw = None if w is None else torch.from_numpy(w)
-    expected = torch_nll_loss(tx, torch_target(y), weight=tw, ignore_index=ignore_index, reduction=reduction)
-    assert_close(F.nll_loss(x, y, **options), expected, dtype)
-    go = grad_output_for(rng, reduction, shape, dtype)
-    (expected * torch.as_tensor(np.asarray(go, dtype=dtype))).sum().backward()
-    assert_close(F.nll_loss_backward(go, x, y, **options), tx.grad, dtype)
-    loss, grad = F.nll_loss_with_grad(x, y, **options)
-    assert_close(loss, expected, dtype)
-    tx.grad = None
-    torch_nll_loss(tx, torch_target(y), weight=tw, ignore_index=ignore_index, reduction=reduction).sum().backward()
-    assert_close(grad, tx.grad, dtype)
+    check_against_torch("nll_loss", torch_nll_loss, x, y, options, rng)
 
 
 @pytest.mark.parametrize("shape,axis", [((7,), 0), ((6, 9), 1), ((6, 9), 0), ((3, 4, 5), 1), ((3, 4, 5), -1),
