@@ -121,11 +121,14 @@ struct ChunkScratch {
   std::vector<double> chunk_max;  // exp_row's per-chunk maxima of one row
   void reserve(int64_t rows, int64_t classes) {
     offsets.resize(static_cast<size_t>(kOffsetSlots * rows));
-    tiles.resize(static_cast<size_t>(3 * rows * classes));
     chunk_max.resize(static_cast<size_t>(kernel_abi::log_sum_exp_chunks(classes)));
   }
   int64_t* slot(int s, int64_t rows) { return offsets.data() + s * rows; }
-  T* tile(int t, int64_t rows, int64_t classes) { return tiles.data() + t * rows * classes; }
+  // Tile t (of 3), allocated on first use: contiguous rows never need one.
+  T* tile(int t, int64_t rows, int64_t classes) {
+    if (tiles.size() < static_cast<size_t>(3 * rows * classes)) tiles.resize(static_cast<size_t>(3 * rows * classes));
+    return tiles.data() + t * rows * classes;
+  }
 };
 
 template <class T>
