@@ -174,9 +174,17 @@ void softmax_typed(const ClassShape& shape, ClassView in, MutableClassView out, 
     const ChunkRows<T> y{static_cast<T*>(out.rows.data), out_off, count, classes, out.class_stride,
                          out.class_stride == 1 ? nullptr : scratch.tile(1, per_chunk, classes)};
     if (x.staging) x.gather();
+    const SoftTarget none{nullptr, nullptr, 0.0, 0.0};
     for (int64_t i = 0; i < count; ++i) {
       const T* row = x.row(i);
-      k.softmax(row, classes, k.log_sum_exp(row, classes), log, y.row(i));
+      if (log) {
+        k.log_softmax(row, classes, k.log_sum_exp(row, classes), y.row(i));
+      } else {
+        // One exp per element: exp(x - chunk max) is kept in the output and rescaled.
+        double* chunk_max = scratch.chunk_max.data();
+        const LogSumExp lse = k.exp_row(row, classes, y.row(i), chunk_max);
+        k.exp_row_to_grad(y.row(i), classes, lse, chunk_max, none, 1.0, 0.0);
+      }
     }
     if (y.staging) y.scatter();
   });

@@ -54,8 +54,8 @@ struct SoftmaxRowKernel {
   // out_c = p_scale * p_c - v_scale * v_c (v.y must be null).
   void (*exp_row_to_grad)(T* out, int64_t n, const LogSumExp& lse, const double* chunk_max,
                           const SoftTarget& v, double p_scale, double v_scale);
-  // out_c = log p_c (log) or p_c; out may be x.
-  void (*softmax)(const T* x, int64_t n, const LogSumExp& lse, bool log, T* out);
+  // out_c = log p_c; out may be x. (softmax itself is exp_row + exp_row_to_grad.)
+  void (*log_softmax)(const T* x, int64_t n, const LogSumExp& lse, T* out);
   // sum_c v_c.
   double (*target_mass)(const SoftTarget& v, int64_t n);
   // sum_c v_c (-log p_c) when want_loss (else 0), and the gradient row when grad.out is

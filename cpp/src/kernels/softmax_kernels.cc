@@ -95,16 +95,11 @@ LogSumExp exp_row(const T* x, int64_t n, T* out, double* chunk_max) {
 }
 
 template <class T>
-void softmax(const T* x, int64_t n, const LogSumExp& lse, bool log, T* out) {
+void log_softmax(const T* x, int64_t n, const LogSumExp& lse, T* out) {
   const T max = static_cast<T>(lse.max);
   const T log_sum = static_cast<T>(lse.log_sum);
-  if (log) {
 #pragma omp simd
-    for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - max) - log_sum;
-  } else {
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) out[i] = math::exp((x[i] - max) - log_sum);
-  }
+  for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - max) - log_sum;
 }
 
 // v_c of SoftTarget, with the absent operands compiled out.
@@ -214,7 +209,7 @@ struct Rows {
   }
 
   static constexpr kernel_abi::SoftmaxRowKernel<T> kernel() {
-    return kernel_abi::SoftmaxRowKernel<T>{&log_sum_exp<T>, &exp_row<T>, &to_grad, &softmax<T>, &mass, &row};
+    return kernel_abi::SoftmaxRowKernel<T>{&log_sum_exp<T>, &exp_row<T>, &to_grad, &log_softmax<T>, &mass, &row};
   }
 };
 
