@@ -164,6 +164,28 @@ def test_softmax_and_log_softmax_match_torch(simd_target, rng, dtype, shape, axi
     assert_close(fastloss.nn.LogSoftmax(axis)(x), torch.log_softmax(tx, axis), dtype)
 
 
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_softmax_in_place(rng, dtype, axis):
+    x = rng.normal(0.0, 3.0, size=(4, 6, 5)).astype(dtype)
+    expected = F.softmax(x, axis)
+    logits = strided(x, {axis})
+    assert F.softmax(logits, axis, out=logits) is logits
+    np.testing.assert_array_equal(logits, expected)
+    logits = x.copy()
+    F.log_softmax(logits, axis, out=logits)
+    np.testing.assert_array_equal(logits, F.log_softmax(x, axis))
+
+
+def test_backward_grad_output_must_match_the_loss_shape(rng):
+    x, y = make_case(rng, (4, C, 3), np.float64, "int64", -100)
+    out = np.full(x.shape, 7.0)
+    with pytest.raises(ValueError, match=r"grad_output of shape \(4, 2\) cannot be broadcast to shape \(4, 3\)"):
+        F.cross_entropy_backward(np.ones((4, 2)), x, y, reduction="none", out=out)
+    with pytest.raises(ValueError, match="grad_output must be a scalar for reduction='mean'"):
+        F.cross_entropy_backward(np.ones((4, 3)), x, y, out=out)
+    np.testing.assert_array_equal(out, 7.0)
+
+
 def test_softmax_special_rows_match_torch(dtype):
     inf = np.inf
     x = np.array([[-inf, -inf, -inf], [-inf, 0.0, 1.0], [1e30, -1e30, 0.0], [inf, 0.0, 1.0],
