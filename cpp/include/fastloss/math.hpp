@@ -1,6 +1,36 @@
-// Branch-free scalar math for the per-target kernels (PLACEHOLDER: libm calls, being
-// replaced by vectorizable implementations with ULP contracts).
+// Branch-free scalar math for the per-target kernels.
+//
+// Every function is written so that GCC inlines it into `#pragma omp simd` loops and
+// vectorizes it on each target (SSE2, AVX2+FMA, AVX-512): no libm calls, no branches (only
+// selects), no table lookups, no float->int64 conversions (AVX2 has none); 2^k is built
+// from integer bits after rounding with the 1.5 * 2^(mantissa bits) "magic" add. Kernel
+// files are compiled with -fno-trapping-math -fno-math-errno (never -ffast-math), so NaN and
+// inf keep their meaning and the special values below are exact.
+//
+// Accuracy contracts (max error in ULP against a correctly rounded reference, over the
+// whole valid range, enforced on every compiled target by tests/cpp/test_math.cc):
+//
+//   function      float32  float64   valid range / special values
+//   exp             1        1       all x; exp(-inf)=+0, exp(+inf)=+inf, NaN->NaN;
+//                                    overflow to +inf above 88.72 (709.78); subnormal results
+//                                    below -87.34 (-708.40) are within 1 ULP of the subnormal;
+//                                    +0 below -103.97 (-745.13)
+//   log             1        1       x >= 0; log(+0)=log(-0)=-inf, log(x<0)=NaN,
+//                                    log(+inf)=+inf, log(1)=+0, subnormal inputs exact range
+//   log1p           2        2       x >= -1; log1p(-1)=-inf, log1p(x<-1)=NaN, log1p(±0)=±0,
+//                                    log1p(+inf)=+inf
+//   expm1           2        2       all x; expm1(±0)=±0, expm1(-inf)=-1, expm1(+inf)=+inf
+//   sigmoid        2.5      2.5      all x; sigmoid(-inf)=0, sigmoid(+inf)=1
+//   log_sigmoid     2        2       all x; finite for every finite x; log_sigmoid(-inf)=-inf,
+//                                    log_sigmoid(+inf)=0
+//   softplus        2        2       all x; finite for every finite x; softplus(-inf)=0,
+//                                    softplus(+inf)=+inf
+//
+// Included only by per-target kernel sources: everything here lives in
+// fastloss::FASTLOSS_TARGET_NS::math and is compiled separately for every target.
 #pragma once
+
+#include <cstdint>
 
 #ifndef FASTLOSS_TARGET_NS
 #error "fastloss/math.hpp is for per-target kernel sources (FASTLOSS_TARGET_NS undefined)"
@@ -12,30 +42,288 @@ namespace fastloss {
 namespace FASTLOSS_TARGET_NS {
 namespace math {
 
-FASTLOSS_INLINE float exp(float x) { return __builtin_expf(x); }
-FASTLOSS_INLINE double exp(double x) { return __builtin_exp(x); }
-FASTLOSS_INLINE float log(float x) { return __builtin_logf(x); }
-FASTLOSS_INLINE double log(double x) { return __builtin_log(x); }
-FASTLOSS_INLINE float log1p(float x) { return __builtin_log1pf(x); }
-FASTLOSS_INLINE double log1p(double x) { return __builtin_log1p(x); }
-FASTLOSS_INLINE float expm1(float x) { return __builtin_expm1f(x); }
-FASTLOSS_INLINE double expm1(double x) { return __builtin_expm1(x); }
+namespace detail {
+
+FASTLOSS_INLINE uint32_t bits_of(float x) {
+  uint32_t u;
+  __builtin_memcpy(&u, &x, sizeof u);
+  return u;
+}
+FASTLOSS_INLINE uint64_t bits_of(double x) {
+  uint64_t u;
+  __builtin_memcpy(&u, &x, sizeof u);
+  return u;
+}
+FASTLOSS_INLINE float float_from_bits(uint32_t u) {
+  float x;
+  __builtin_memcpy(&x, &u, sizeof x);
+  return x;
+}
+FASTLOSS_INLINE double double_from_bits(uint64_t u) {
+  double x;
+  __builtin_memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+// Constants of each precision. Functions, not namespace-scope objects: nothing here may
+// need initialisation code that could run on a CPU without the target's instructions.
+template <class T>
+struct Consts;
+
+template <>
+struct Consts<float> {
+  using Bits = uint32_t;
+  static constexpr int kMantissaBits = 23;
+  static constexpr Bits kExponentBias = 127;
+  static constexpr float kRoundShift = 0x1.8p23f;  // x + shift - shift rounds to an integer
+  static constexpr float kLog2e = 1.44269504088896341f;
+  // Cody-Waite split of ln 2: k * kLn2Hi is exact for |k| < 2^15.
+  static constexpr float kLn2Hi = 0x1.63p-1f;
+  static constexpr float kLn2Lo = -2.12194440e-4f;
+  static constexpr float kExpMin = -105.0f;  // exp(x) rounds to +0 below this
+  static constexpr float kExpMax = 89.0f;    // and to +inf above
+  static constexpr float kMinNormal = 0x1p-126f;
+  static constexpr float kSubnormalScale = 0x1p23f;
+  static constexpr int kSubnormalExponent = 23;
+  static constexpr float kExpm1Lo = -30.0f;  // expm1(x) rounds to -1 below this
+  static constexpr float kExpm1Hi = 20.0f;   // and equals exp(x) above
+};
+
+template <>
+struct Consts<double> {
+  using Bits = uint64_t;
+  static constexpr int kMantissaBits = 52;
+  static constexpr Bits kExponentBias = 1023;
+  static constexpr double kRoundShift = 0x1.8p52;
+  static constexpr double kLog2e = 1.44269504088896338700e+00;
+  static constexpr double kLn2Hi = 6.93147180369123816490e-01;  // 32 trailing zero bits
+  static constexpr double kLn2Lo = 1.90821492927058770002e-10;
+  static constexpr double kExpMin = -746.0;
+  static constexpr double kExpMax = 710.0;
+  static constexpr double kMinNormal = 0x1p-1022;
+  static constexpr double kSubnormalScale = 0x1p52;
+  static constexpr int kSubnormalExponent = 52;
+  static constexpr double kExpm1Lo = -60.0;
+  static constexpr double kExpm1Hi = 40.0;
+};
 
 template <class T>
-FASTLOSS_INLINE T log_sigmoid(T x) {
-  const T m = x < T(0) ? x : T(0);
-  return m - log1p(exp(-__builtin_fabs(x)));
+FASTLOSS_INLINE T from_bits(typename Consts<T>::Bits u) {
+  if constexpr (sizeof(T) == 4)
+    return float_from_bits(u);
+  else
+    return double_from_bits(u);
 }
+
+template <class T>
+FASTLOSS_INLINE T infinity() {
+  return static_cast<T>(__builtin_inf());
+}
+
+template <class T>
+FASTLOSS_INLINE T quiet_nan() {
+  return static_cast<T>(__builtin_nan(""));
+}
+
+// round(v) for |v| < 2^(mantissa bits - 1), without a rounding instruction.
+template <class T>
+FASTLOSS_INLINE T round_to_integer(T v) {
+  using C = Consts<T>;
+  return (v + C::kRoundShift) - C::kRoundShift;
+}
+
+// 2^k for an integer-valued k whose biased exponent is a normal number.
+template <class T>
+FASTLOSS_INLINE T exp2_integer(T k) {
+  using C = Consts<T>;
+  using Bits = typename C::Bits;
+  // After the magic add, k sits in the low mantissa bits (two's complement for k < 0).
+  const Bits k_bits = bits_of(k + C::kRoundShift) - bits_of(C::kRoundShift);
+  return from_bits<T>(static_cast<Bits>(k_bits + C::kExponentBias) << C::kMantissaBits);
+}
+
+// x = k ln2 + r with |r| <= ln2 / 2 (k integer-valued, r exact up to the split's rounding).
+template <class T>
+struct Reduced {
+  T k;
+  T r;
+};
+
+template <class T>
+FASTLOSS_INLINE Reduced<T> reduce_ln2(T x) {
+  using C = Consts<T>;
+  const T k = round_to_integer(x * C::kLog2e);
+  const T r = (x - k * C::kLn2Hi) - k * C::kLn2Lo;
+  return {k, r};
+}
+
+// expm1(r) - r - r^2/2 ... as r^2 * q(r): Taylor terms through r^7 (float) or r^13 (double),
+// enough for |r| <= ln2/2 to stay below half an ULP of truncation error.
+FASTLOSS_INLINE float expm1_tail(float r) {
+  const float q = 1.0f / 2 +
+                  r * (1.0f / 6 +
+                       r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))));
+  return r * r * q;
+}
+FASTLOSS_INLINE double expm1_tail(double r) {
+  const double q =
+      1.0 / 2 +
+      r * (1.0 / 6 +
+           r * (1.0 / 24 +
+                r * (1.0 / 120 +
+                     r * (1.0 / 720 +
+                          r * (1.0 / 5040 +
+                               r * (1.0 / 40320 +
+                                    r * (1.0 / 362880 +
+                                         r * (1.0 / 3628800 +
+                                              r * (1.0 / 39916800 +
+                                                   r * (1.0 / 479001600 +
+                                                        r * (1.0 / 6227020800.0)))))))))));
+  return r * r * q;
+}
+
+// log(1 + f) for f in [sqrt(1/2) - 1, sqrt(2) - 1], as fdlibm: s = f / (2 + f),
+// log(1 + f) = f - (hfsq - s (hfsq + R(s^2))), hfsq = f^2 / 2, R a minimax polynomial
+// (its first four terms suffice for float). The caller combines the parts with k ln2 so
+// the small terms are added before the large ones.
+template <class T>
+struct Log1pParts {
+  T hfsq;      // f^2 / 2
+  T s_hfsq_r;  // s (hfsq + R)
+};
+
+FASTLOSS_INLINE Log1pParts<float> log1p_reduced(float f) {
+  const float s = f / (2.0f + f);
+  const float z = s * s;
+  const float r = z * (6.666666666666735130e-01f +
+                       z * (3.999999999940941908e-01f +
+                            z * (2.857142874366239149e-01f + z * 2.222219843214978396e-01f)));
+  const float hfsq = 0.5f * f * f;
+  return {hfsq, s * (hfsq + r)};
+}
+FASTLOSS_INLINE Log1pParts<double> log1p_reduced(double f) {
+  const double s = f / (2.0 + f);
+  const double z = s * s;
+  const double r =
+      z * (6.666666666666735130e-01 +
+           z * (3.999999999940941908e-01 +
+                z * (2.857142874366239149e-01 +
+                     z * (2.222219843214978396e-01 +
+                          z * (1.818357216161805012e-01 +
+                               z * (1.531383769920937332e-01 + z * 1.479819860511658591e-01))))));
+  const double hfsq = 0.5 * f * f;
+  return {hfsq, s * (hfsq + r)};
+}
+
+template <class T>
+FASTLOSS_INLINE T exp_impl(T x) {
+  using C = Consts<T>;
+  // Clamping keeps 2^k representable in two normal halves; NaN passes through both selects.
+  T xc = x < C::kExpMin ? C::kExpMin : x;
+  xc = xc > C::kExpMax ? C::kExpMax : xc;
+  const Reduced<T> red = reduce_ln2(xc);
+  const T p = T(1) + (red.r + expm1_tail(red.r));
+  // 2^k = 2^k1 * 2^k2 with both halves normal: the product overflows to inf or rounds once
+  // into the subnormal range exactly as exp itself should.
+  const T k1 = round_to_integer(red.k * T(0.5));
+  const T k2 = red.k - k1;
+  return p * exp2_integer(k1) * exp2_integer(k2);
+}
+
+template <class T>
+FASTLOSS_INLINE T log_impl(T x) {
+  using C = Consts<T>;
+  using Bits = typename C::Bits;
+  // Subnormal inputs are scaled into the normal range first.
+  const bool tiny = x < C::kMinNormal;
+  const T xs = tiny ? x * C::kSubnormalScale : x;
+  const T exponent_bias = tiny ? T(C::kSubnormalExponent) : T(0);
+  // x = 2^e * m with m in [sqrt(1/2), sqrt(2)): offsetting the bits by (1 - sqrt(1/2))
+  // moves the exponent boundary to sqrt(1/2).
+  const Bits one = bits_of(T(1));
+  const Bits sqrt_half = sizeof(T) == 4 ? Bits(0x3f3504f3u) : Bits(0x3fe6a09e667f3bcdull);
+  const Bits u = bits_of(xs) + (one - sqrt_half);
+  const Bits exponent_bits = (u >> C::kMantissaBits);
+  const Bits mantissa_mask = (Bits(1) << C::kMantissaBits) - 1;
+  const T m = from_bits<T>((u & mantissa_mask) + sqrt_half);
+  // The exponent as a float: its bits are small non-negative integers, converted with the
+  // magic add so no int->float conversion of 64-bit lanes is needed.
+  const T e_biased = from_bits<T>(exponent_bits | bits_of(C::kRoundShift)) - C::kRoundShift;
+  const T e = e_biased - T(C::kExponentBias) - exponent_bias;
+  const T f = m - T(1);
+  const Log1pParts<T> parts = log1p_reduced(f);
+  const T result = e * C::kLn2Hi - ((parts.hfsq - (parts.s_hfsq_r + e * C::kLn2Lo)) - f);
+  // Special values: log(0) = -inf, log(x < 0) = NaN (NaN stays NaN), log(+inf) = +inf.
+  T special = x == T(0) ? -infinity<T>() : quiet_nan<T>();
+  special = x == infinity<T>() ? x : special;
+  special = x != x ? x : special;
+  return (x > T(0) && x < infinity<T>()) ? result : special;
+}
+
+template <class T>
+FASTLOSS_INLINE T log1p_impl(T x) {
+  // log1p(x) = log(u) + (x - (u - 1)) / u with u = 1 + x: the second term restores what
+  // rounding u lost, so small x keep full relative accuracy.
+  const T u = T(1) + x;
+  const T result = log_impl(u) + (x - (u - T(1))) / u;
+  T fixed = x == T(-1) ? -infinity<T>() : result;
+  fixed = x == infinity<T>() ? x : fixed;
+  return x == T(0) ? x : fixed;  // keeps the sign of zero
+}
+
+template <class T>
+FASTLOSS_INLINE T expm1_impl(T x) {
+  using C = Consts<T>;
+  // expm1(x) = 2^k (expm1(r) + 1) - 1 = 2^k expm1(r) + (2^k - 1); exact r for k = 0, so
+  // small x keep full relative accuracy. Above kExpm1Hi, expm1(x) rounds to exp(x).
+  T xc = x < C::kExpm1Lo ? C::kExpm1Lo : x;
+  xc = xc > C::kExpm1Hi ? C::kExpm1Hi : xc;
+  const Reduced<T> red = reduce_ln2(xc);
+  const T em = red.r + expm1_tail(red.r);
+  const T scale = exp2_integer(red.k);
+  const T result = scale * em + (scale - T(1));
+  const T large = exp_impl(x);
+  T fixed = x > C::kExpm1Hi ? large : result;
+  return x == T(0) ? x : fixed;  // keeps the sign of zero
+}
+
+template <class T>
+FASTLOSS_INLINE T abs_of(T x) {
+  return x < T(0) ? -x : x;
+}
+
+}  // namespace detail
+
+FASTLOSS_INLINE float exp(float x) { return detail::exp_impl(x); }
+FASTLOSS_INLINE double exp(double x) { return detail::exp_impl(x); }
+FASTLOSS_INLINE float log(float x) { return detail::log_impl(x); }
+FASTLOSS_INLINE double log(double x) { return detail::log_impl(x); }
+FASTLOSS_INLINE float log1p(float x) { return detail::log1p_impl(x); }
+FASTLOSS_INLINE double log1p(double x) { return detail::log1p_impl(x); }
+FASTLOSS_INLINE float expm1(float x) { return detail::expm1_impl(x); }
+FASTLOSS_INLINE double expm1(double x) { return detail::expm1_impl(x); }
+
+// log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)): exp never overflows, so finite for every
+// finite x; ≈ x for x -> -inf and ≈ -exp(-x) (full relative accuracy) for x -> +inf.
+template <class T>
+FASTLOSS_INLINE T log_sigmoid(T x) {
+  const T negative_part = x < T(0) ? x : T(0);
+  return negative_part - log1p(exp(-detail::abs_of(x)));
+}
+
+// log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)).
 template <class T>
 FASTLOSS_INLINE T softplus(T x) {
-  const T m = x > T(0) ? x : T(0);
-  return m + log1p(exp(-__builtin_fabs(x)));
+  const T positive_part = x > T(0) ? x : T(0);
+  return positive_part + log1p(exp(-detail::abs_of(x)));
 }
+
+// 1 / (1 + exp(-x)) through e = exp(-|x|) <= 1: 1 / (1 + e) for x >= 0, e / (1 + e) below
+// (one division either way), so neither side overflows or loses relative accuracy.
 template <class T>
 FASTLOSS_INLINE T sigmoid(T x) {
-  const T e = exp(-__builtin_fabs(x));
-  const T s = T(1) / (T(1) + e);
-  return x >= T(0) ? s : e * s;
+  const T e = exp(-detail::abs_of(x));
+  return (x >= T(0) ? T(1) : e) / (T(1) + e);
 }
 
 }  // namespace math

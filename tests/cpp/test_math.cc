@@ -1,0 +1,212 @@
+// The accuracy contracts of fastloss/math.hpp, enforced on every supported SIMD target
+// through the same vectorized array loops the losses use (fastloss::unary), against long
+// double references. The bounds below are the ones the header documents.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "fastloss/unary.hpp"
+#include "per_target.hpp"
+
+namespace {
+
+using fastloss::ConstView;
+using fastloss::DType;
+using fastloss::MutableView;
+using fastloss::Shape;
+using fastloss::UnaryOp;
+
+struct Contract {
+  UnaryOp op;
+  const char* name;
+  double max_ulp_float;
+  double max_ulp_double;
+  long double (*reference)(long double);
+  double lo, hi;  // the sweep's main range
+};
+
+long double ref_sigmoid(long double x) { return 1.0L / (1.0L + std::exp(-x)); }
+long double ref_log_sigmoid(long double x) { return std::min(x, 0.0L) - std::log1p(std::exp(-std::fabs(x))); }
+long double ref_softplus(long double x) { return std::max(x, 0.0L) + std::log1p(std::exp(-std::fabs(x))); }
+long double ref_exp(long double x) { return std::exp(x); }
+long double ref_log(long double x) { return std::log(x); }
+long double ref_log1p(long double x) { return std::log1p(x); }
+long double ref_expm1(long double x) { return std::expm1(x); }
+
+const Contract kContracts[] = {
+    {UnaryOp::exp, "exp", 1, 1, ref_exp, -750, 720},
+    {UnaryOp::log, "log", 1, 1, ref_log, 0, 1e6},
+    {UnaryOp::log1p, "log1p", 2, 2, ref_log1p, -1, 1e3},
+    {UnaryOp::expm1, "expm1", 2, 2, ref_expm1, -50, 50},
+    {UnaryOp::sigmoid, "sigmoid", 2.5, 2.5, ref_sigmoid, -120, 120},
+    {UnaryOp::log_sigmoid, "log_sigmoid", 2, 2, ref_log_sigmoid, -200, 200},
+    {UnaryOp::softplus, "softplus", 2, 2, ref_softplus, -200, 200},
+};
+
+template <class T>
+std::vector<T> apply_op(UnaryOp op, const std::vector<T>& in, size_t offset = 0) {
+  // offset > 0 shifts both pointers off their natural alignment.
+  std::vector<T> padded(in.size() + offset), out(in.size() + offset);
+  std::copy(in.begin(), in.end(), padded.begin() + static_cast<long>(offset));
+  const int64_t n = static_cast<int64_t>(in.size()), unit = 1;
+  fastloss::unary(op, sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64, Shape{1, &n},
+                  ConstView{padded.data() + offset, &unit}, MutableView{out.data() + offset, &unit});
+  return std::vector<T>(out.begin() + static_cast<long>(offset), out.end());
+}
+
+// Error of `got` in units of the last place of the correctly rounded reference (for a
+// subnormal reference, in units of the smallest subnormal).
+template <class T>
+double ulp_error(T got, long double reference) {
+  const T rounded = static_cast<T>(reference);
+  if (std::isnan(reference)) return std::isnan(got) ? 0.0 : 1e300;
+  if (std::isinf(rounded) || std::isinf(got)) return rounded == got ? 0.0 : 1e300;
+  const T magnitude = std::fabs(rounded);
+  const T next = std::nextafter(magnitude, std::numeric_limits<T>::infinity());
+  const long double ulp = static_cast<long double>(next) - static_cast<long double>(magnitude);
+  return static_cast<double>(std::fabs(static_cast<long double>(got) - reference) / ulp);
+}
+
+template <class T>
+std::vector<T> sweep(const Contract& c, unsigned seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<T> xs;
+  std::uniform_real_distribution<double> wide(c.lo, c.hi), narrow(-1.0, 1.0), exponent(-40, 40);
+  for (int i = 0; i < 200000; ++i) xs.push_back(static_cast<T>(wide(rng)));
+  for (int i = 0; i < 100000; ++i) xs.push_back(static_cast<T>(narrow(rng)));
+  // Magnitudes across many binades, both signs, where the function is defined.
+  for (int i = 0; i < 100000; ++i) {
+    T v = static_cast<T>(std::pow(10.0, exponent(rng) * (sizeof(T) == 4 ? 0.9 : 7.0)));
+    if (i % 2) v = -v;
+    xs.push_back(v);
+  }
+  // Around the float thresholds: exp's overflow/underflow, log's subnormals, sigmoid's tails.
+  const T specials[] = {T(0), -T(0), T(1), T(-1), T(88.72), T(-87.33), T(-103.9), T(709.7), T(-708.3),
+                        T(-745.1), std::numeric_limits<T>::min(), std::numeric_limits<T>::denorm_min(),
+                        std::numeric_limits<T>::max(), -std::numeric_limits<T>::max(), T(1e-30), T(-1e-30),
+                        T(17), T(-17), T(36), T(-36), T(1e30), T(-1e30)};
+  for (T s : specials) {
+    T v = s;
+    for (int i = 0; i < 64; ++i) {
+      xs.push_back(v);
+      v = std::nextafter(v, std::numeric_limits<T>::infinity());
+    }
+  }
+  return xs;
+}
+
+class MathTest : public fastloss_test::PerTarget {};
+
+template <class T>
+void check_contract(const Contract& c) {
+  const std::vector<T> xs = sweep<T>(c, 99);
+  const std::vector<T> got = apply_op(c.op, xs);
+  const double bound = sizeof(T) == 4 ? c.max_ulp_float : c.max_ulp_double;
+  double worst = 0.0;
+  T worst_x = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const long double ref = c.reference(static_cast<long double>(xs[i]));
+    const double e = ulp_error(got[i], ref);
+    if (e > worst) {
+      worst = e;
+      worst_x = xs[i];
+    }
+  }
+  std::printf("[ measured ] %-12s %-6s max %.3f ULP (contract %.1f)\n", c.name,
+              sizeof(T) == 4 ? "float" : "double", worst, bound);
+  EXPECT_LE(worst, bound) << c.name << (sizeof(T) == 4 ? " float" : " double") << " worst at x="
+                          << static_cast<double>(worst_x);
+}
+
+TEST_P(MathTest, EveryFunctionMeetsItsUlpContract) {
+  for (const Contract& c : kContracts) {
+    check_contract<float>(c);
+    check_contract<double>(c);
+  }
+}
+
+template <class T>
+void check_specials() {
+  const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
+  struct Case {
+    UnaryOp op;
+    T x;
+    T expected;
+  };
+  const Case cases[] = {
+      {UnaryOp::exp, -inf, T(0)},          {UnaryOp::exp, inf, inf},
+      {UnaryOp::exp, T(0), T(1)},          {UnaryOp::exp, T(-1000), T(0)},
+      {UnaryOp::exp, T(1000), inf},        {UnaryOp::log, T(0), -inf},
+      {UnaryOp::log, -T(0), -inf},         {UnaryOp::log, inf, inf},
+      {UnaryOp::log, T(1), T(0)},          {UnaryOp::log1p, T(-1), -inf},
+      {UnaryOp::log1p, inf, inf},          {UnaryOp::log1p, T(0), T(0)},
+      {UnaryOp::expm1, -inf, T(-1)},       {UnaryOp::expm1, inf, inf},
+      {UnaryOp::expm1, T(0), T(0)},        {UnaryOp::sigmoid, -inf, T(0)},
+      {UnaryOp::sigmoid, inf, T(1)},       {UnaryOp::sigmoid, T(0), T(0.5)},
+      {UnaryOp::log_sigmoid, -inf, -inf},  {UnaryOp::log_sigmoid, inf, T(0)},
+      {UnaryOp::softplus, -inf, T(0)},     {UnaryOp::softplus, inf, inf},
+  };
+  for (const Case& c : cases) {
+    const T got = apply_op(c.op, std::vector<T>{c.x})[0];
+    EXPECT_EQ(got, c.expected) << static_cast<int>(c.op) << " at " << static_cast<double>(c.x);
+  }
+  // Signed zeros are kept where the function is odd at 0.
+  for (UnaryOp op : {UnaryOp::log1p, UnaryOp::expm1}) EXPECT_TRUE(std::signbit(apply_op(op, std::vector<T>{-T(0)})[0]));
+  // NaN in, NaN out; domain errors give NaN.
+  for (const Contract& c : kContracts) EXPECT_TRUE(std::isnan(apply_op(c.op, std::vector<T>{nan})[0])) << c.name;
+  EXPECT_TRUE(std::isnan(apply_op(UnaryOp::log, std::vector<T>{T(-1)})[0]));
+  EXPECT_TRUE(std::isnan(apply_op(UnaryOp::log1p, std::vector<T>{T(-2)})[0]));
+  // The stable forms stay finite for every finite input.
+  for (UnaryOp op : {UnaryOp::log_sigmoid, UnaryOp::softplus, UnaryOp::sigmoid}) {
+    for (T x : {std::numeric_limits<T>::max(), -std::numeric_limits<T>::max(), T(1e30), T(-1e30)})
+      EXPECT_TRUE(std::isfinite(apply_op(op, std::vector<T>{x})[0])) << static_cast<int>(op) << " at " << static_cast<double>(x);
+  }
+}
+
+TEST_P(MathTest, SpecialValuesAreExact) {
+  check_specials<float>();
+  check_specials<double>();
+}
+
+template <class T>
+void check_tails_and_alignment() {
+  // Every length up to three 512-bit vectors + 1, at two alignments: the vector body, the
+  // remainder loop and unaligned loads all meet the contracts.
+  for (const Contract& c : kContracts) {
+    for (size_t n = 0; n <= 3 * 64 / sizeof(T) + 1; ++n) {
+      for (size_t offset : {0, 1}) {
+        std::vector<T> xs(n);
+        for (size_t i = 0; i < n; ++i) xs[i] = static_cast<T>(0.37 * static_cast<double>(i) - 5.0 + 1e-3 * offset);
+        if (c.op == UnaryOp::log || c.op == UnaryOp::log1p)
+          for (T& x : xs) x = std::fabs(x);
+        const std::vector<T> got = apply_op(c.op, xs, offset);
+        const double bound = sizeof(T) == 4 ? c.max_ulp_float : c.max_ulp_double;
+        for (size_t i = 0; i < n; ++i)
+          ASSERT_LE(ulp_error(got[i], c.reference(xs[i])), bound) << c.name << " n=" << n << " i=" << i;
+      }
+    }
+  }
+}
+
+TEST_P(MathTest, TailsAndUnalignedPointers) {
+  check_tails_and_alignment<float>();
+  check_tails_and_alignment<double>();
+}
+
+TEST_P(MathTest, InPlaceApplication) {
+  std::vector<float> xs = {-3.0f, -0.5f, 0.0f, 0.5f, 3.0f, 40.0f, -40.0f};
+  const std::vector<float> expected = apply_op(UnaryOp::sigmoid, xs);
+  const int64_t n = static_cast<int64_t>(xs.size()), unit = 1;
+  fastloss::unary(UnaryOp::sigmoid, DType::kFloat32, Shape{1, &n}, ConstView{xs.data(), &unit},
+                  MutableView{xs.data(), &unit});
+  EXPECT_EQ(xs, expected);
+}
+
+FASTLOSS_INSTANTIATE_PER_TARGET(MathTest);
+
+}  // namespace
