@@ -34,6 +34,16 @@ class ElementwiseLoss(enum.Enum):
     binary_cross_entropy = 0
     binary_cross_entropy_with_logits = 1
     mse_loss = 2
+    l1_loss = 3
+    smooth_l1_loss = 4
+    huber_loss = 5
+    poisson_nll_loss = 6
+    gaussian_nll_loss = 7
+    kl_div = 8
+    soft_margin_loss = 9
+    hinge_embedding_loss = 10
+    margin_ranking_loss = 11
+    sigmoid_focal_loss = 12
 
 def elementwise_forward(
     loss: ElementwiseLoss,

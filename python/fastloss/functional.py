@@ -15,5 +15,11 @@ from ._regression import *  # noqa: F401,F403
 from ._regression import __all__ as _regression_all
 from ._cross_entropy import *  # noqa: F401,F403
 from ._cross_entropy import __all__ as _cross_entropy_all
+from ._divergence import *  # noqa: F401,F403
+from ._divergence import __all__ as _divergence_all
+from ._margin import *  # noqa: F401,F403
+from ._margin import __all__ as _margin_all
+from ._focal import *  # noqa: F401,F403
+from ._focal import __all__ as _focal_all
 
-__all__ = [*_binary_all, *_regression_all, *_cross_entropy_all]
+__all__ = [*_binary_all, *_regression_all, *_cross_entropy_all, *_divergence_all, *_margin_all, *_focal_all]

@@ -14,7 +14,9 @@ from . import _reduction
 from ._arrays import GradOutput
 from . import functional as F
 
-__all__ = ["BCELoss", "BCEWithLogitsLoss", "MSELoss", "NLLLoss", "CrossEntropyLoss", "SoftmaxFocalLoss", "Softmax", "LogSoftmax"]
+__all__ = ["BCELoss", "BCEWithLogitsLoss", "MSELoss", "NLLLoss", "CrossEntropyLoss", "SoftmaxFocalLoss", "Softmax", "LogSoftmax",
+           "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss",
+           "SoftMarginLoss", "HingeEmbeddingLoss", "MarginRankingLoss", "SigmoidFocalLoss"]
 
 
 class _Loss:
@@ -164,3 +166,151 @@ class LogSoftmax(Softmax):
 
     def __call__(self, input: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
         return F.log_softmax(input, self.axis, out)
+
+
+# --- regression, divergence, margin and focal losses ----------------------------------
+
+
+class _OptionsLoss(_Loss):
+    """A loss whose constructor options (beyond the reduction) are passed through by name."""
+
+    _option_names: Tuple[str, ...] = ()
+
+    def _options(self) -> Dict[str, Any]:
+        return {"reduction": self.reduction, **{name: getattr(self, name) for name in self._option_names}}
+
+
+class _ThreeOperandLoss(_OptionsLoss):
+    """A loss called on three arrays (gaussian_nll: input, target, var; margin_ranking: x1, x2, y)."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray, c: Any) -> Any:  # type: ignore[override]
+        loss = type(self)._forward(a, b, c, **self._options())
+        self._last3 = (a, b, c)
+        return loss
+
+    __call__ = forward
+
+    def backward(self, grad_output: GradOutput = 1.0, out: Optional[np.ndarray] = None) -> Any:
+        """Gradients with respect to the differentiable operands of the last call."""
+        if getattr(self, "_last3", None) is None:
+            raise RuntimeError("backward() called before the loss was computed")
+        return type(self)._backward(grad_output, *self._last3, out=out, **self._options())
+
+    def with_grad(self, a: np.ndarray, b: np.ndarray, c: Any,  # type: ignore[override]
+                  out: Optional[np.ndarray] = None) -> Any:
+        return type(self)._with_grad(a, b, c, out=out, **self._options())
+
+
+class L1Loss(MSELoss):
+    _forward = staticmethod(F.l1_loss)
+    _backward = staticmethod(F.l1_loss_backward)
+    _with_grad = staticmethod(F.l1_loss_with_grad)
+
+
+class SmoothL1Loss(_OptionsLoss):
+    _forward = staticmethod(F.smooth_l1_loss)
+    _backward = staticmethod(F.smooth_l1_loss_backward)
+    _with_grad = staticmethod(F.smooth_l1_loss_with_grad)
+    _option_names = ("beta",)
+
+    def __init__(self, size_average: Optional[bool] = None, reduce: Optional[bool] = None,
+                 reduction: str = "mean", beta: float = 1.0) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.beta = beta
+
+
+class HuberLoss(_OptionsLoss):
+    _forward = staticmethod(F.huber_loss)
+    _backward = staticmethod(F.huber_loss_backward)
+    _with_grad = staticmethod(F.huber_loss_with_grad)
+    _option_names = ("delta",)
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction=reduction)
+        self.delta = delta
+
+
+class KLDivLoss(_OptionsLoss):
+    _forward = staticmethod(F.kl_div)
+    _backward = staticmethod(F.kl_div_backward)
+    _with_grad = staticmethod(F.kl_div_with_grad)
+    _option_names = ("log_target",)
+
+    def __init__(self, size_average: Optional[bool] = None, reduce: Optional[bool] = None,
+                 reduction: str = "mean", log_target: bool = False) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.log_target = log_target
+
+
+class PoissonNLLLoss(_OptionsLoss):
+    _forward = staticmethod(F.poisson_nll_loss)
+    _backward = staticmethod(F.poisson_nll_loss_backward)
+    _with_grad = staticmethod(F.poisson_nll_loss_with_grad)
+    _option_names = ("log_input", "full", "eps")
+
+    def __init__(self, log_input: bool = True, full: bool = False, size_average: Optional[bool] = None,
+                 eps: float = 1e-8, reduce: Optional[bool] = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.log_input = log_input
+        self.full = full
+        self.eps = eps
+
+
+class GaussianNLLLoss(_ThreeOperandLoss):
+    """Called as ``loss(input, target, var)``; ``backward`` returns ``(grad_input, grad_var)``."""
+
+    _forward = staticmethod(F.gaussian_nll_loss)
+    _backward = staticmethod(F.gaussian_nll_loss_backward)
+    _with_grad = staticmethod(F.gaussian_nll_loss_with_grad)
+    _option_names = ("full", "eps")
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+        self.full = full
+        self.eps = eps
+
+
+class SoftMarginLoss(MSELoss):
+    _forward = staticmethod(F.soft_margin_loss)
+    _backward = staticmethod(F.soft_margin_loss_backward)
+    _with_grad = staticmethod(F.soft_margin_loss_with_grad)
+
+
+class HingeEmbeddingLoss(_OptionsLoss):
+    _forward = staticmethod(F.hinge_embedding_loss)
+    _backward = staticmethod(F.hinge_embedding_loss_backward)
+    _with_grad = staticmethod(F.hinge_embedding_loss_with_grad)
+    _option_names = ("margin",)
+
+    def __init__(self, margin: float = 1.0, size_average: Optional[bool] = None,
+                 reduce: Optional[bool] = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+
+class MarginRankingLoss(_ThreeOperandLoss):
+    """Called as ``loss(input1, input2, target)``; ``backward`` returns both inputs' gradients."""
+
+    _forward = staticmethod(F.margin_ranking_loss)
+    _backward = staticmethod(F.margin_ranking_loss_backward)
+    _with_grad = staticmethod(F.margin_ranking_loss_with_grad)
+    _option_names = ("margin",)
+
+    def __init__(self, margin: float = 0.0, size_average: Optional[bool] = None,
+                 reduce: Optional[bool] = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+
+class SigmoidFocalLoss(_OptionsLoss):
+    """torchvision's sigmoid focal loss as a module (default reduction "none")."""
+
+    _forward = staticmethod(F.sigmoid_focal_loss)
+    _backward = staticmethod(F.sigmoid_focal_loss_backward)
+    _with_grad = staticmethod(F.sigmoid_focal_loss_with_grad)
+    _option_names = ("alpha", "gamma")
+
+    def __init__(self, alpha: float = 0.25, gamma: float = 2.0, reduction: str = "none") -> None:
+        super().__init__(reduction=reduction)
+        self.alpha = alpha
+        self.gamma = gamma

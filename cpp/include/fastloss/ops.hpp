@@ -9,7 +9,17 @@
 #define FASTLOSS_ELEMENTWISE_LOSSES(X)                        \
   X(binary_cross_entropy, false, "")                          \
   X(binary_cross_entropy_with_logits, false, "pos_weight")    \
-  X(mse_loss, true, "")
+  X(mse_loss, true, "")                                       \
+  X(l1_loss, true, "")                                        \
+  X(smooth_l1_loss, false, "")                                \
+  X(huber_loss, false, "")                                    \
+  X(poisson_nll_loss, false, "")                              \
+  X(gaussian_nll_loss, false, "var")                          \
+  X(kl_div, false, "")                                        \
+  X(soft_margin_loss, false, "")                              \
+  X(hinge_embedding_loss, false, "")                          \
+  X(margin_ranking_loss, false, "input2")                     \
+  X(sigmoid_focal_loss, false, "")
 
 // Unary math ops exposed as array functions: X(name).
 #define FASTLOSS_UNARY_OPS(X) \
