@@ -107,10 +107,6 @@ def _bce_logits_checks(input: np.ndarray, target: np.ndarray) -> None:
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
 
 
-def _pos_weight_flag(pos_weight: Optional[np.ndarray]) -> Tuple[float, ...]:
-    return (1.0,) if pos_weight is not None else (0.0,)
-
-
 def binary_cross_entropy_with_logits(
     input: np.ndarray,
     target: np.ndarray,
@@ -129,7 +125,7 @@ def binary_cross_entropy_with_logits(
     reduction = _reduction.resolve(size_average, reduce, reduction)
     _bce_logits_checks(input, target)
     return _core.elementwise_forward(
-        _L.binary_cross_entropy_with_logits, input, target, weight, pos_weight, reduction, _pos_weight_flag(pos_weight)
+        _L.binary_cross_entropy_with_logits, input, target, weight, pos_weight, reduction
     )
 
 
@@ -155,7 +151,6 @@ def binary_cross_entropy_with_logits_backward(
         weight,
         pos_weight,
         reduction,
-        _pos_weight_flag(pos_weight),
         out=out,
     )
 
@@ -180,7 +175,6 @@ def binary_cross_entropy_with_logits_with_grad(
         weight,
         pos_weight,
         reduction,
-        _pos_weight_flag(pos_weight),
         out=out,
     )
 

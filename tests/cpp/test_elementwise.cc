@@ -103,7 +103,6 @@ void check_loss(ElementwiseLoss loss, size_t n, size_t offset, bool weighted, bo
   if (weighted) call.weight = ConstView{d.w.data() + offset, &unit};
   if (with_pw) {
     call.aux = ConstView{d.pw.data() + offset, &unit};
-    call.params[0] = 1.0;
   }
   std::vector<T> per_element(n + 1), grad(n + 1), fused_grad(n + 1);
   fastloss::elementwise_forward(call, Reduction::kNone, MutableView{per_element.data(), &unit});
@@ -170,7 +169,6 @@ TEST_P(ElementwiseTest, StridedAndBroadcastOperandsMatchContiguous) {
   dense.input = ConstView{d.x.data(), contiguous};
   dense.target = ConstView{d.y.data(), contiguous};
   dense.aux = ConstView{pw_full.data(), contiguous};
-  dense.params[0] = 1.0;
   ElementwiseCall views = dense;
   views.input = ConstView{xt.data(), transposed};
   views.aux = ConstView{pw_row.data(), broadcast};

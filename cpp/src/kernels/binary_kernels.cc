@@ -42,23 +42,25 @@ struct BinaryCrossEntropy {
 // pos_weight). log_sigmoid is the stable min(x, 0) - log1p(exp(-|x|)), so the loss is
 // finite for every finite logit.
 struct BinaryCrossEntropyWithLogits {
-  static constexpr bool kUsesAux = true;  // aux = pos_weight
+  static constexpr bool kUsesAux = true;  // aux = pos_weight, optional
+  static constexpr bool kAuxOptional = true;
   static constexpr bool kValidates = false;
   template <class T>
   struct Consts {
-    explicit Consts(const kernel_abi::Params& p) : has_pos_weight(p.p[0] != 0.0) {}
-    bool has_pos_weight;
+    explicit Consts(const kernel_abi::Params&) {}
   };
-  template <class T>
-  static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T pos_weight, const Consts<T>& c) {
+  template <bool kPosWeight, class T>
+  static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T pos_weight, const Consts<T>&) {
     const T ls = math::log_sigmoid(x);
     const T s = math::sigmoid(x);
-    if (c.has_pos_weight) {
+    if constexpr (kPosWeight) {
       const T l = (pos_weight - T(1)) * y + T(1);
       const T py = pos_weight * y;
       return {(T(1) - y) * x - l * ls, (py + T(1) - y) * s - py};
+    } else {
+      (void)pos_weight;
+      return {(T(1) - y) * x - ls, s - y};
     }
-    return {(T(1) - y) * x - ls, s - y};
   }
 };
 

@@ -6,7 +6,10 @@
 //   template <class T> struct Consts { explicit Consts(const kernel_abi::Params&); ... };
 //   template <class T> static LossGrad<T> eval(T x, T y, T aux, const Consts<T>&);
 // eval returns the unweighted loss and d loss / d x; whatever a mode does not use is
-// dead code after inlining. The driver applies weight, grad_output and scale, and sums in
+// dead code after inlining. An Op whose aux operand is optional (BCE-with-logits'
+// pos_weight) sets `static constexpr bool kAuxOptional = true` and provides
+// `template <bool kAux, class T> eval(...)` instead, so presence is known at compile time
+// (a run-time flag inside the loop keeps GCC from vectorizing it). The driver applies weight, grad_output and scale, and sums in
 // float64 so float32 reductions do not drift.
 //
 // Included only by per-target kernel sources: everything here lives in
@@ -33,6 +36,24 @@ using kernel_abi::Params;
 using kernel_abi::Slot;
 using kernel_abi::Sums;
 
+// AuxOptional<Op>::value: Op::kAuxOptional when declared, else false.
+template <class Op, class = void>
+struct AuxOptional {
+  static constexpr bool value = false;
+};
+template <class Op>
+struct AuxOptional<Op, decltype(void(Op::kAuxOptional))> {
+  static constexpr bool value = Op::kAuxOptional;
+};
+
+template <class Op, bool kAux, class T, class C>
+FASTLOSS_INLINE LossGrad<T> evaluate(T x, T y, T aux, const C& c) {
+  if constexpr (AuxOptional<Op>::value)
+    return Op::template eval<kAux>(x, y, aux, c);
+  else
+    return Op::eval(x, y, aux, c);
+}
+
 template <class Op, class T, bool kWeighted, bool kAux>
 struct Loops {
   using C = typename Op::template Consts<T>;
@@ -48,7 +69,7 @@ struct Loops {
                    const C& c) {
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
-      T l = Op::eval(x[i], y[i], aux_at(a, i), c).loss;
+      T l = evaluate<Op, kAux>(x[i], y[i], aux_at(a, i), c).loss;
       if constexpr (kWeighted) l *= w[i];
       out[i] = l;
     }
@@ -58,7 +79,7 @@ struct Loops {
     double acc = 0.0, wacc = 0.0;
 #pragma omp simd reduction(+ : acc, wacc)
     for (int64_t i = 0; i < n; ++i) {
-      T l = Op::eval(x[i], y[i], aux_at(a, i), c).loss;
+      T l = evaluate<Op, kAux>(x[i], y[i], aux_at(a, i), c).loss;
       if constexpr (kWeighted) {
         l *= w[i];
         wacc += static_cast<double>(w[i]);
@@ -73,7 +94,7 @@ struct Loops {
                    int64_t n, T scale, const C& c) {
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
-      T g = Op::eval(x[i], y[i], aux_at(a, i), c).grad * scale;
+      T g = evaluate<Op, kAux>(x[i], y[i], aux_at(a, i), c).grad * scale;
       if constexpr (kWeighted) g *= w[i];
       if constexpr (kGradOutput) g *= go[i];
       out[i] = g;
@@ -87,7 +108,7 @@ struct Loops {
     double acc = 0.0, wacc = 0.0;
 #pragma omp simd reduction(+ : acc, wacc)
     for (int64_t i = 0; i < n; ++i) {
-      const LossGrad<T> lg = Op::eval(x[i], y[i], aux_at(a, i), c);
+      const LossGrad<T> lg = evaluate<Op, kAux>(x[i], y[i], aux_at(a, i), c);
       T l = lg.loss;
       T g = lg.grad * scale;
       if constexpr (kWeighted) {

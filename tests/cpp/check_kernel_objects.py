@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Checks the per-target kernel objects of one SIMD target.
+
+1. Symbol isolation: every externally visible symbol an object defines (weak ones
+   included) lies in namespace fastloss::<target>::. An inline helper or std:: template
+   emitted outside it could be merged by the linker with another target's copy, and a CPU
+   without AVX-512 would then run an AVX-512 instruction.
+2. Vectorization: every function doing floating-point arithmetic contains instructions of
+   the target's vector width (ymm for avx2, zmm for avx512, packed SSE for baseline). GCC
+   silently leaves these loops scalar without -fno-trapping-math; this catches that.
+
+usage: check_kernel_objects.py --target avx2 --nm nm --objdump objdump "obj1;obj2;..."
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+
+FLOAT_OP = re.compile(r"\b(v?(?:add|sub|mul|div|max|min|sqrt)[sp][sd]|vfn?m(?:add|sub)\d+[sp][sd])\b")
+WIDE = {
+    "avx2": re.compile(r"%ymm"),
+    "avx512": re.compile(r"%zmm"),
+    "baseline": re.compile(r"\b(?:add|sub|mul|div|max|min)p[sd]\b"),
+    "neon": re.compile(r"\bv\d+\.(?:4s|2d)\b"),
+}
+# A function with at least this many floating-point instructions is a kernel loop, not glue.
+MIN_FLOAT_OPS = 8
+
+
+def run(*cmd: str) -> str:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+
+
+def exported_symbols(nm: str, obj: str) -> list[str]:
+    names = []
+    for line in run(nm, "-C", "--defined-only", "--extern-only", obj).splitlines():
+        parts = line.split(maxsplit=2)
+        if len(parts) == 3:
+            names.append(parts[2])
+    return names
+
+
+def functions(objdump: str, obj: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    current = None
+    for line in run(objdump, "-d", "--no-show-raw-insn", "-C", obj).splitlines():
+        header = re.match(r"^[0-9a-f]+ <(.*)>:$", line)
+        if header:
+            current = header.group(1)
+            out[current] = []
+        elif current is not None and "\t" in line:
+            out[current].append(line.split("\t", 1)[1])
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--target", required=True, choices=sorted(WIDE))
+    parser.add_argument("--nm", default="nm")
+    parser.add_argument("--objdump", default="objdump")
+    parser.add_argument("objects", nargs="+", help="object files (';'-separated lists allowed)")
+    args = parser.parse_args()
+    objects = [o for arg in args.objects for o in arg.split(";") if o]
+
+    prefix = f"fastloss::{args.target}::"
+    errors = []
+    checked_functions = 0
+    for obj in objects:
+        for name in exported_symbols(args.nm, obj):
+            if not name.startswith(prefix):
+                errors.append(f"{obj}: exported symbol outside {prefix}: {name}")
+        for name, body in functions(args.objdump, obj).items():
+            float_ops = sum(1 for insn in body if FLOAT_OP.search(insn))
+            if float_ops < MIN_FLOAT_OPS:
+                continue
+            checked_functions += 1
+            wide = sum(1 for insn in body if WIDE[args.target].search(insn))
+            if wide == 0:
+                errors.append(f"{obj}: not vectorized for {args.target} ({float_ops} scalar float ops): {name[:160]}")
+    if checked_functions == 0:
+        errors.append("no kernel function found to check")
+    for e in errors:
+        print(e)
+    print(f"{args.target}: {len(objects)} objects, {checked_functions} kernel functions checked, "
+          f"{len(errors)} problems")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
