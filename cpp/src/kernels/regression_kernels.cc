@@ -83,7 +83,7 @@ struct Huber {
   }
 };
 
-// params: log_input, full, eps. log_input: loss = exp(x) - y x, d/dx = exp(x); else
+// params: log_input, full, eps. log_input: loss = exp(x) - y x, d/dx = exp(x) - y; else
 // loss = x - y log(x + eps), d/dx = 1 - y / (x + eps). full adds Stirling's
 // y log y - y + 0.5 log(2 pi y) where y > 1, which does not depend on x.
 struct PoissonNll {
@@ -101,7 +101,7 @@ struct PoissonNll {
     LossGrad<T> r;
     if (c.log_input) {
       const T e = math::exp(x);
-      r = {e - y * x, e};
+      r = {e - y * x, e - y};
     } else {
       const T shifted = x + c.eps;
       r = {x - y * math::log(shifted), T(1) - y / shifted};
