@@ -16,6 +16,7 @@ __all__ = [
     "soft_margin_loss", "soft_margin_loss_backward", "soft_margin_loss_with_grad",
     "hinge_embedding_loss", "hinge_embedding_loss_backward", "hinge_embedding_loss_with_grad",
     "margin_ranking_loss", "margin_ranking_loss_backward", "margin_ranking_loss_with_grad",
+    "multilabel_soft_margin_loss", "multilabel_soft_margin_loss_backward", "multilabel_soft_margin_loss_with_grad",
 ]
 
 
@@ -86,7 +87,10 @@ def hinge_embedding_loss_with_grad(input: np.ndarray, target: np.ndarray, margin
 
 
 def _ranking_spec(input1, input2, target, margin, size_average, reduce, reduction) -> Spec:  # type: ignore[no-untyped-def]
+    require_ndarray(input1, "input1")
     require_ndarray(input2, "input2")
+    require_ndarray(target, "target")
+    _elementwise._broadcast_shape(input1, target)  # ValueError naming target, before any work
     if not (input1.ndim == input2.ndim == target.ndim):
         raise ValueError(
             "margin_ranking_loss : All input tensors should have same dimension but got sizes: "
@@ -129,3 +133,62 @@ def margin_ranking_loss_with_grad(input1: np.ndarray, input2: np.ndarray, target
                                                     input2, target, margin, size_average, reduce, reduction, out))
     loss, grad1 = _elementwise.with_grad(spec, input1, target, out)
     return loss, grad1, sum_to_shape(np.negative(grad1), input2.shape, None)
+
+
+# --- multilabel_soft_margin_loss -------------------------------------------------------
+# -(y log_sigmoid(x) + (1 - y) log_sigmoid(-x)) is binary_cross_entropy_with_logits' term, so
+# the loss is that kernel with the class weight, averaged over the last (class) axis: "mean"
+# and "sum" are its "mean" and "sum" / C exactly; "none" sums the per-element terms by row.
+
+
+def _multilabel_spec(input: np.ndarray, target: np.ndarray, weight: Optional[np.ndarray],
+                     size_average: Optional[bool], reduce: Optional[bool], reduction: str) -> Tuple[Spec, int]:
+    require_ndarray(input, "input")
+    require_ndarray(target, "target")
+    if size_average is not None or reduce is not None:
+        reduction = _reduction.legacy_get_string(size_average, reduce)
+    if reduction not in _reduction.REDUCTIONS:
+        raise ValueError(reduction + " is not valid")
+    if weight is not None:
+        require_ndarray(weight, "weight")
+    classes = input.shape[-1] if input.ndim else 1
+    core_reduction = "mean" if reduction == "mean" else "sum" if reduction == "sum" else "none"
+    return Spec(_L.binary_cross_entropy_with_logits, core_reduction, weight=weight, params=(0.0,)), classes
+
+
+def multilabel_soft_margin_loss(input: np.ndarray, target: np.ndarray, weight: Optional[np.ndarray] = None,
+                                size_average: Optional[bool] = None, reduce: Optional[bool] = None,
+                                reduction: str = "mean") -> Loss:
+    """``-(1/C) sum_c w_c (y log sigmoid(x) + (1 - y) log sigmoid(-x))`` per row, then reduced."""
+    spec, classes = _multilabel_spec(input, target, weight, size_average, reduce, reduction)
+    loss = _elementwise.forward(spec, input, target)
+    if spec.reduction == "none":
+        return (loss.sum(axis=-1, dtype=np.float64) / classes).astype(input.dtype)
+    return loss / loss.dtype.type(classes) if spec.reduction == "sum" else loss
+
+
+def multilabel_soft_margin_loss_backward(grad_output: GradOutput, input: np.ndarray, target: np.ndarray,
+                                         weight: Optional[np.ndarray] = None, size_average: Optional[bool] = None,
+                                         reduce: Optional[bool] = None, reduction: str = "mean",
+                                         out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Gradient of :func:`multilabel_soft_margin_loss`: ``w (sigmoid(x) - y) / C`` times the row's grad_output."""
+    spec, classes = _multilabel_spec(input, target, weight, size_average, reduce, reduction)
+    if spec.reduction == "none":
+        # The row's grad_output / C, broadcast along the class axis (no full-size copy).
+        grad_output = (np.asarray(grad_output, dtype=input.dtype) / input.dtype.type(classes))[..., np.newaxis]
+    elif spec.reduction == "sum":
+        grad_output = float(grad_output) / classes  # type: ignore[arg-type]
+    return _elementwise.backward(spec, grad_output, input, target, out)
+
+
+def multilabel_soft_margin_loss_with_grad(input: np.ndarray, target: np.ndarray,
+                                          weight: Optional[np.ndarray] = None, size_average: Optional[bool] = None,
+                                          reduce: Optional[bool] = None, reduction: str = "mean",
+                                          out: Optional[np.ndarray] = None) -> Tuple[Loss, np.ndarray]:
+    """``(multilabel_soft_margin_loss(...), its gradient)``; one fused pass for "mean"."""
+    if reduction == "mean" and size_average is None and reduce is None:
+        spec, _ = _multilabel_spec(input, target, weight, size_average, reduce, reduction)
+        return _elementwise.with_grad(spec, input, target, out)
+    loss = multilabel_soft_margin_loss(input, target, weight, size_average, reduce, reduction)
+    unit = np.ones(np.shape(loss), input.dtype) if np.ndim(loss) else 1.0
+    return loss, multilabel_soft_margin_loss_backward(unit, input, target, weight, size_average, reduce, reduction, out)

@@ -16,7 +16,8 @@ from . import functional as F
 
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "MSELoss", "NLLLoss", "CrossEntropyLoss", "SoftmaxFocalLoss", "Softmax", "LogSoftmax",
            "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss",
-           "SoftMarginLoss", "HingeEmbeddingLoss", "MarginRankingLoss", "SigmoidFocalLoss"]
+           "SoftMarginLoss", "HingeEmbeddingLoss", "MarginRankingLoss", "SigmoidFocalLoss",
+           "MultiLabelSoftMarginLoss"]
 
 
 class _Loss:
@@ -314,3 +315,9 @@ class SigmoidFocalLoss(_OptionsLoss):
         super().__init__(reduction=reduction)
         self.alpha = alpha
         self.gamma = gamma
+
+
+class MultiLabelSoftMarginLoss(BCELoss):
+    _forward = staticmethod(F.multilabel_soft_margin_loss)
+    _backward = staticmethod(F.multilabel_soft_margin_loss_backward)
+    _with_grad = staticmethod(F.multilabel_soft_margin_loss_with_grad)

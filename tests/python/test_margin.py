@@ -92,3 +92,34 @@ def test_legacy_nn_and_errors(rng):
         F.soft_margin_loss(x, y, reduction="avg")
     with pytest.raises(TypeError, match="float64"):
         F.hinge_embedding_loss(x, y.astype(np.float32))
+
+
+@pytest.mark.parametrize("shape", [(5,), (8, 3), (31, 17), (2, 3, 9)], ids=str)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("weight", [None, "class", "full"])
+def test_multilabel_soft_margin_matches_torch(simd_target, dtype, rng, shape, reduction, layout, weight):
+    x = (3 * rng.standard_normal(shape)).astype(dtype)
+    y = rng.integers(0, 2, size=shape).astype(dtype)
+    w = {None: None, "class": rng.uniform(0.5, 2, size=shape[-1:]),
+         "full": rng.uniform(0.5, 2, size=shape)}[weight]
+    options = {"reduction": reduction, "weight": None if w is None else w.astype(dtype)}
+    check_parity("multilabel_soft_margin_loss", TF.multilabel_soft_margin_loss, [x, y], options, dtype, layout, rng)
+
+
+def test_multilabel_soft_margin_legacy_nn_and_errors(rng):
+    x = rng.standard_normal((6, 4))
+    y = rng.integers(0, 2, size=(6, 4)).astype(np.float64)
+    with pytest.warns(UserWarning, match="size_average and reduce"):
+        legacy = F.multilabel_soft_margin_loss(x, y, reduce=False)
+    np.testing.assert_array_equal(legacy, F.multilabel_soft_margin_loss(x, y, reduction="none"))
+    module = fastloss.nn.MultiLabelSoftMarginLoss(weight=np.linspace(0.5, 2, 4), reduction="sum")
+    xt = as_torch(x, grad=True)
+    expected = TF.multilabel_soft_margin_loss(xt, as_torch(y), weight=as_torch(np.linspace(0.5, 2, 4)), reduction="sum")
+    expected.backward()
+    np.testing.assert_allclose(module(x, y), expected.detach().numpy(), rtol=1e-14)
+    np.testing.assert_allclose(module.backward(), xt.grad.numpy(), rtol=1e-14)
+    with pytest.raises(ValueError, match="avg is not valid"):
+        F.multilabel_soft_margin_loss(x, y, reduction="avg")
+    with pytest.raises(TypeError, match="float64"):
+        F.multilabel_soft_margin_loss(x, y.astype(np.float32))
