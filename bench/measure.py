@@ -1,0 +1,319 @@
+"""Measurements behind bench/run.py: interleaved medians, the machine's memory bandwidth,
+per-library callables with their correctness checks, thread scaling, peak extra memory and
+per-SIMD-target timings (the last two in fresh subprocesses).
+
+    python bench/measure.py memory CASE THREADS     # child: peak extra MiB as JSON
+    python bench/measure.py target THREADS CASES..  # child: with_grad ms under FASTLOSS_TARGET
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+import registry
+from registry import CLASSES, Case, Inputs
+
+Calls = Dict[str, Callable[[], Any]]
+
+OUT_OF_CACHE_SIZE = 1 << 24
+OUT_OF_CACHE_SHAPE = (8192, 1000)
+
+
+def interleaved_medians_ms(libraries: Dict[str, Callable[[], Any]], repeats: int) -> Dict[str, float]:
+    """Warm each call up, then time one call of every library per round, rotating the order
+    each round so that drift in the machine's state hits every library alike."""
+    for call in libraries.values():
+        call()
+    names = list(libraries)
+    times: Dict[str, List[float]] = {name: [] for name in names}
+    for round_index in range(repeats):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            libraries[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * statistics.median(values) for name, values in times.items()}
+
+
+def memory_bandwidth(threads: int, nbytes: int = 1 << 28, repeats: int = 5) -> Dict[str, float]:
+    """Best-of-repeats read and copy bandwidth in GB/s, all threads, on arrays far larger than
+    the caches. Reads take the faster of two streaming reductions (a float32 sum can be
+    compute-bound); copies count the bytes read plus the bytes written."""
+    source = np.ones(nbytes // 4, np.float32)
+    target = np.zeros_like(source)
+    parts = [slice(p[0], p[-1] + 1) for p in np.array_split(np.arange(source.size), threads)]
+    kernels = {
+        "read_sum": lambda part: np.add.reduce(source[part]),
+        "read_max": lambda part: np.maximum.reduce(source[part]),
+        "copy": lambda part: np.copyto(target[part], source[part]),
+    }
+    best: Dict[str, float] = {}
+    with ThreadPoolExecutor(threads) as pool:
+        for name, kernel in kernels.items():
+            seconds = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                list(pool.map(kernel, parts))
+                seconds.append(time.perf_counter() - start)
+            best[name] = min(seconds)
+    return {
+        "read_gbs": nbytes / min(best["read_sum"], best["read_max"]) / 1e9,
+        "copy_gbs": 2 * nbytes / best["copy"] / 1e9,
+        "bytes": nbytes,
+    }
+
+
+# --- the libraries ---------------------------------------------------------------------------
+
+
+def output_buffer(case: Case, inputs: Inputs) -> np.ndarray:
+    """The preallocated gradient (or output) the timed fastloss calls write into, paged in."""
+    out = np.empty_like(inputs[0])
+    out.fill(0)
+    return out
+
+
+def fastloss_calls(functional: Any, case: Case, inputs: Inputs, out: np.ndarray) -> Calls:
+    forward = getattr(functional, case.name)
+    if case.transform:
+        return {"forward": lambda: forward(*inputs, out=out)}
+    backward = getattr(functional, case.name + "_backward")
+    with_grad = getattr(functional, case.name + "_with_grad")
+    kw = case.kwargs
+    return {
+        "forward": lambda: forward(*inputs, **kw),
+        "backward": lambda: backward(1.0, *inputs, **kw, out=out),
+        "with_grad": lambda: with_grad(*inputs, **kw, out=out),
+    }
+
+
+def numpy_calls(case: Case, inputs: Inputs) -> Calls:
+    calls: Calls = {"forward": lambda: case.value(np, *inputs)}
+    if not case.transform:
+        calls["backward"] = lambda: case.numpy_grad(*inputs)
+        calls["with_grad"] = lambda: (case.value(np, *inputs), case.numpy_grad(*inputs))
+    return calls
+
+
+def torch_calls(case: Case, inputs: Inputs) -> Optional[Calls]:
+    try:
+        import torch
+    except ImportError:
+        return None
+    if case.torch_call is None:
+        return None
+    tensors = [torch.from_numpy(a) for a in inputs]
+
+    def forward() -> Any:
+        with torch.no_grad():
+            return case.torch_call(torch, *tensors)
+
+    calls: Calls = {"forward": forward}
+    if case.transform:
+        return calls
+    leaf = torch.from_numpy(inputs[0]).requires_grad_(True)
+    graph = case.torch_call(torch, leaf, *tensors[1:])
+
+    def with_grad() -> Any:  # torch allocates the gradient (and autograd's saved tensors) per call
+        leaf.grad = None
+        loss = case.torch_call(torch, leaf, *tensors[1:])
+        loss.backward()
+        return loss.item(), leaf.grad.numpy()
+
+    calls["backward"] = lambda: torch.autograd.grad(graph, leaf, retain_graph=True)[0].numpy()
+    calls["with_grad"] = with_grad
+    return calls
+
+
+def jax_calls(case: Case, inputs: Inputs) -> Optional[Calls]:
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    args = [jnp.asarray(a.astype(np.int32) if a.dtype == np.int64 else a) for a in inputs]
+
+    def formula(*a: Any) -> Any:
+        return case.value(jnp, *a)
+
+    compiled = {"forward": jax.jit(formula)}
+    if not case.transform:
+        compiled["backward"] = jax.jit(jax.grad(formula))
+        compiled["with_grad"] = jax.jit(jax.value_and_grad(formula))
+    return {name: (lambda fn=fn: jax.block_until_ready(fn(*args))) for name, fn in compiled.items()}
+
+
+# --- correctness before timing ---------------------------------------------------------------
+
+
+def _loss_and_grad(result: Any) -> Tuple[Any, Optional[np.ndarray]]:
+    if isinstance(result, tuple):
+        return np.asarray(result[0]), np.asarray(result[1])
+    return np.asarray(result), None
+
+
+def _agree(actual: Any, expected: Any, rtol: float) -> bool:
+    actual = np.asarray(actual, np.float64)
+    expected = np.asarray(expected, np.float64)
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    return actual.shape == expected.shape and bool(np.allclose(actual, expected, rtol=rtol, atol=1e-5 * scale + 1e-30))
+
+
+PEER_RTOL = {"numpy": 1e-4, "torch": 1e-4, "jax": 1e-3}  # JAX reduces float32 in float32
+
+
+def check_case(case: Case, calls: Dict[str, Calls]) -> Dict[str, str]:
+    """Every library's result for the fused pass (forward for transforms) against NumPy's
+    stable float64-accumulating reference; the backward pass against the same gradient.
+    Returns {library: problem} for those that disagree (they are then not timed)."""
+    reference_pass = "forward" if case.transform else "with_grad"
+    expected = _loss_and_grad(calls["numpy"][reference_pass]())
+    problems: Dict[str, str] = {}
+    for library, library_calls in calls.items():
+        if library == "numpy":
+            continue
+        rtol = PEER_RTOL.get(library, 1e-4)
+        loss, grad = _loss_and_grad(library_calls[reference_pass]())
+        if not _agree(loss, expected[0], rtol):
+            problems[library] = f"{reference_pass} value {loss.ravel()[:3]} != {expected[0].ravel()[:3]}"
+        elif grad is not None and not _agree(grad, expected[1], 10 * rtol):
+            problems[library] = "gradient differs from the NumPy reference"
+        elif "backward" in library_calls:
+            backward = library_calls["backward"]()
+            backward = backward[0] if isinstance(backward, tuple) else backward
+            if not _agree(backward, expected[1], 10 * rtol):
+                problems[library] = "backward differs from the NumPy reference"
+        if "forward" in library_calls and reference_pass != "forward":
+            forward = np.asarray(library_calls["forward"]())
+            if not _agree(forward, expected[0], rtol):
+                problems[library] = f"forward {forward} != {expected[0]}"
+    return problems
+
+
+# --- thread scaling ----------------------------------------------------------------------------
+
+
+def thread_scaling_ms(functional: Any, fastloss: Any, case: Case, inputs: Inputs, repeats: int,
+                      max_threads: int) -> Dict[int, float]:
+    """The fused pass (forward for transforms) at 1..max_threads threads."""
+    pass_name = "forward" if case.transform else "with_grad"
+    call = fastloss_calls(functional, case, inputs, output_buffer(case, inputs))[pass_name]
+    before = fastloss.get_num_threads()
+    timings = {}
+    try:
+        for threads in range(1, max_threads + 1):
+            fastloss.set_num_threads(threads)
+            timings[threads] = interleaved_medians_ms({"fastloss": call}, repeats)["fastloss"]
+    finally:
+        fastloss.set_num_threads(before)
+    return timings
+
+
+# --- subprocess children -------------------------------------------------------------------------
+
+
+def out_of_cache_size(case: Case) -> Any:
+    return OUT_OF_CACHE_SHAPE if case.kind == CLASSES else OUT_OF_CACHE_SIZE
+
+
+def _resident_kib(field_name: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field_name} missing from /proc/self/status")
+
+
+def _peak_extra_mib(call: Callable[[], Any]) -> float:
+    """Peak resident memory the call adds over what is resident before it (Linux: the
+    high-water mark is reset through /proc/self/clear_refs)."""
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")
+    before = _resident_kib("VmRSS")
+    result = call()
+    extra = _resident_kib("VmHWM") - before
+    del result
+    return extra / 1024.0
+
+
+def _memory_child(case_name: str, threads: int) -> Dict[str, Optional[float]]:
+    import fastloss
+    import fastloss.functional as functional
+
+    case = registry.CASES[case_name]
+    fastloss.set_num_threads(threads)
+    inputs = case.make(np.random.default_rng(0), out_of_cache_size(case))
+    tiny = case.make(np.random.default_rng(0), (4, 3) if case.kind == CLASSES else 64)
+    pass_name = "forward" if case.transform else "with_grad"
+    # Warm both libraries up on tiny inputs: thread pools and lazy allocations are not the call's.
+    fastloss_calls(functional, case, tiny, output_buffer(case, tiny))[pass_name]()
+    peak: Dict[str, Optional[float]] = {"fastloss": None, "fastloss_in_place": None, "torch": None}
+    if not case.transform:
+        kw = case.kwargs
+        peak["fastloss"] = _peak_extra_mib(lambda: getattr(functional, case.name + "_with_grad")(*inputs, **kw))
+    tiny_torch = torch_calls(case, tiny)
+    if tiny_torch is not None:
+        tiny_torch[pass_name]()
+        torch_call = torch_calls(case, inputs)
+        if torch_call is not None:
+            # Building the calls already ran one forward to keep a graph; count the fused pass.
+            peak["torch"] = _peak_extra_mib(torch_call[pass_name])
+    in_place = inputs[0]
+    in_place_calls = fastloss_calls(functional, case, inputs, in_place)  # out= the input itself
+    peak["fastloss_in_place"] = _peak_extra_mib(in_place_calls[pass_name])
+    return peak
+
+
+def peak_extra_memory(case: Case, threads: int) -> Dict[str, Optional[float]]:
+    completed = subprocess.run([sys.executable, __file__, "memory", case.name, str(threads)],
+                               capture_output=True, text=True, check=True)
+    return json.loads(completed.stdout)
+
+
+def _target_child(threads: int, case_names: Sequence[str], repeats: int) -> Dict[str, float]:
+    import fastloss
+    import fastloss.functional as functional
+
+    fastloss.set_num_threads(threads)
+    timings = {}
+    for name in case_names:
+        case = registry.CASES[name]
+        inputs = case.make(np.random.default_rng(0), out_of_cache_size(case))
+        pass_name = "forward" if case.transform else "with_grad"
+        call = fastloss_calls(functional, case, inputs, output_buffer(case, inputs))[pass_name]
+        timings[name] = interleaved_medians_ms({"fastloss": call}, repeats)["fastloss"]
+    return {"target": fastloss.simd_target(), "ms": timings}
+
+
+def per_target_ms(targets: Sequence[str], threads: int, case_names: Sequence[str], repeats: int) -> Dict[str, Any]:
+    """{target: {case: ms}} or {target: "reason"} for targets this CPU cannot run."""
+    results: Dict[str, Any] = {}
+    for target in targets:
+        env = dict(os.environ, FASTLOSS_TARGET=target)
+        completed = subprocess.run(
+            [sys.executable, __file__, "target", str(threads), str(repeats), *case_names],
+            capture_output=True, text=True, env=env)
+        if completed.returncode != 0:
+            results[target] = completed.stderr.strip().splitlines()[-1] if completed.stderr else "failed"
+            continue
+        child = json.loads(completed.stdout)
+        results[target] = child["ms"] if child["target"] == target else f"ran as {child['target']}"
+    return results
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "memory":
+        print(json.dumps(_memory_child(sys.argv[2], int(sys.argv[3]))))
+    elif sys.argv[1] == "target":
+        print(json.dumps(_target_child(int(sys.argv[2]), sys.argv[4:], int(sys.argv[3]))))
+    else:
+        raise SystemExit(__doc__)

@@ -1,0 +1,348 @@
+"""The benchmark's registry: one declarative entry per fastloss function.
+
+An entry says how to make the inputs, the loss as one formula written against an array
+module (NumPy evaluates it as the NumPy peer, ``jax.numpy`` as the JAX peer, with
+``jax.grad`` for its gradient), the stable NumPy gradient, the torch call, and which
+inputs the kernel must read. The fastloss calls follow from the name: ``name(*inputs)``,
+``name_backward(1.0, *inputs, out=)`` and ``name_with_grad(*inputs, out=)``. Adding a loss
+is one ``register(Case(...))``; other engineers' bench files may expose ``register_cases(
+register, Case)`` and are pulled in when they exist.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+Inputs = Tuple[np.ndarray, ...]
+
+ELEMENTWISE = "elementwise"  # sized by element count
+CLASSES = "classes"  # sized by (N, C): logits and class indices
+
+ELEMENTWISE_SIZES = [1 << 16, 1 << 24, 1 << 26]
+CLASS_SHAPES = [(65536, 10), (8192, 1000), (1024, 32000), (64, 128256)]
+PASSES = ("forward", "backward", "with_grad")
+FORWARD_ONLY = ("forward",)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str  # the fastloss.functional name
+    kind: str  # ELEMENTWISE or CLASSES
+    make: Callable[[np.random.Generator, Any], Inputs]  # size (int) or shape (N, C) -> inputs
+    value: Callable[..., Any]  # value(xp, *inputs): the loss (or output) with array module xp
+    numpy_grad: Optional[Callable[..., np.ndarray]]  # d value / d inputs[0], stable NumPy
+    torch_call: Optional[Callable[..., Any]]  # torch_call(torch, *tensors)
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # fastloss keyword arguments
+    passes: Sequence[str] = PASSES
+    memory_bound: bool = False  # a speed target: >= 85% of memory bound out of cache
+    # Bytes the forward pass must read beyond the inputs' sizes (None: all inputs, whole).
+    forward_bytes: Optional[Callable[[Inputs], int]] = None
+
+    @property
+    def transform(self) -> bool:
+        """A function of the input (sigmoid, softmax), not a loss: its output is an array."""
+        return self.passes == FORWARD_ONLY
+
+    def sizes(self, quick: bool) -> List[Any]:
+        if self.kind == ELEMENTWISE:
+            return ELEMENTWISE_SIZES[:2] if quick else ELEMENTWISE_SIZES
+        return CLASS_SHAPES[:2] if quick else CLASS_SHAPES
+
+    def bytes_moved(self, inputs: Inputs, pass_name: str) -> int:
+        """What must cross the memory bus at least: inputs read once, outputs written once."""
+        read = self.forward_bytes(inputs) if self.forward_bytes else sum(a.nbytes for a in inputs)
+        if self.transform:
+            return read + inputs[0].nbytes
+        if pass_name == "forward":
+            return read
+        if self.name.startswith("nll_loss"):  # the gradient is written, the input never read
+            return inputs[1].nbytes + inputs[0].nbytes
+        return sum(a.nbytes for a in inputs) + inputs[0].nbytes
+
+
+CASES: Dict[str, Case] = {}
+
+
+def register(case: Case) -> Case:
+    if case.name in CASES:
+        raise ValueError(f"benchmark case {case.name!r} registered twice")
+    CASES[case.name] = case
+    return case
+
+
+# --- inputs --------------------------------------------------------------------------------
+
+
+def _normal(rng: np.random.Generator, n: int, scale: float = 1.0) -> np.ndarray:
+    x = rng.standard_normal(n, dtype=np.float32)
+    if scale != 1.0:
+        x *= np.float32(scale)
+    return x
+
+
+def _unit(rng: np.random.Generator, n: int, low: float = 0.0) -> np.ndarray:
+    u = rng.random(n, dtype=np.float32)
+    if low:
+        u = np.maximum(u, np.float32(low), out=u)
+    return u
+
+
+def _signs(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.where(rng.random(n, dtype=np.float32) < 0.5, np.float32(-1), np.float32(1))
+
+
+def _logits_labels(rng: np.random.Generator, shape: Tuple[int, int]) -> Inputs:
+    n, c = shape
+    return _normal(rng, n * c, 2.0).reshape(n, c), rng.integers(0, c, n)
+
+
+def _log_probs_labels(rng: np.random.Generator, shape: Tuple[int, int]) -> Inputs:
+    logits, labels = _logits_labels(rng, shape)
+    logits -= np.log(np.exp(logits).sum(axis=1, keepdims=True, dtype=np.float32))
+    return logits, labels
+
+
+def _pair(rng: np.random.Generator, n: int) -> Inputs:
+    return _normal(rng, n), _normal(rng, n)
+
+
+def _logits_and_probs(rng: np.random.Generator, n: int) -> Inputs:
+    return _normal(rng, n, 2.0), _unit(rng, n)
+
+
+def _probs_and_probs(rng: np.random.Generator, n: int) -> Inputs:
+    return _unit(rng, n, 1e-3), _unit(rng, n)
+
+
+def _logits_and_signs(rng: np.random.Generator, n: int) -> Inputs:
+    return _normal(rng, n, 2.0), _signs(rng, n)
+
+
+def _mean(xp: Any, values: Any) -> Any:
+    """NumPy accumulates in float64 (the stable peer); JAX keeps its own float32 reduction."""
+    return values.mean(dtype=np.float64) if xp is np else xp.mean(values)
+
+
+# --- elementwise losses ------------------------------------------------------------------------
+
+
+def _sigmoid(xp: Any, x: Any) -> Any:
+    return 0.5 * (xp.tanh(0.5 * x) + 1)  # stable for any x, one transcendental
+
+
+def _softplus(xp: Any, x: Any) -> Any:
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+register(Case(
+    "binary_cross_entropy", ELEMENTWISE, lambda rng, n: (_unit(rng, n, 1e-3), _unit(rng, n)),
+    value=lambda xp, p, y: _mean(xp, -(y * xp.maximum(xp.log(p), -100) + (1 - y) * xp.maximum(xp.log1p(-p), -100))),
+    numpy_grad=lambda p, y: (p - y) / np.maximum(p * (1 - p), np.float32(1e-12)) / p.size,
+    torch_call=lambda torch, p, y: torch.nn.functional.binary_cross_entropy(p, y),
+))
+register(Case(
+    "binary_cross_entropy_with_logits", ELEMENTWISE, _logits_and_probs,
+    value=lambda xp, x, y: _mean(xp, _softplus(xp, x) - x * y),
+    numpy_grad=lambda x, y: (_sigmoid(np, x) - y) / x.size,
+    torch_call=lambda torch, x, y: torch.nn.functional.binary_cross_entropy_with_logits(x, y),
+))
+register(Case(
+    "mse_loss", ELEMENTWISE, _pair, memory_bound=True,
+    value=lambda xp, x, y: _mean(xp, (x - y) * (x - y)),
+    numpy_grad=lambda x, y: (2 / x.size) * (x - y),
+    torch_call=lambda torch, x, y: torch.nn.functional.mse_loss(x, y),
+))
+register(Case(
+    "l1_loss", ELEMENTWISE, _pair, memory_bound=True,
+    value=lambda xp, x, y: _mean(xp, xp.abs(x - y)),
+    numpy_grad=lambda x, y: np.sign(x - y) / x.size,
+    torch_call=lambda torch, x, y: torch.nn.functional.l1_loss(x, y),
+))
+register(Case(
+    "smooth_l1_loss", ELEMENTWISE, _pair,
+    value=lambda xp, x, y: _mean(xp, xp.where(xp.abs(x - y) < 1, 0.5 * (x - y) ** 2, xp.abs(x - y) - 0.5)),
+    numpy_grad=lambda x, y: np.clip(x - y, -1, 1) / x.size,
+    torch_call=lambda torch, x, y: torch.nn.functional.smooth_l1_loss(x, y),
+))
+register(Case(
+    "huber_loss", ELEMENTWISE, _pair, kwargs={"delta": 1.5},
+    value=lambda xp, x, y: _mean(xp, xp.where(xp.abs(x - y) < 1.5, 0.5 * (x - y) ** 2, 1.5 * (xp.abs(x - y) - 0.75))),
+    numpy_grad=lambda x, y: np.clip(x - y, -1.5, 1.5) / x.size,
+    torch_call=lambda torch, x, y: torch.nn.functional.huber_loss(x, y, delta=1.5),
+))
+register(Case(
+    "poisson_nll_loss", ELEMENTWISE, lambda rng, n: (_normal(rng, n), _unit(rng, n) * 4),
+    value=lambda xp, x, y: _mean(xp, xp.exp(x) - y * x),
+    numpy_grad=lambda x, y: (np.exp(x) - y) / x.size,
+    torch_call=lambda torch, x, y: torch.nn.functional.poisson_nll_loss(x, y),
+))
+register(Case(
+    "gaussian_nll_loss", ELEMENTWISE, lambda rng, n: (*_pair(rng, n), _unit(rng, n, 0.05)),
+    value=lambda xp, x, y, v: _mean(xp, 0.5 * (xp.log(xp.maximum(v, 1e-6)) + (x - y) ** 2 / xp.maximum(v, 1e-6))),
+    numpy_grad=lambda x, y, v: (x - y) / np.maximum(v, np.float32(1e-6)) / x.size,
+    torch_call=lambda torch, x, y, v: torch.nn.functional.gaussian_nll_loss(x, y, v),
+))
+register(Case(
+    "kl_div", ELEMENTWISE, lambda rng, n: (np.log(_unit(rng, n, 1e-3)), _unit(rng, n)),
+    kwargs={"reduction": "batchmean"},  # on 1-D inputs the same as "mean", without torch's warning
+    value=lambda xp, x, y: _mean(xp, xp.where(y > 0, y * (xp.log(xp.where(y > 0, y, 1)) - x), 0)),
+    numpy_grad=lambda x, y: -y / x.size,
+    torch_call=lambda torch, x, y: torch.nn.functional.kl_div(x, y, reduction="batchmean"),
+))
+register(Case(
+    "soft_margin_loss", ELEMENTWISE, _logits_and_signs,
+    value=lambda xp, x, y: _mean(xp, _softplus(xp, -y * x)),
+    numpy_grad=lambda x, y: -y * _sigmoid(np, -y * x) / x.size,
+    torch_call=lambda torch, x, y: torch.nn.functional.soft_margin_loss(x, y),
+))
+register(Case(
+    "hinge_embedding_loss", ELEMENTWISE, _logits_and_signs,
+    value=lambda xp, x, y: _mean(xp, xp.where(y == 1, x, xp.maximum(1 - x, 0))),
+    numpy_grad=lambda x, y: np.where(y == 1, np.float32(1), -(1 - x > 0).astype(np.float32)) / x.size,
+    torch_call=lambda torch, x, y: torch.nn.functional.hinge_embedding_loss(x, y),
+))
+register(Case(
+    "margin_ranking_loss", ELEMENTWISE, lambda rng, n: (*_pair(rng, n), _signs(rng, n)), kwargs={"margin": 0.1},
+    value=lambda xp, a, b, y: _mean(xp, xp.maximum(-y * (a - b) + 0.1, 0)),
+    numpy_grad=lambda a, b, y: np.where(-y * (a - b) + np.float32(0.1) > 0, -y, np.float32(0)) / a.size,
+    torch_call=lambda torch, a, b, y: torch.nn.functional.margin_ranking_loss(a, b, y, margin=0.1),
+))
+
+
+def _sigmoid_focal(xp: Any, x: Any, y: Any) -> Any:
+    p = _sigmoid(xp, x)
+    one_minus_pt = p + y - 2 * p * y
+    alpha_t = 0.25 * y + 0.75 * (1 - y)
+    return _mean(xp, alpha_t * (_softplus(xp, x) - x * y) * one_minus_pt * one_minus_pt)
+
+
+def _sigmoid_focal_grad(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    p = _sigmoid(np, x)
+    one_minus_pt = p + y - 2 * p * y
+    alpha_t = 0.25 * y + 0.75 * (1 - y)
+    ce = _softplus(np, x) - x * y
+    d_one_minus_pt = (1 - 2 * y) * p * (1 - p)
+    return alpha_t * ((p - y) * one_minus_pt ** 2 + ce * 2 * one_minus_pt * d_one_minus_pt) / x.size
+
+
+def _torch_sigmoid_focal(torch: Any, x: Any, y: Any) -> Any:  # torchvision.ops.sigmoid_focal_loss
+    p = torch.sigmoid(x)
+    ce = torch.nn.functional.binary_cross_entropy_with_logits(x, y, reduction="none")
+    p_t = p * y + (1 - p) * (1 - y)
+    return ((0.25 * y + 0.75 * (1 - y)) * ce * (1 - p_t) ** 2).mean()
+
+
+register(Case(
+    "sigmoid_focal_loss", ELEMENTWISE, _logits_and_probs, kwargs={"reduction": "mean"},
+    value=_sigmoid_focal, numpy_grad=_sigmoid_focal_grad, torch_call=_torch_sigmoid_focal,
+))
+register(Case(
+    "sigmoid", ELEMENTWISE, lambda rng, n: (_normal(rng, n, 4.0),), passes=FORWARD_ONLY,
+    value=_sigmoid, numpy_grad=None, torch_call=lambda torch, x: torch.sigmoid(x),
+))
+register(Case(
+    "log_sigmoid", ELEMENTWISE, lambda rng, n: (_normal(rng, n, 4.0),), passes=FORWARD_ONLY,
+    value=lambda xp, x: -_softplus(xp, -x), numpy_grad=None,
+    torch_call=lambda torch, x: torch.nn.functional.logsigmoid(x),
+))
+
+
+# --- the cross-entropy family ------------------------------------------------------------------
+
+
+def _take(xp: Any, rows: Any, labels: Any) -> Any:
+    return xp.take_along_axis(rows, labels[:, None], axis=1)[:, 0]
+
+
+def _log_softmax(xp: Any, x: Any) -> Any:
+    shifted = x - x.max(axis=1, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def _one_hot(labels: np.ndarray, classes: int, dtype: Any) -> np.ndarray:
+    hot = np.zeros((labels.size, classes), dtype)
+    hot[np.arange(labels.size), labels] = 1
+    return hot
+
+
+def _cross_entropy_grad(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    grad = np.exp(_log_softmax(np, x))
+    grad[np.arange(labels.size), labels] -= 1
+    return grad / labels.size
+
+
+def _softmax_focal(xp: Any, x: Any, labels: Any) -> Any:
+    log_pt = _take(xp, _log_softmax(xp, x), labels)
+    return _mean(xp, -(1 - xp.exp(log_pt)) ** 2 * log_pt)
+
+
+def _softmax_focal_grad(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    p = np.exp(_log_softmax(np, x))
+    p_t = _take(np, p, labels)
+    log_pt = np.log(p_t)
+    g = 2 * (1 - p_t) * p_t * log_pt - (1 - p_t) ** 2  # d loss_n / d log p_t, times -1
+    return (g[:, None] * (_one_hot(labels, x.shape[1], x.dtype) - p)) / labels.size
+
+
+def _torch_softmax_focal(torch: Any, x: Any, labels: Any) -> Any:
+    log_pt = torch.nn.functional.log_softmax(x, dim=1).gather(1, labels[:, None])[:, 0]
+    return (-(1 - log_pt.exp()) ** 2 * log_pt).mean()
+
+
+def _gathered_bytes(inputs: Inputs) -> int:
+    """nll_loss reads one cache line of each row (and the labels), not the whole input."""
+    x, labels = inputs
+    return labels.nbytes + labels.size * min(64, x.shape[1] * x.itemsize)
+
+
+register(Case(
+    "cross_entropy", CLASSES, _logits_labels,
+    value=lambda xp, x, t: _mean(xp, -_take(xp, _log_softmax(xp, x), t)),
+    numpy_grad=_cross_entropy_grad,
+    torch_call=lambda torch, x, t: torch.nn.functional.cross_entropy(x, t),
+))
+register(Case(
+    "nll_loss", CLASSES, _log_probs_labels, memory_bound=True, forward_bytes=_gathered_bytes,
+    value=lambda xp, x, t: _mean(xp, -_take(xp, x, t)),
+    numpy_grad=lambda x, t: -_one_hot(t, x.shape[1], x.dtype) / t.size,
+    torch_call=lambda torch, x, t: torch.nn.functional.nll_loss(x, t),
+))
+register(Case(
+    "softmax_focal_loss", CLASSES, _logits_labels,
+    value=_softmax_focal, numpy_grad=_softmax_focal_grad, torch_call=_torch_softmax_focal,
+))
+register(Case(
+    "softmax", CLASSES, lambda rng, shape: _logits_labels(rng, shape)[:1], passes=FORWARD_ONLY,
+    value=lambda xp, x: xp.exp(_log_softmax(xp, x)), numpy_grad=None,
+    torch_call=lambda torch, x: torch.softmax(x, dim=1),
+))
+register(Case(
+    "log_softmax", CLASSES, lambda rng, shape: _logits_labels(rng, shape)[:1], passes=FORWARD_ONLY,
+    value=_log_softmax, numpy_grad=None,
+    torch_call=lambda torch, x: torch.log_softmax(x, dim=1),
+))
+
+
+def _pull_in_other_files() -> None:
+    """Cases from the other engineers' bench files, when they exist and offer a hook."""
+    for module_name in ("bench_losses", "bench_cross_entropy"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        hook = getattr(module, "register_cases", None)
+        if hook is not None:
+            hook(register, Case)
+
+
+_pull_in_other_files()
+
+
+def available_cases(functional: Any) -> List[Case]:
+    """The registered cases whose fastloss functions exist in this build."""
+    names = set(functional.__all__)
+    return [case for case in CASES.values() if case.name in names]

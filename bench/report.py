@@ -1,0 +1,161 @@
+"""The benchmark's outputs from its JSON document: a markdown report, a PNG plot, and the
+results section of bench/README.md."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Optional
+
+PEERS = ("torch", "jax", "numpy")
+README_BEGIN = "<!-- results: begin (bench/run.py --update-readme) -->"
+README_END = "<!-- results: end -->"
+BANDWIDTH_TARGET = 85.0  # % of memory bound for the memory-bound losses, out of cache
+CROSS_ENTROPY_TARGET = ("cross_entropy", [8192, 1000], 4.0)  # fused pass, ms
+
+
+def size_label(size: Any) -> str:
+    if isinstance(size, (list, tuple)):
+        return f"{size[0]}x{size[1]}"
+    return f"2^{size.bit_length() - 1}"
+
+
+def _ms(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
+def best_peer(ms: Dict[str, float]) -> Optional[str]:
+    peers = [p for p in PEERS if p in ms]
+    return min(peers, key=lambda p: ms[p]) if peers else None
+
+
+def _results_table(document: Dict[str, Any]) -> List[str]:
+    lines = ["| loss | size | pass | fastloss ms | torch ms | jax ms | numpy ms | vs torch | vs jax | vs numpy "
+             "| % of memory bound |", "|---|---|---|" + "---:|" * 8]
+    for row in document["results"]:
+        for pass_name, numbers in row["passes"].items():
+            ms = numbers["ms"]
+            ours = ms["fastloss"]
+            speedups = [f"{ms[p] / ours:.2f}x" if p in ms else "n/a" for p in PEERS]
+            lines.append(f"| {row['case']} | {size_label(row['size'])} | {pass_name} | {ours:.3g} | "
+                         + " | ".join(_ms(ms.get(p)) for p in PEERS) + " | " + " | ".join(speedups)
+                         + f" | {numbers['percent_of_memory_bound']:.0f}% |")
+    return lines
+
+
+def speed_target_misses(document: Dict[str, Any]) -> List[str]:
+    """The issue's targets: no case slower than the best peer; memory-bound losses at >= 85%
+    of memory bound out of cache; fused cross-entropy at 8192x1000 in <= 4 ms."""
+    import registry
+
+    misses = []
+    for row in document["results"]:
+        case = registry.CASES.get(row["case"])
+        for pass_name, numbers in row["passes"].items():
+            ms = numbers["ms"]
+            peer = best_peer(ms)
+            label = f"{row['case']} {size_label(row['size'])} {pass_name}"
+            if peer is not None and ms[peer] < ms["fastloss"]:
+                misses.append(f"{label}: {ms['fastloss']:.3g} ms, slower than {peer} ({ms[peer]:.3g} ms)")
+            if (case is not None and case.memory_bound and row["out_of_cache"]
+                    and numbers["percent_of_memory_bound"] < BANDWIDTH_TARGET):
+                misses.append(f"{label}: {numbers['percent_of_memory_bound']:.0f}% of memory bound "
+                              f"(target {BANDWIDTH_TARGET:.0f}%)")
+            name, shape, limit = CROSS_ENTROPY_TARGET
+            if row["case"] == name and row["size"] == shape and pass_name == "with_grad" and ms["fastloss"] > limit:
+                misses.append(f"{label}: {ms['fastloss']:.3g} ms (target {limit} ms)")
+    return misses
+
+
+def markdown(document: Dict[str, Any]) -> str:
+    machine, bandwidth = document["machine"], document["bandwidth"]
+    versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if v)
+    lines = [
+        f"**Machine**: {machine['cpu']}, {machine['nproc']} CPUs, load average "
+        f"{', '.join(f'{x:.1f}' for x in machine['load_average'])} at start; fastloss target "
+        f"{machine['simd_target']}, {machine['threads']} threads for every library; {versions}; "
+        f"{machine['date_utc']} UTC.",
+        "",
+        f"**Memory bandwidth** ({machine['threads']} threads, {bandwidth['bytes'] >> 20} MiB arrays): read "
+        f"{bandwidth['read_gbs']:.1f} GB/s, copy {bandwidth['copy_gbs']:.1f} GB/s (bytes read + written).",
+        "",
+        f"### Times (median of {document['repeats']}, float32, reduction mean)",
+        "",
+        *_results_table(document),
+    ]
+    if document["thread_scaling_ms"]:
+        most = max(len(t) for t in document["thread_scaling_ms"].values())
+        lines += ["", "### Thread scaling (fastloss fused pass, ms; efficiency = t1 / (p * tp))", "",
+                  "| case | " + " | ".join(f"{p} thr" for p in range(1, most + 1)) + f" | efficiency at {most} |",
+                  "|---|" + "---:|" * (most + 1)]
+        for label, timings in document["thread_scaling_ms"].items():
+            ts = [timings[k] for k in sorted(timings, key=int)]
+            lines.append(f"| {label} | " + " | ".join(f"{t:.3g}" for t in ts)
+                         + f" | {100 * ts[0] / (len(ts) * ts[-1]):.0f}% |")
+    if document["peak_extra_memory_mib"]:
+        lines += ["", "### Peak extra memory, fused forward+backward out of cache (MiB, fresh process)", "",
+                  "| loss | fastloss, out= the input | fastloss, new gradient | torch autograd |", "|---|---:|---:|---:|"]
+        for name, peak in document["peak_extra_memory_mib"].items():
+            cells = ["n/a" if peak[k] is None else f"{peak[k]:.1f}" for k in ("fastloss_in_place", "fastloss", "torch")]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if document["per_target_with_grad_ms"]:
+        targets = document["per_target_with_grad_ms"]
+        names = sorted({n for t in targets.values() if isinstance(t, dict) for n in t})
+        lines += ["", "### Per SIMD target (FASTLOSS_TARGET, fused pass out of cache, ms)", "",
+                  "| target | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+        for target, timings in targets.items():
+            if isinstance(timings, dict):
+                lines.append(f"| {target} | " + " | ".join(_ms(timings.get(n)) for n in names) + " |")
+            else:
+                lines.append(f"| {target} | " + " | ".join(["n/a"] * len(names)) + f" |  ({timings})")
+    problems = [f"{r['case']} {size_label(r['size'])}: {p} not timed ({why})"
+                for r in document["results"] for p, why in r["peer_problems"].items()]
+    if problems:
+        lines += ["", "### Peers whose results disagreed (not timed)", "", *[f"- {p}" for p in problems]]
+    misses = speed_target_misses(document)
+    lines += ["", "### Speed targets", ""]
+    lines += [f"- MISS {m}" for m in misses] if misses else ["- all met"]
+    return "\n".join(lines)
+
+
+def plot(document: Dict[str, Any], path: str) -> None:
+    """Per loss, its largest size: fused-pass speedup over the best peer, and % of memory bound."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    largest: Dict[str, Dict[str, Any]] = {}
+    for row in document["results"]:
+        largest[row["case"]] = row  # sizes run in increasing order
+    names = list(largest)
+    fused = [largest[n]["passes"].get("with_grad", largest[n]["passes"]["forward"]) for n in names]
+    speedups = []
+    for numbers in fused:
+        peer = best_peer(numbers["ms"])
+        speedups.append(numbers["ms"][peer] / numbers["ms"]["fastloss"] if peer else 0.0)
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    top.bar(names, speedups, color="tab:blue")
+    top.axhline(1.0, color="black", linewidth=0.8)
+    top.set_yscale("log")
+    top.set_ylabel("speedup over best peer")
+    bottom.bar(names, [n["percent_of_memory_bound"] for n in fused], color="tab:green")
+    bottom.axhline(BANDWIDTH_TARGET, color="black", linewidth=0.8, linestyle="--")
+    bottom.set_ylabel("% of memory bound")
+    bottom.tick_params(axis="x", labelrotation=60)
+    machine = document["machine"]
+    figure.suptitle(f"fastloss fused forward+backward (forward for transforms), largest size, "
+                    f"{machine['threads']} threads, {machine['simd_target']}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=72)
+    plt.close(figure)
+
+
+def update_readme(path: str, markdown_text: str) -> None:
+    with open(path) as handle:
+        text = handle.read()
+    pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"{path} has no results markers")
+    block = f"{README_BEGIN}\n{markdown_text}\n\n![speedup and % of memory bound](results/latest.png)\n{README_END}"
+    with open(path, "w") as handle:
+        handle.write(pattern.sub(lambda _: block, text))

@@ -1,0 +1,167 @@
+"""fastloss benchmark suite: every registered loss against PyTorch, JAX jit and NumPy, and
+against the machine's memory bandwidth.
+
+    python bench/run.py [--quick] [--threads N] [--repeats R] [--cases a,b] [--results DIR]
+                        [--update-readme]
+
+Prints a markdown report; writes DIR/latest.json (machine info and every number) and
+DIR/latest.png (speedup over the best peer and % of memory bound per loss). With
+--update-readme the results section of bench/README.md is rewritten from this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import measure  # noqa: E402
+import registry  # noqa: E402
+import report  # noqa: E402
+
+QUICK_CASES = ("mse_loss", "binary_cross_entropy_with_logits", "cross_entropy")
+
+
+def _library_versions() -> Dict[str, Optional[str]]:
+    versions: Dict[str, Optional[str]] = {"numpy": np.__version__, "python": platform.python_version()}
+    for name in ("fastloss", "torch", "jax", "matplotlib"):
+        try:
+            versions[name] = __import__(name).__version__
+        except ImportError:
+            versions[name] = None
+    return versions
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(fastloss: Any, threads: int) -> Dict[str, Any]:
+    return {
+        "cpu": _cpu_model(),
+        "nproc": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "threads": threads,
+        "simd_target": fastloss.simd_target(),
+        "compiled_targets": list(fastloss.compiled_targets()),
+        "versions": _library_versions(),
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def _set_peer_threads(threads: int) -> None:
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(threads)
+
+
+def run_case(functional: Any, case: registry.Case, size: Any, repeats: int,
+             bandwidth: Dict[str, float]) -> Dict[str, Any]:
+    inputs = case.make(np.random.default_rng(0), size)
+    out = measure.output_buffer(case, inputs)
+    calls = {"fastloss": measure.fastloss_calls(functional, case, inputs, out), "numpy": measure.numpy_calls(case, inputs)}
+    for peer, build in (("torch", measure.torch_calls), ("jax", measure.jax_calls)):
+        peer_calls = build(case, inputs)
+        if peer_calls is not None:
+            calls[peer] = peer_calls
+    problems = measure.check_case(case, calls)
+    if "fastloss" in problems:
+        raise AssertionError(f"{case.name} at {size}: fastloss {problems['fastloss']}")
+    timed = {library: c for library, c in calls.items() if library not in problems}
+    passes = {}
+    for pass_name in case.passes:
+        ms = measure.interleaved_medians_ms({lib: c[pass_name] for lib, c in timed.items()}, repeats)
+        moved = case.bytes_moved(inputs, pass_name)
+        reference = bandwidth["read_gbs"] if pass_name == "forward" and not case.transform else bandwidth["copy_gbs"]
+        passes[pass_name] = {
+            "ms": ms,
+            "bytes": moved,
+            "percent_of_memory_bound": 100.0 * (moved / (ms["fastloss"] / 1e3) / 1e9) / reference,
+        }
+    return {"case": case.name, "size": list(size) if isinstance(size, tuple) else size,
+            "out_of_cache": size != registry.ELEMENTWISE_SIZES[0] and size != registry.CLASS_SHAPES[0],
+            "peer_problems": problems, "passes": passes}
+
+
+def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats: under a minute on 2 cores")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per call (default 7, 3 with --quick)")
+    parser.add_argument("--cases", default=None, help="comma-separated loss names (default: all)")
+    parser.add_argument("--results", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument("--no-targets", action="store_true", help="skip timing each compiled SIMD target")
+    parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--update-readme", action="store_true", help="rewrite bench/README.md's results")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (3 if args.quick else 7)
+
+    import fastloss
+    import fastloss.functional as functional
+
+    started = time.perf_counter()
+    fastloss.set_num_threads(args.threads)
+    _set_peer_threads(args.threads)
+    cases = registry.available_cases(functional)
+    if args.cases:
+        wanted = args.cases.split(",")
+        cases = [case for case in cases if case.name in wanted]
+    info = machine_info(fastloss, args.threads)
+    bandwidth = measure.memory_bandwidth(args.threads)
+    results = []
+    for case in cases:
+        for size in case.sizes(args.quick):
+            results.append(run_case(functional, case, size, repeats, bandwidth))
+            print(f"  {case.name} {size}: done", file=sys.stderr, flush=True)
+
+    # --quick keeps the subprocess and scaling measurements to three representative losses.
+    representative = [c for c in cases if not args.quick or c.name in QUICK_CASES]
+    scaling = {}
+    for case in representative:
+        sizes = [s for s in case.sizes(args.quick) if s not in (registry.ELEMENTWISE_SIZES[0], registry.CLASS_SHAPES[0])]
+        for size in sizes:
+            inputs = case.make(np.random.default_rng(0), size)
+            scaling[f"{case.name} {report.size_label(size)}"] = measure.thread_scaling_ms(
+                functional, fastloss, case, inputs, repeats, os.cpu_count() or 1)
+    memory_cases = representative
+    memory = {} if args.no_memory else {c.name: measure.peak_extra_memory(c, args.threads) for c in memory_cases}
+    target_cases = [c.name for c in memory_cases]
+    targets = {} if args.no_targets else measure.per_target_ms(info["compiled_targets"], args.threads, target_cases, repeats)
+
+    document = {"machine": info, "bandwidth": bandwidth, "repeats": repeats, "quick": args.quick,
+                "results": results, "thread_scaling_ms": scaling, "peak_extra_memory_mib": memory,
+                "per_target_with_grad_ms": targets, "seconds": time.perf_counter() - started}
+    markdown = report.markdown(document)
+    print(markdown)
+    os.makedirs(args.results, exist_ok=True)
+    with open(os.path.join(args.results, "latest.json"), "w") as handle:
+        json.dump(document, handle, indent=1)
+    if not args.no_plot:
+        report.plot(document, os.path.join(args.results, "latest.png"))
+    if args.update_readme:
+        report.update_readme(os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md"), markdown)
+    print(f"\n(total {document['seconds']:.0f} s)", file=sys.stderr)
+    return document
+
+
+if __name__ == "__main__":
+    main()
