@@ -111,7 +111,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--no-targets", action="store_true", help="skip timing each compiled SIMD target")
     parser.add_argument("--no-plot", action="store_true")
-    parser.add_argument("--update-readme", action="store_true", help="rewrite bench/README.md's results")
+    parser.add_argument("--update-readme", action="store_true", help="rewrite the README's results section")
+    parser.add_argument("--readme", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md"))
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 7)
 
@@ -158,7 +159,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     if not args.no_plot:
         report.plot(document, os.path.join(args.results, "latest.png"))
     if args.update_readme:
-        report.update_readme(os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md"), markdown)
+        report.update_readme(args.readme, markdown)
     print(f"\n(total {document['seconds']:.0f} s)", file=sys.stderr)
     return document
 

@@ -1,0 +1,106 @@
+"""The benchmark harness works: every registry entry's libraries agree on tiny inputs, the
+correctness check catches a wrong result, a missing peer becomes n/a, and the report and
+README update are built from a run. No timing is asserted."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import fastloss
+import fastloss.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+
+import measure  # noqa: E402
+import registry  # noqa: E402
+import report  # noqa: E402
+import run  # noqa: E402
+
+TINY = {registry.ELEMENTWISE: 1000, registry.CLASSES: (37, 11)}
+CASES = registry.available_cases(F)
+
+
+def _all_calls(case: registry.Case, inputs: registry.Inputs) -> dict:
+    calls = {"fastloss": measure.fastloss_calls(F, case, inputs, measure.output_buffer(case, inputs)),
+             "numpy": measure.numpy_calls(case, inputs)}
+    for peer, build in (("torch", measure.torch_calls), ("jax", measure.jax_calls)):
+        peer_calls = build(case, inputs)
+        if peer_calls is not None:
+            calls[peer] = peer_calls
+    return calls
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_every_library_agrees_with_the_numpy_reference(case):
+    inputs = case.make(np.random.default_rng(1), TINY[case.kind])
+    calls = _all_calls(case, inputs)
+    assert measure.check_case(case, calls) == {}
+    assert set(calls["fastloss"]) == set(case.passes)
+
+
+def test_a_wrong_result_is_reported_and_not_timed():
+    case = registry.CASES["mse_loss"]
+    inputs = case.make(np.random.default_rng(1), 100)
+    calls = _all_calls(case, inputs)
+    calls["numpy"]["with_grad"] = lambda: (case.value(np, *inputs) * 1.01, case.numpy_grad(*inputs))
+    assert "fastloss" in measure.check_case(case, calls)
+
+
+def test_bytes_moved_count_inputs_read_and_gradient_written():
+    x, y = registry.CASES["mse_loss"].make(np.random.default_rng(0), 64)
+    assert registry.CASES["mse_loss"].bytes_moved((x, y), "forward") == 2 * 64 * 4
+    assert registry.CASES["mse_loss"].bytes_moved((x, y), "with_grad") == 3 * 64 * 4
+    logits, labels = registry.CASES["nll_loss"].make(np.random.default_rng(0), (8, 100))
+    assert registry.CASES["nll_loss"].bytes_moved((logits, labels), "forward") == 8 * 8 + 8 * 64
+    assert registry.CASES["nll_loss"].bytes_moved((logits, labels), "backward") == 8 * 8 + 8 * 100 * 4
+
+
+def test_interleaved_medians_time_every_library():
+    calls = []
+    medians = measure.interleaved_medians_ms({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 3)
+    assert set(medians) == {"a", "b"} and all(v >= 0 for v in medians.values())
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-up, then rotating order
+
+
+def test_a_run_reports_markdown_json_and_readme_with_a_missing_peer_as_na(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(registry, "ELEMENTWISE_SIZES", [1 << 10, 1 << 12])
+    monkeypatch.setattr(measure, "jax_calls", lambda case, inputs: None)  # as if JAX were not installed
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{report.README_BEGIN}\nold\n{report.README_END}\noutro\n")
+    threads = fastloss.get_num_threads()
+    document = run.main(["--quick", "--cases", "mse_loss", "--repeats", "1", "--results", str(tmp_path),
+                         "--no-memory", "--no-targets", "--update-readme", "--readme", str(readme)])
+    assert fastloss.get_num_threads() == threads
+    out = capsys.readouterr().out
+    assert "| mse_loss | 2^10 | with_grad |" in out and "n/a" in out
+    assert (tmp_path / "latest.json").exists() and (tmp_path / "latest.png").stat().st_size > 0
+    assert set(document["results"][0]["passes"]["with_grad"]["ms"]) == {"fastloss", "torch", "numpy"}
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text and "| mse_loss |" in text
+
+
+def test_speed_target_misses_name_the_slower_case():
+    document = {"results": [{"case": "mse_loss", "size": 1 << 24, "out_of_cache": True, "peer_problems": {},
+                             "passes": {"forward": {"ms": {"fastloss": 2.0, "jax": 1.0}, "bytes": 1,
+                                                    "percent_of_memory_bound": 50.0}}}]}
+    misses = report.speed_target_misses(document)
+    assert any("slower than jax" in m for m in misses) and any("50% of memory bound" in m for m in misses)
+
+
+def test_the_in_place_fused_call_adds_no_gradient_sized_memory():
+    peak = measure.peak_extra_memory(registry.CASES["mse_loss"], threads=1)
+    gradient_mib = measure.OUT_OF_CACHE_SIZE * 4 / 2**20
+    assert peak["fastloss_in_place"] < 0.1 * gradient_mib
+    assert peak["fastloss"] >= 0.9 * gradient_mib  # a new gradient is allocated and touched
+    if peak["torch"] is not None:
+        assert peak["torch"] >= 0.9 * gradient_mib
+
+
+def test_each_runnable_target_is_timed_and_others_say_why():
+    targets = measure.per_target_ms(["baseline", "no_such_target"], 1, ["mse_loss"], repeats=1)
+    assert set(targets["baseline"]) == {"mse_loss"}
+    assert isinstance(targets["no_such_target"], str)
