@@ -111,6 +111,8 @@ def markdown(document: Dict[str, Any]) -> str:
                 for r in document["results"] for p, why in r["peer_problems"].items()]
     if problems:
         lines += ["", "### Peers whose results disagreed (not timed)", "", *[f"- {p}" for p in problems]]
+    if document.get("not_benchmarked"):
+        lines += ["", "Not benchmarked yet (no registry entry): " + ", ".join(document["not_benchmarked"])]
     misses = speed_target_misses(document)
     lines += ["", "### Speed targets", ""]
     lines += [f"- MISS {m}" for m in misses] if misses else ["- all met"]

@@ -150,7 +150,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
 
     document = {"machine": info, "bandwidth": bandwidth, "repeats": repeats, "quick": args.quick,
                 "results": results, "thread_scaling_ms": scaling, "peak_extra_memory_mib": memory,
-                "per_target_with_grad_ms": targets, "seconds": time.perf_counter() - started}
+                "per_target_with_grad_ms": targets,
+                "not_benchmarked": registry.unregistered(functional), "seconds": time.perf_counter() - started}
     markdown = report.markdown(document)
     print(markdown)
     os.makedirs(args.results, exist_ok=True)
