@@ -1,5 +1,6 @@
 // Kullback-Leibler divergence (kl_div). Compiled once per SIMD target (FASTLOSS_TARGET_NS).
 #include "kernels/elementwise_driver.hpp"
+#include "kernels/loss_helpers.hpp"
 
 namespace fastloss {
 namespace FASTLOSS_TARGET_NS {
@@ -8,22 +9,19 @@ namespace {
 // params: log_target. x is a log-probability. Without log_target:
 // loss = xlogy(y, y) - y x (0 where y = 0, NaN where y < 0), d/dx = -y; with log_target:
 // loss = exp(y) (y - x), d/dx = -exp(y).
-struct KlDivergence {
-  static constexpr bool kUsesAux = false;
-  static constexpr bool kValidates = false;
+struct KlDivergence : loss_helpers::PlainLoss {
   template <class T>
   struct Consts {
-    explicit Consts(const kernel_abi::Params& p) : log_target(p.p[0] != 0.0) {}
-    bool log_target;
+    explicit Consts(const kernel_abi::Params& p) : log_target(p.p[0] != 0.0 ? T(1) : T(0)) {}
+    T log_target;  // 1 or 0: a T-valued flag, since a bool condition keeps the loop scalar
   };
   template <class T>
   static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T, const Consts<T>& c) {
-    if (c.log_target) {
-      const T p = math::exp(y);
-      return {p * (y - x), -p};
-    }
+    // Both forms are computed and selected, so the loop stays branch-free and vectorises.
+    const T p = math::exp(y);
     const T y_log_y = y == T(0) ? T(0) : y * math::log(y);
-    return {y_log_y - y * x, -y};
+    const bool log_target = c.log_target > T(0);
+    return {log_target ? p * (y - x) : y_log_y - y * x, log_target ? -p : -y};
   }
 };
 

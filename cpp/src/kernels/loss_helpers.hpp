@@ -1,9 +1,10 @@
-// Branch-free scalar helpers shared by the per-target loss kernels (abs, sign, max with
-// torch's NaN behaviour). Included only by per-target sources: lives in
-// fastloss::FASTLOSS_TARGET_NS.
+// Branch-free scalar helpers shared by the per-target loss kernels (abs, sign, clamp with
+// torch's NaN behaviour) and the default parts of a loss Op. Included only by per-target
+// sources: lives in fastloss::FASTLOSS_TARGET_NS.
 #pragma once
 
 #include "fastloss/math.hpp"
+#include "kernels/abi.hpp"
 
 namespace fastloss {
 namespace FASTLOSS_TARGET_NS {
@@ -25,6 +26,17 @@ template <class T>
 FASTLOSS_INLINE T clamp_min(T x, T lo) {
   return x < lo ? lo : x;
 }
+
+// The defaults of a loss Op (see elementwise_driver.hpp) without an aux operand, value
+// checks or scalar options; an Op derives from it and overrides what it uses.
+struct PlainLoss {
+  static constexpr bool kUsesAux = false;
+  static constexpr bool kValidates = false;
+  template <class T>
+  struct Consts {
+    explicit Consts(const kernel_abi::Params&) {}
+  };
+};
 
 }  // namespace loss_helpers
 }  // namespace FASTLOSS_TARGET_NS

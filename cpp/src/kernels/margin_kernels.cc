@@ -11,13 +11,7 @@ namespace {
 using loss_helpers::clamp_min;
 
 // loss = log(1 + exp(-y x)) = softplus(-y x), d/dx = -y sigmoid(-y x).
-struct SoftMargin {
-  static constexpr bool kUsesAux = false;
-  static constexpr bool kValidates = false;
-  template <class T>
-  struct Consts {
-    explicit Consts(const kernel_abi::Params&) {}
-  };
+struct SoftMargin : loss_helpers::PlainLoss {
   template <class T>
   static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T, const Consts<T>&) {
     const T z = -y * x;
@@ -27,9 +21,7 @@ struct SoftMargin {
 
 // params: margin. loss = [y != -1] x + [y != 1] max(0, margin - x): labels other than ±1 get
 // both terms, as in torch.
-struct HingeEmbedding {
-  static constexpr bool kUsesAux = false;
-  static constexpr bool kValidates = false;
+struct HingeEmbedding : loss_helpers::PlainLoss {
   template <class T>
   struct Consts {
     explicit Consts(const kernel_abi::Params& p) : margin(static_cast<T>(p.p[0])) {}
@@ -48,9 +40,8 @@ struct HingeEmbedding {
 
 // aux = input2, params: margin. loss = max(0, -y (x1 - x2) + margin); d/dx1 = -y where the
 // argument is >= 0 (d/dx2 is its negation, taken by the caller).
-struct MarginRanking {
+struct MarginRanking : loss_helpers::PlainLoss {
   static constexpr bool kUsesAux = true;
-  static constexpr bool kValidates = false;
   template <class T>
   struct Consts {
     explicit Consts(const kernel_abi::Params& p) : margin(static_cast<T>(p.p[0])) {}

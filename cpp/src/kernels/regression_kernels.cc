@@ -1,4 +1,5 @@
-// Regression losses: MSE, L1, smooth L1, Huber, Poisson and Gaussian NLL. Compiled once per SIMD target (FASTLOSS_TARGET_NS).
+// Regression losses: MSE, L1, smooth L1, Huber, Poisson and Gaussian NLL. Compiled once per
+// SIMD target (FASTLOSS_TARGET_NS).
 #include "kernels/elementwise_driver.hpp"
 #include "kernels/loss_helpers.hpp"
 
@@ -11,13 +12,7 @@ using loss_helpers::clamp_min;
 using loss_helpers::sign_of;
 
 // loss = (x - y)^2, d/dx = 2 (x - y).
-struct MeanSquaredError {
-  static constexpr bool kUsesAux = false;
-  static constexpr bool kValidates = false;
-  template <class T>
-  struct Consts {
-    explicit Consts(const kernel_abi::Params&) {}
-  };
+struct MeanSquaredError : loss_helpers::PlainLoss {
   template <class T>
   static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T, const Consts<T>&) {
     const T d = x - y;
@@ -25,15 +20,8 @@ struct MeanSquaredError {
   }
 };
 
-
 // loss = |x - y|, d/dx = sign(x - y) (0 at x = y, as torch).
-struct AbsoluteError {
-  static constexpr bool kUsesAux = false;
-  static constexpr bool kValidates = false;
-  template <class T>
-  struct Consts {
-    explicit Consts(const kernel_abi::Params&) {}
-  };
+struct AbsoluteError : loss_helpers::PlainLoss {
   template <class T>
   static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T, const Consts<T>&) {
     const T d = x - y;
@@ -43,9 +31,7 @@ struct AbsoluteError {
 
 // params: beta. loss = 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta; beta = 0 is L1
 // (the quadratic branch is then never taken). d/dx = d / beta inside, sign(d) outside.
-struct SmoothL1 {
-  static constexpr bool kUsesAux = false;
-  static constexpr bool kValidates = false;
+struct SmoothL1 : loss_helpers::PlainLoss {
   template <class T>
   struct Consts {
     explicit Consts(const kernel_abi::Params& p)
@@ -59,15 +45,14 @@ struct SmoothL1 {
     const bool inside = a < c.beta;
     // beta is only a divisor inside the quadratic branch, where it is > 0.
     const T safe_beta = inside ? c.beta : T(1);
-    return {inside ? T(0.5) * d * d / safe_beta : a - c.half_beta, inside ? d / safe_beta : sign_of(d)};
+    return {inside ? T(0.5) * d * d / safe_beta : a - c.half_beta,
+            inside ? d / safe_beta : sign_of(d)};
   }
 };
 
 // params: delta. loss = 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta);
 // d/dx = d inside, delta sign(d) outside.
-struct Huber {
-  static constexpr bool kUsesAux = false;
-  static constexpr bool kValidates = false;
+struct Huber : loss_helpers::PlainLoss {
   template <class T>
   struct Consts {
     explicit Consts(const kernel_abi::Params& p)
@@ -79,39 +64,36 @@ struct Huber {
     const T d = x - y;
     const T a = abs_of(d);
     const bool inside = a < c.delta;
-    return {inside ? T(0.5) * d * d : c.delta * (a - c.half_delta), inside ? d : c.delta * sign_of(d)};
+    return {inside ? T(0.5) * d * d : c.delta * (a - c.half_delta),
+            inside ? d : c.delta * sign_of(d)};
   }
 };
 
 // params: log_input, full, eps. log_input: loss = exp(x) - y x, d/dx = exp(x) - y; else
 // loss = x - y log(x + eps), d/dx = 1 - y / (x + eps). full adds Stirling's
 // y log y - y + 0.5 log(2 pi y) where y > 1, which does not depend on x.
-struct PoissonNll {
-  static constexpr bool kUsesAux = false;
-  static constexpr bool kValidates = false;
+struct PoissonNll : loss_helpers::PlainLoss {
   template <class T>
   struct Consts {
     explicit Consts(const kernel_abi::Params& p)
-        : log_input(p.p[0] != 0.0), full(p.p[1] != 0.0), eps(static_cast<T>(p.p[2])) {}
-    bool log_input, full;
+        : log_input(p.p[0] != 0.0 ? T(1) : T(0)),
+          full(p.p[1] != 0.0 ? T(1) : T(0)),
+          eps(static_cast<T>(p.p[2])) {}
+    T log_input, full;  // 1 or 0: T-valued flags, since bool conditions keep the loop scalar
     T eps;
   };
   template <class T>
   static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T, const Consts<T>& c) {
-    LossGrad<T> r;
-    if (c.log_input) {
-      const T e = math::exp(x);
-      r = {e - y * x, e - y};
-    } else {
-      const T shifted = x + c.eps;
-      r = {x - y * math::log(shifted), T(1) - y / shifted};
-    }
-    if (c.full) {
-      const T two_pi = static_cast<T>(6.283185307179586476925286766559);
-      const T stirling = y * math::log(y) - y + T(0.5) * math::log(two_pi * y);
-      r.loss += y > T(1) ? stirling : T(0);
-    }
-    return r;
+    // Both forms are computed and selected, so the loop stays branch-free and vectorises.
+    const T e = math::exp(x);
+    const T shifted = x + c.eps;
+    const bool log_input = c.log_input > T(0);
+    const T loss = log_input ? e - y * x : x - y * math::log(shifted);
+    const T grad = log_input ? e - y : T(1) - y / shifted;
+    const T two_pi = static_cast<T>(6.283185307179586476925286766559);
+    const T stirling = y * math::log(y) - y + T(0.5) * math::log(two_pi * y);
+    const T stirling_term = y > T(1) ? stirling : T(0);
+    return {loss + (c.full > T(0) ? stirling_term : T(0)), grad};
   }
 };
 
@@ -119,17 +101,16 @@ struct PoissonNll {
 // recording it, so the gradient flows to var unclamped); loss = 0.5 (log v + d^2 / v)
 // (+ 0.5 log(2 pi) when full). The gradient is d/dx = d / v, or d/dvar = 0.5 (1 - d^2 / v) / v
 // when grad_wrt_var is set.
-struct GaussianNll {
+struct GaussianNll : loss_helpers::PlainLoss {
   static constexpr bool kUsesAux = true;
-  static constexpr bool kValidates = false;
   template <class T>
   struct Consts {
     explicit Consts(const kernel_abi::Params& p)
         : constant(static_cast<T>(p.p[0] != 0.0 ? 0.91893853320467274178032973640562 : 0.0)),
           eps(static_cast<T>(p.p[1])),
-          grad_wrt_var(p.p[2] != 0.0) {}
+          grad_wrt_var(p.p[2] != 0.0 ? T(1) : T(0)) {}
     T constant, eps;
-    bool grad_wrt_var;
+    T grad_wrt_var;  // 1 or 0: a T-valued flag, since a bool condition keeps the loop scalar
   };
   template <class T>
   static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T var, const Consts<T>& c) {
@@ -137,7 +118,7 @@ struct GaussianNll {
     const T d = x - y;
     const T d2_over_v = d * d / v;
     const T loss = T(0.5) * (math::log(v) + d2_over_v) + c.constant;
-    return {loss, c.grad_wrt_var ? T(0.5) * (T(1) - d2_over_v) / v : d / v};
+    return {loss, c.grad_wrt_var > T(0) ? T(0.5) * (T(1) - d2_over_v) / v : d / v};
   }
 };
 
