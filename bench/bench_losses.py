@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
+import os
+import sys
 from typing import Callable, Dict, List, NamedTuple, Tuple
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_cross_entropy import median_ms  # noqa: E402  (one timing rule for every bench file)
 
 
 class Loss(NamedTuple):
@@ -25,16 +28,6 @@ class Loss(NamedTuple):
     torch: Callable
     operands: Callable[[np.random.Generator, int], Tuple[np.ndarray, ...]]
     options: Dict
-
-
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def _torchvision_focal(inputs, targets, alpha=0.25, gamma=2.0, reduction="mean"):
