@@ -97,7 +97,7 @@ def run_case(functional: Any, case: registry.Case, size: Any, repeats: int,
             "percent_of_memory_bound": 100.0 * (moved / (ms["fastloss"] / 1e3) / 1e9) / reference,
         }
     return {"case": case.name, "size": list(size) if isinstance(size, tuple) else size,
-            "out_of_cache": size != registry.ELEMENTWISE_SIZES[0] and size != registry.CLASS_SHAPES[0],
+            "out_of_cache": registry.out_of_cache(case, size),
             "peer_problems": problems, "passes": passes}
 
 
@@ -108,6 +108,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per call (default 7, 3 with --quick)")
     parser.add_argument("--cases", default=None, help="comma-separated loss names (default: all)")
     parser.add_argument("--results", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    parser.add_argument("--elementwise-sizes", default=None,
+                        help="comma-separated log2 element counts instead of the defaults (e.g. 16,24,26)")
+    parser.add_argument("--class-shapes", default=None,
+                        help="comma-separated NxC shapes for the cross-entropy family (e.g. 8192x1000)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--no-targets", action="store_true", help="skip timing each compiled SIMD target")
     parser.add_argument("--no-plot", action="store_true")
@@ -118,6 +122,13 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
 
     import fastloss
     import fastloss.functional as functional
+
+    if args.elementwise_sizes:
+        sizes = [1 << int(log2) for log2 in args.elementwise_sizes.split(",")]
+        registry.ELEMENTWISE_SIZES[:] = registry.QUICK_ELEMENTWISE_SIZES[:] = sizes
+    if args.class_shapes:
+        shapes = [tuple(int(n) for n in shape.split("x")) for shape in args.class_shapes.split(",")]
+        registry.CLASS_SHAPES[:] = registry.QUICK_CLASS_SHAPES[:] = shapes
 
     started = time.perf_counter()
     fastloss.set_num_threads(args.threads)
@@ -138,8 +149,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     representative = [c for c in cases if not args.quick or c.name in QUICK_CASES]
     scaling = {}
     for case in representative:
-        sizes = [s for s in case.sizes(args.quick) if s not in (registry.ELEMENTWISE_SIZES[0], registry.CLASS_SHAPES[0])]
-        for size in sizes:
+        for size in [s for s in case.sizes(args.quick) if registry.out_of_cache(case, s)]:
             inputs = case.make(np.random.default_rng(0), size)
             scaling[f"{case.name} {report.size_label(size)}"] = measure.thread_scaling_ms(
                 functional, fastloss, case, inputs, repeats, os.cpu_count() or 1)

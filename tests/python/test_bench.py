@@ -67,7 +67,7 @@ def test_interleaved_medians_time_every_library():
 
 
 def test_a_run_reports_markdown_json_and_readme_with_a_missing_peer_as_na(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(registry, "ELEMENTWISE_SIZES", [1 << 10, 1 << 12])
+    monkeypatch.setattr(registry, "QUICK_ELEMENTWISE_SIZES", [1 << 10])
     monkeypatch.setattr(measure, "jax_calls", lambda case, inputs: None)  # as if JAX were not installed
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{report.README_BEGIN}\nold\n{report.README_END}\noutro\n")
