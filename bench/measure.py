@@ -75,7 +75,7 @@ def memory_bandwidth(threads: int, nbytes: int = 1 << 28, repeats: int = 5) -> D
 # --- the libraries ---------------------------------------------------------------------------
 
 
-def output_buffer(case: Case, inputs: Inputs) -> np.ndarray:
+def output_buffer(inputs: Inputs) -> np.ndarray:
     """The preallocated gradient (or output) the timed fastloss calls write into, paged in."""
     out = np.empty_like(inputs[0])
     out.fill(0)
@@ -206,7 +206,7 @@ def thread_scaling_ms(functional: Any, fastloss: Any, case: Case, inputs: Inputs
                       max_threads: int) -> Dict[int, float]:
     """The fused pass (forward for transforms) at 1..max_threads threads."""
     pass_name = "forward" if case.transform else "with_grad"
-    call = fastloss_calls(functional, case, inputs, output_buffer(case, inputs))[pass_name]
+    call = fastloss_calls(functional, case, inputs, output_buffer(inputs))[pass_name]
     before = fastloss.get_num_threads()
     timings = {}
     try:
@@ -255,7 +255,7 @@ def _memory_child(case_name: str, threads: int) -> Dict[str, Optional[float]]:
     tiny = case.make(np.random.default_rng(0), (4, 3) if case.kind == CLASSES else 64)
     pass_name = "forward" if case.transform else "with_grad"
     # Warm both libraries up on tiny inputs: thread pools and lazy allocations are not the call's.
-    fastloss_calls(functional, case, tiny, output_buffer(case, tiny))[pass_name]()
+    fastloss_calls(functional, case, tiny, output_buffer(tiny))[pass_name]()
     peak: Dict[str, Optional[float]] = {"fastloss": None, "fastloss_in_place": None, "torch": None}
     if not case.transform:
         kw = case.kwargs
@@ -289,7 +289,7 @@ def _target_child(threads: int, case_names: Sequence[str], repeats: int) -> Dict
         case = registry.CASES[name]
         inputs = case.make(np.random.default_rng(0), out_of_cache_size(case))
         pass_name = "forward" if case.transform else "with_grad"
-        call = fastloss_calls(functional, case, inputs, output_buffer(case, inputs))[pass_name]
+        call = fastloss_calls(functional, case, inputs, output_buffer(inputs))[pass_name]
         timings[name] = interleaved_medians_ms({"fastloss": call}, repeats)["fastloss"]
     return {"target": fastloss.simd_target(), "ms": timings}
 

@@ -119,9 +119,13 @@ def markdown(document: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot(document: Dict[str, Any], path: str) -> None:
-    """Per loss, its largest size: fused-pass speedup over the best peer, and % of memory bound."""
-    import matplotlib
+def plot(document: Dict[str, Any], path: str) -> bool:
+    """Per loss, its largest size: fused-pass speedup over the best peer, and % of memory bound.
+    Returns False (no file) when matplotlib is not installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        return False
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -150,6 +154,7 @@ def plot(document: Dict[str, Any], path: str) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=72)
     plt.close(figure)
+    return True
 
 
 def update_readme(path: str, markdown_text: str) -> None:

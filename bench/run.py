@@ -76,7 +76,7 @@ def _set_peer_threads(threads: int) -> None:
 def run_case(functional: Any, case: registry.Case, size: Any, repeats: int,
              bandwidth: Dict[str, float]) -> Dict[str, Any]:
     inputs = case.make(np.random.default_rng(0), size)
-    out = measure.output_buffer(case, inputs)
+    out = measure.output_buffer(inputs)
     calls = {"fastloss": measure.fastloss_calls(functional, case, inputs, out), "numpy": measure.numpy_calls(case, inputs)}
     for peer, build in (("torch", measure.torch_calls), ("jax", measure.jax_calls)):
         peer_calls = build(case, inputs)
@@ -167,8 +167,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     os.makedirs(args.results, exist_ok=True)
     with open(os.path.join(args.results, "latest.json"), "w") as handle:
         json.dump(document, handle, indent=1)
-    if not args.no_plot:
-        report.plot(document, os.path.join(args.results, "latest.png"))
+    if not args.no_plot and not report.plot(document, os.path.join(args.results, "latest.png")):
+        print("(no PNG: matplotlib is not installed)", file=sys.stderr)
     if args.update_readme:
         report.update_readme(args.readme, markdown)
     print(f"\n(total {document['seconds']:.0f} s)", file=sys.stderr)

@@ -163,7 +163,7 @@ def multilabel_soft_margin_loss(input: np.ndarray, target: np.ndarray, weight: O
     spec, classes = _multilabel_spec(input, target, weight, size_average, reduce, reduction)
     loss = _elementwise.forward(spec, input, target)
     if spec.reduction == "none":
-        return (loss.sum(axis=-1, dtype=np.float64) / classes).astype(input.dtype)
+        return np.asarray(loss.sum(axis=-1, dtype=np.float64) / classes, dtype=input.dtype)
     return loss / loss.dtype.type(classes) if spec.reduction == "sum" else loss
 
 
@@ -190,5 +190,6 @@ def multilabel_soft_margin_loss_with_grad(input: np.ndarray, target: np.ndarray,
         spec, _ = _multilabel_spec(input, target, weight, size_average, reduce, reduction)
         return _elementwise.with_grad(spec, input, target, out)
     loss = multilabel_soft_margin_loss(input, target, weight, size_average, reduce, reduction)
-    unit = np.ones(np.shape(loss), input.dtype) if np.ndim(loss) else 1.0
+    # "none" gives an array (0-d for a 1-d input), whose grad_output is an array too.
+    unit = np.ones_like(loss) if isinstance(loss, np.ndarray) else 1.0
     return loss, multilabel_soft_margin_loss_backward(unit, input, target, weight, size_average, reduce, reduction, out)
