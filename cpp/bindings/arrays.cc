@@ -112,15 +112,16 @@ std::vector<int64_t> broadcast_strides(const FloatArray& a, const std::vector<in
   return strides;
 }
 
-std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const char* a_name,
+                                      const std::vector<int64_t>& b, const char* b_name) {
   const size_t nd = std::max(a.size(), b.size());
   std::vector<int64_t> out(nd, 1);
   for (size_t i = 0; i < nd; ++i) {
     const int64_t ea = i < nd - a.size() ? 1 : a[i - (nd - a.size())];
     const int64_t eb = i < nd - b.size() ? 1 : b[i - (nd - b.size())];
     if (ea != eb && ea != 1 && eb != 1) {
-      throw py::value_error("shapes " + shape_str(a) + " and " + shape_str(b) +
-                            " cannot be broadcast together");
+      throw py::value_error(std::string(b_name) + " of shape " + shape_str(b) + " cannot be broadcast against " +
+                            a_name + " of shape " + shape_str(a));
     }
     out[i] = ea == 1 ? eb : ea;
   }
@@ -153,6 +154,13 @@ FloatArray output_array(const py::handle& out, const std::vector<int64_t>& shape
     }
   }
   return o;
+}
+
+double real_scalar(const py::handle& obj, const char* name) {
+  if (!py::hasattr(obj, "__float__")) {
+    throw py::type_error(std::string(name) + " must be a real number, got " + type_description(obj));
+  }
+  return py::reinterpret_borrow<py::object>(obj).attr("__float__")().cast<double>();
 }
 
 Reduction parse_reduction(const std::string& reduction) {

@@ -38,8 +38,13 @@ void require_dtype(const FloatArray& a, DType expected, const char* name);
 std::vector<int64_t> broadcast_strides(const FloatArray& a, const std::vector<int64_t>& shape,
                                        const char* name);
 
-// The broadcast shape of two shapes (ValueError naming both when they do not broadcast).
-std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b);
+// The broadcast shape of operands `a_name` and `b_name` (ValueError naming both when they do
+// not broadcast).
+std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const char* a_name,
+                                      const std::vector<int64_t>& b, const char* b_name);
+
+// A Python real number (or one-element array) passed as `name`; TypeError naming it otherwise.
+double real_scalar(const py::handle& obj, const char* name);
 
 // A new C-contiguous array of `shape` and `dtype`.
 FloatArray new_array(const std::vector<int64_t>& shape, DType dtype);

@@ -146,7 +146,7 @@ void prepare(Prepared& p, ClassLoss loss, const py::handle& input, const py::han
     c.alpha = p.alpha.data();
     c.alpha_stride = p.alpha.strides[0];
   } else if (!alpha.is_none()) {
-    c.alpha_scalar = py::reinterpret_borrow<py::object>(alpha).attr("__float__")().cast<double>();
+    c.alpha_scalar = real_scalar(alpha, "alpha");
   }
   if (!(gamma >= 0.0) || std::isinf(gamma)) {
     throw py::value_error("gamma must be a finite number >= 0, got " +
@@ -227,7 +227,7 @@ py::array backward(ClassLoss loss, const py::handle& grad_output, const py::hand
         py::reinterpret_borrow<py::array>(grad_output).size() != 1) {
       throw py::value_error("grad_output must be a scalar for reduction='" + reduction + "'");
     }
-    go_scalar = py::reinterpret_borrow<py::object>(grad_output).attr("__float__")().cast<double>();
+    go_scalar = real_scalar(grad_output, "grad_output");
   }
   ClassOutput grad;
   class_output(grad, p, out, &go);

@@ -46,7 +46,7 @@ void prepare(Prepared& p, ElementwiseLoss loss, const py::handle& input, const p
   if (p.aux.present()) require_dtype(p.aux, p.input.dtype, aux_label);
   if (params.size() > 4) throw py::value_error("at most 4 loss parameters");
 
-  p.shape = broadcast_shapes(p.input.shape, p.target.shape);
+  p.shape = broadcast_shapes(p.input.shape, "input", p.target.shape, "target");
   p.input_strides = broadcast_strides(p.input, p.shape, "input");
   p.target_strides = broadcast_strides(p.target, p.shape, "target");
   if (p.weight.present()) p.weight_strides = broadcast_strides(p.weight, p.shape, "weight");
@@ -115,7 +115,7 @@ py::array backward(ElementwiseLoss loss, const py::handle& grad_output, const py
         py::reinterpret_borrow<py::array>(grad_output).size() != 1) {
       throw py::value_error("grad_output must be a scalar for reduction='" + reduction + "'");
     }
-    go_scalar = py::reinterpret_borrow<py::object>(grad_output).attr("__float__")().cast<double>();
+    go_scalar = real_scalar(grad_output, "grad_output");
   }
   FloatArray result = output_array(out, p.shape, p.call.dtype,
                                    {&p.input, &p.target, &p.weight, &p.aux, &go}, &p.input);

@@ -7,9 +7,18 @@ from typing import Union
 import numpy as np
 
 
+# Native-byte-order float32/float64 (dtype equality is byte-order aware).
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def require_ndarray(value: object, name: str) -> np.ndarray:
     if not isinstance(value, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray of float32 or float64, got {type(value).__name__}")
+    if value.dtype not in _FLOAT_DTYPES:  # the core would reject it too, naming its own operand
+        raise TypeError(
+            f"{name} must be a numpy.ndarray of float32 or float64 (native byte order), got numpy.ndarray of "
+            f"dtype {value.dtype}"
+        )
     return value
 
 

@@ -26,7 +26,12 @@ class Spec(NamedTuple):
 
 
 def _broadcast_shape(input: np.ndarray, target: np.ndarray) -> Tuple[int, ...]:
-    return np.broadcast_shapes(input.shape, target.shape)
+    try:
+        return np.broadcast_shapes(input.shape, target.shape)
+    except ValueError:
+        raise ValueError(
+            f"target of shape {target.shape} cannot be broadcast against input of shape {input.shape}"
+        ) from None
 
 
 def forward(spec: Spec, input: np.ndarray, target: np.ndarray) -> Loss:

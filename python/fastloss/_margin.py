@@ -174,9 +174,13 @@ def multilabel_soft_margin_loss_backward(grad_output: GradOutput, input: np.ndar
     """Gradient of :func:`multilabel_soft_margin_loss`: ``w (sigmoid(x) - y) / C`` times the row's grad_output."""
     spec, classes = _multilabel_spec(input, target, weight, size_average, reduce, reduction)
     if spec.reduction == "none":
+        if require_ndarray(grad_output, "grad_output").dtype != input.dtype:  # never a silent cast
+            raise TypeError(f"grad_output must have dtype {input.dtype} (the input's dtype), got {grad_output.dtype}")
         # The row's grad_output / C, broadcast along the class axis (no full-size copy).
-        grad_output = (np.asarray(grad_output, dtype=input.dtype) / input.dtype.type(classes))[..., np.newaxis]
+        grad_output = (grad_output / input.dtype.type(classes))[..., np.newaxis]
     elif spec.reduction == "sum":
+        if np.size(grad_output) != 1:
+            raise ValueError("grad_output must be a scalar for reduction='sum'")
         grad_output = float(grad_output) / classes  # type: ignore[arg-type]
     return _elementwise.backward(spec, grad_output, input, target, out)
 

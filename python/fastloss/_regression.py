@@ -238,6 +238,8 @@ def poisson_nll_loss_with_grad(input: np.ndarray, target: np.ndarray, log_input:
 def _gaussian_var(input: np.ndarray, var: Union[np.ndarray, float]) -> np.ndarray:
     """``var`` as an operand that broadcasts to ``input`` (torch's homoscedastic shapes)."""
     if not isinstance(var, np.ndarray):
+        if not isinstance(var, (int, float, np.number)) or isinstance(var, bool):
+            raise TypeError(f"var must be a numpy.ndarray or a float, got {type(var).__name__}")
         if var < 0:
             raise ValueError("var has negative entry/entries")
         return np.full((1,) * input.ndim, var, dtype=input.dtype)

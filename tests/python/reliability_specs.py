@@ -1,0 +1,482 @@
+"""A declarative description of every public function of ``fastloss.functional``.
+
+The bad-input matrix (test_bad_inputs.py), the property tests (test_properties.py), the
+concurrency tests and the fuzzer (tests/fuzz/) are all driven by this table, so a function
+added to ``functional.__all__`` without a spec here fails test_every_public_function_has_a_spec.
+
+A :class:`LossSpec` describes one loss; its three public functions (``f``, ``f_backward``,
+``f_with_grad``) are derived from it by :func:`public_calls`. A :class:`MapSpec` describes an
+array -> array function (sigmoid, softmax, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+import fastloss.functional as F
+
+Kwargs = Dict[str, Any]
+# make(rng, dtype, shape) -> the keyword arguments of a valid forward call.
+Maker = Callable[[np.random.Generator, type, Tuple[int, ...]], Kwargs]
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    name: str
+    make: Maker
+    # Float array arguments, the differentiated one first; all must share its dtype.
+    float_operands: Tuple[str, ...]
+    # Float operands that may be None (optional weights) or a Python float.
+    optional: Tuple[str, ...] = ()
+    scalar_ok: Tuple[str, ...] = ()
+    # The class-index target (int64/int32), for the class losses.
+    index_target: Optional[str] = None
+    # Float operands that must match (or broadcast to) the input's shape.
+    shaped: Tuple[str, ...] = ()
+    # Operands of one length per class (wrong length -> ValueError).
+    per_class: Tuple[str, ...] = ()
+    # (keyword overrides, expected exception, word the message must contain).
+    invalid_options: Tuple[Tuple[Kwargs, type, str], ...] = ()
+    # NumPy float64 reference: the per-element loss (reduction "none").
+    reference: Optional[Callable[[Kwargs], np.ndarray]] = None
+    # Divisor of "mean" given float64 kwargs (default: the number of loss elements).
+    mean_divisor: Optional[Callable[[Kwargs], float]] = None
+    # The torch.nn.functional counterpart (None when torch has none).
+    torch_name: Optional[str] = None
+    # The loss has kinks where finite differences are not meaningful for tiny steps
+    # (they are skipped only within `kink_margin` of a kink, see kink_distance).
+    kink_distance: Optional[Callable[[Kwargs], np.ndarray]] = None
+    # backward returns a tuple (grad of input, grad of a second operand).
+    backward_tuple: bool = False
+    default_reduction: str = "mean"
+
+    @property
+    def input(self) -> str:
+        return self.float_operands[0]
+
+
+@dataclass(frozen=True)
+class MapSpec:
+    """An array -> array function: ``f(input, [axis], out=None)``."""
+
+    name: str
+    make: Maker
+    reference: Callable[[Kwargs], np.ndarray]
+    torch_name: str
+    float_operands: Tuple[str, ...] = ("input",)
+    invalid_options: Tuple[Tuple[Kwargs, type, str], ...] = ()
+
+
+# --- value generators -----------------------------------------------------------------
+
+
+# np.asarray: shape () gives a 0-d array, not a NumPy scalar.
+def _normal(rng, dtype, shape, scale=1.0):
+    return np.asarray(rng.standard_normal(shape) * scale, dtype=dtype)
+
+
+def _uniform(rng, dtype, shape, lo, hi):
+    return np.asarray(rng.uniform(lo, hi, shape), dtype=dtype)
+
+
+def _signs(rng, dtype, shape):
+    return np.asarray(np.where(rng.random(shape) < 0.5, -1.0, 1.0), dtype=dtype)
+
+
+def _class_shape(shape):
+    """(N, C, ...) shapes for the class losses: at least two dimensions."""
+    return shape if len(shape) >= 2 else (max(shape[0] if shape else 3, 1), 4)
+
+
+def _classes(rng, shape):
+    shape = _class_shape(shape)
+    target_shape = (shape[0],) + tuple(shape[2:])
+    return shape, rng.integers(0, shape[1], target_shape).astype(np.int64)
+
+
+# --- NumPy float64 references -----------------------------------------------------------
+
+
+def _log_sigmoid(x):
+    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+
+def _sigmoid(x):
+    return np.exp(_log_sigmoid(x))
+
+
+def _w(kw, name="weight"):
+    w = kw.get(name)
+    return 1.0 if w is None else w
+
+
+def _ref_bce(kw):
+    x, y = kw["input"], kw["target"]
+    with np.errstate(divide="ignore"):
+        return -_w(kw) * (y * np.maximum(np.log(x), -100) + (1 - y) * np.maximum(np.log1p(-x), -100))
+
+
+def _ref_bce_logits(kw):
+    x, y = kw["input"], kw["target"]
+    pw = kw.get("pos_weight")
+    l = 1.0 if pw is None else (pw - 1) * y + 1
+    return _w(kw) * ((1 - y) * x - l * _log_sigmoid(x))
+
+
+def _weight_sum_mean(kw):
+    w = kw.get("weight")
+    return float(np.sum(np.broadcast_to(w, kw["input"].shape))) if w is not None else float(kw["input"].size)
+
+
+def _ref_smooth_l1(kw):
+    d = np.abs(kw["input"] - kw["target"])
+    beta = kw.get("beta", 1.0)
+    if beta == 0:
+        return d
+    return np.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta)
+
+
+def _ref_huber(kw):
+    d = np.abs(kw["input"] - kw["target"])
+    delta = kw.get("delta", 1.0)
+    return _w(kw) * np.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+
+
+def _ref_poisson(kw):
+    x, y = kw["input"], kw["target"]
+    eps = kw.get("eps", 1e-8)
+    loss = np.exp(x) - y * x if kw.get("log_input", True) else x - y * np.log(x + eps)
+    if kw.get("full", False):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stirling = y * np.log(y) - y + 0.5 * np.log(2 * np.pi * y)
+        loss = loss + np.where(y > 1, stirling, 0.0)
+    return loss
+
+
+def _ref_gaussian(kw):
+    x, y = kw["input"], kw["target"]
+    v = np.maximum(kw["var"], kw.get("eps", 1e-6))
+    if np.ndim(v) and v.shape != x.shape and v.shape == x.shape[:-1]:
+        v = v[..., None]
+    loss = 0.5 * (np.log(v) + (x - y) ** 2 / v)
+    return loss + (0.5 * math.log(2 * math.pi) if kw.get("full", False) else 0.0)
+
+
+def _ref_kl(kw):
+    x, y = kw["input"], kw["target"]
+    if kw.get("log_target", False):
+        return np.exp(y) * (y - x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(y > 0, y * (np.log(y) - x), 0.0)
+
+
+def _ref_hinge(kw):
+    x, y, m = kw["input"], kw["target"], kw.get("margin", 1.0)
+    return np.where(y != -1, x, 0.0) + np.where(y != 1, np.maximum(m - x, 0.0), 0.0)
+
+
+def _ref_sigmoid_focal(kw):
+    x, y = kw["inputs"], kw["targets"]
+    alpha, gamma = kw.get("alpha", 0.25), kw.get("gamma", 2.0)
+    p = _sigmoid(x)
+    ce = (1 - y) * x - _log_sigmoid(x)
+    p_t = p * y + (1 - p) * (1 - y)
+    loss = ce * (1 - p_t) ** gamma
+    if alpha >= 0:
+        loss = (alpha * y + (1 - alpha) * (1 - y)) * loss
+    return loss
+
+
+def _log_softmax(x, axis=1):
+    m = np.max(x, axis=axis, keepdims=True)
+    return x - m - np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+
+
+def _picked(kw, values):
+    """values[n, t_n, ...] along the class axis 1, and the class weights w[t_n]."""
+    t = kw["target"]
+    idx = np.expand_dims(t, 1)
+    picked = np.take_along_axis(values, idx, axis=1).squeeze(1)
+    w = kw.get("weight")
+    wt = np.ones(t.shape) if w is None else w[t]
+    return picked, wt
+
+
+def _ref_nll(kw):
+    picked, wt = _picked(kw, kw["input"])
+    return -wt * picked
+
+
+def _ref_cross_entropy(kw):
+    logp = _log_softmax(kw["input"])
+    picked, wt = _picked(kw, logp)
+    e = kw.get("label_smoothing", 0.0)
+    w = kw.get("weight")
+    wc = np.ones(kw["input"].shape[1]) if w is None else w
+    smooth = -np.sum(logp * wc.reshape((1, -1) + (1,) * (logp.ndim - 2)), axis=1)
+    return (1 - e) * -wt * picked + e / kw["input"].shape[1] * smooth
+
+
+def _ref_softmax_focal(kw):
+    logp_t, wt = _picked(kw, _log_softmax(kw["input"]))
+    alpha = kw.get("alpha")
+    a = 1.0 if alpha is None else (alpha[kw["target"]] if isinstance(alpha, np.ndarray) else alpha)
+    return -wt * a * (-np.expm1(logp_t)) ** kw.get("gamma", 2.0) * logp_t
+
+
+def _class_weight_mean(kw):
+    w = kw.get("weight")
+    return float(np.sum(w[kw["target"]])) if w is not None else float(kw["target"].size)
+
+
+# --- the table ----------------------------------------------------------------------------
+
+_REDUCTION = (({"reduction": "bogus"}, ValueError, "reduction"),)
+# torch's exact message for gaussian_nll_loss and multilabel_soft_margin_loss, kept for parity.
+_TORCH_TERSE_REDUCTION = (({"reduction": "bogus"}, ValueError, "bogus is not valid"),)
+_SHAPE = (4, 5)
+
+
+def _make_bce(rng, dtype, shape):
+    return {"input": _uniform(rng, dtype, shape, 0.05, 0.95), "target": _uniform(rng, dtype, shape, 0, 1),
+            "weight": _uniform(rng, dtype, shape, 0.5, 2)}
+
+
+def _make_bce_logits(rng, dtype, shape):
+    return {"input": _normal(rng, dtype, shape, 2), "target": _uniform(rng, dtype, shape, 0, 1),
+            "weight": _uniform(rng, dtype, shape, 0.5, 2), "pos_weight": _uniform(rng, dtype, shape[-1:], 0.5, 2)}
+
+
+def _make_weighted(rng, dtype, shape):
+    return {"input": _normal(rng, dtype, shape), "target": _normal(rng, dtype, shape),
+            "weight": _uniform(rng, dtype, shape, 0.5, 2)}
+
+
+def _make_pair(rng, dtype, shape):
+    return {"input": _normal(rng, dtype, shape), "target": _normal(rng, dtype, shape)}
+
+
+def _make_poisson(rng, dtype, shape):
+    return {"input": _normal(rng, dtype, shape), "target": _uniform(rng, dtype, shape, 0, 4)}
+
+
+def _make_gaussian(rng, dtype, shape):
+    return {"input": _normal(rng, dtype, shape), "target": _normal(rng, dtype, shape),
+            "var": _uniform(rng, dtype, shape, 0.5, 2)}
+
+
+def _make_kl(rng, dtype, shape):
+    return {"input": _normal(rng, dtype, shape), "target": _uniform(rng, dtype, shape, 0.05, 1)}
+
+
+def _make_margin(rng, dtype, shape):
+    return {"input": _normal(rng, dtype, shape), "target": _signs(rng, dtype, shape)}
+
+
+def _make_ranking(rng, dtype, shape):
+    return {"input1": _normal(rng, dtype, shape), "input2": _normal(rng, dtype, shape),
+            "target": _signs(rng, dtype, shape)}
+
+
+def _make_multilabel(rng, dtype, shape):
+    shape = _class_shape(shape)
+    return {"input": _normal(rng, dtype, shape, 2), "target": np.asarray(rng.random(shape) < 0.5, dtype=dtype),
+            "weight": _uniform(rng, dtype, shape[-1:], 0.5, 2)}
+
+
+def _ref_multilabel(kw):
+    x, y = kw["input"], kw["target"]
+    terms = _w(kw) * (y * _log_sigmoid(x) + (1 - y) * _log_sigmoid(-x))
+    return -terms.mean(axis=-1)
+
+
+def _make_sigmoid_focal(rng, dtype, shape):
+    return {"inputs": _normal(rng, dtype, shape, 2),
+            "targets": np.asarray(rng.random(shape) < 0.5, dtype=dtype)}
+
+
+def _make_nll(rng, dtype, shape):
+    shape, target = _classes(rng, shape)
+    return {"input": _log_softmax(_normal(rng, np.float64, shape)).astype(dtype), "target": target,
+            "weight": _uniform(rng, dtype, (shape[1],), 0.5, 2)}
+
+
+def _make_cross_entropy(rng, dtype, shape):
+    shape, target = _classes(rng, shape)
+    return {"input": _normal(rng, dtype, shape, 2), "target": target,
+            "weight": _uniform(rng, dtype, (shape[1],), 0.5, 2)}
+
+
+def _make_softmax_focal(rng, dtype, shape):
+    kw = _make_cross_entropy(rng, dtype, shape)
+    kw["alpha"] = _uniform(rng, dtype, (kw["input"].shape[1],), 0.1, 0.9)
+    return kw
+
+
+LOSSES: Tuple[LossSpec, ...] = (
+    LossSpec("binary_cross_entropy", _make_bce, ("input", "target", "weight"), optional=("weight",),
+             shaped=("target",), invalid_options=_REDUCTION, reference=_ref_bce,
+             torch_name="binary_cross_entropy"),
+    LossSpec("binary_cross_entropy_with_logits", _make_bce_logits, ("input", "target", "weight", "pos_weight"),
+             optional=("weight", "pos_weight"), shaped=("target", "weight", "pos_weight"),
+             invalid_options=_REDUCTION, reference=_ref_bce_logits,
+             torch_name="binary_cross_entropy_with_logits"),
+    LossSpec("mse_loss", _make_weighted, ("input", "target", "weight"), optional=("weight",),
+             shaped=("target", "weight"), invalid_options=_REDUCTION,
+             reference=lambda kw: _w(kw) * (kw["input"] - kw["target"]) ** 2, mean_divisor=_weight_sum_mean,
+             torch_name="mse_loss"),
+    LossSpec("l1_loss", _make_weighted, ("input", "target", "weight"), optional=("weight",),
+             shaped=("target", "weight"), invalid_options=_REDUCTION,
+             reference=lambda kw: _w(kw) * np.abs(kw["input"] - kw["target"]), mean_divisor=_weight_sum_mean,
+             torch_name="l1_loss", kink_distance=lambda kw: np.abs(kw["input"] - kw["target"])),
+    LossSpec("smooth_l1_loss", _make_pair, ("input", "target"), shaped=("target",),
+             invalid_options=_REDUCTION + (({"beta": -1.0}, ValueError, "beta"),), reference=_ref_smooth_l1,
+             torch_name="smooth_l1_loss",
+             kink_distance=lambda kw: np.abs(np.abs(kw["input"] - kw["target"]) - kw.get("beta", 1.0))),
+    LossSpec("huber_loss", _make_weighted, ("input", "target", "weight"), optional=("weight",),
+             shaped=("target", "weight"),
+             invalid_options=_REDUCTION + (({"delta": 0.0}, ValueError, "delta"),), reference=_ref_huber,
+             torch_name="huber_loss",
+             kink_distance=lambda kw: np.abs(np.abs(kw["input"] - kw["target"]) - kw.get("delta", 1.0))),
+    LossSpec("poisson_nll_loss", _make_poisson, ("input", "target"), shaped=("target",),
+             invalid_options=_REDUCTION, reference=_ref_poisson, torch_name="poisson_nll_loss"),
+    LossSpec("gaussian_nll_loss", _make_gaussian, ("input", "target", "var"), scalar_ok=("var",),
+             shaped=("target", "var"), invalid_options=_TORCH_TERSE_REDUCTION, reference=_ref_gaussian,
+             torch_name="gaussian_nll_loss", backward_tuple=True),
+    LossSpec("kl_div", _make_kl, ("input", "target"), shaped=("target",),
+             invalid_options=_REDUCTION, reference=_ref_kl, torch_name="kl_div", default_reduction="sum"),
+    LossSpec("soft_margin_loss", _make_margin, ("input", "target"), shaped=("target",),
+             invalid_options=_REDUCTION, reference=lambda kw: np.log1p(np.exp(-kw["target"] * kw["input"])),
+             torch_name="soft_margin_loss"),
+    LossSpec("hinge_embedding_loss", _make_margin, ("input", "target"), shaped=("target",),
+             invalid_options=_REDUCTION, reference=_ref_hinge, torch_name="hinge_embedding_loss",
+             kink_distance=lambda kw: np.abs(kw.get("margin", 1.0) - kw["input"])),
+    LossSpec("margin_ranking_loss", _make_ranking, ("input1", "input2", "target"), shaped=("input2", "target"),
+             invalid_options=_REDUCTION,
+             reference=lambda kw: np.maximum(0.0, -kw["target"] * (kw["input1"] - kw["input2"])
+                                             + kw.get("margin", 0.0)),
+             torch_name="margin_ranking_loss", backward_tuple=True,
+             kink_distance=lambda kw: np.abs(-kw["target"] * (kw["input1"] - kw["input2"]) + kw.get("margin", 0.0))),
+    LossSpec("multilabel_soft_margin_loss", _make_multilabel, ("input", "target", "weight"), optional=("weight",),
+             shaped=("target", "weight"), invalid_options=_TORCH_TERSE_REDUCTION, reference=_ref_multilabel,
+             torch_name="multilabel_soft_margin_loss"),
+    LossSpec("sigmoid_focal_loss", _make_sigmoid_focal, ("inputs", "targets"), shaped=("targets",),
+             invalid_options=_REDUCTION, reference=_ref_sigmoid_focal, default_reduction="none"),
+    LossSpec("nll_loss", _make_nll, ("input", "weight"), optional=("weight",), index_target="target",
+             per_class=("weight",), invalid_options=_REDUCTION, reference=_ref_nll,
+             mean_divisor=_class_weight_mean, torch_name="nll_loss"),
+    LossSpec("cross_entropy", _make_cross_entropy, ("input", "weight"), optional=("weight",),
+             index_target="target", per_class=("weight",),
+             invalid_options=_REDUCTION + (({"label_smoothing": 1.5}, ValueError, "label_smoothing"),
+                                           ({"label_smoothing": float("nan")}, ValueError, "label_smoothing")),
+             reference=_ref_cross_entropy, mean_divisor=_class_weight_mean, torch_name="cross_entropy"),
+    LossSpec("softmax_focal_loss", _make_softmax_focal, ("input", "weight", "alpha"), optional=("weight", "alpha"),
+             scalar_ok=("alpha",), index_target="target", per_class=("weight", "alpha"),
+             invalid_options=_REDUCTION + (({"gamma": -1.0}, ValueError, "gamma"),
+                                           ({"gamma": float("inf")}, ValueError, "gamma")),
+             reference=_ref_softmax_focal, mean_divisor=_class_weight_mean),
+)
+
+
+def _make_map(rng, dtype, shape):
+    return {"input": _normal(rng, dtype, shape, 3)}
+
+
+def _make_softmax(rng, dtype, shape):
+    return {"input": _normal(rng, dtype, shape, 3), "axis": len(shape) - 1 if len(shape) < 2 else 1}
+
+
+def _ref_softmax(kw):
+    return np.exp(_log_softmax(kw["input"], kw["axis"]))
+
+
+_AXIS = (({"axis": 7}, IndexError, "Dimension out of range"),)
+
+MAPS: Tuple[MapSpec, ...] = (
+    MapSpec("sigmoid", _make_map, lambda kw: _sigmoid(kw["input"]), "sigmoid"),
+    MapSpec("log_sigmoid", _make_map, lambda kw: _log_sigmoid(kw["input"]), "logsigmoid"),
+    MapSpec("softmax", _make_softmax, _ref_softmax, "softmax", invalid_options=_AXIS),
+    MapSpec("log_softmax", _make_softmax, lambda kw: _log_softmax(kw["input"], kw["axis"]), "log_softmax",
+            invalid_options=_AXIS),
+)
+
+LOSS_BY_NAME = {s.name: s for s in LOSSES}
+MAP_BY_NAME = {s.name: s for s in MAPS}
+
+
+# --- public calls derived from the specs ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublicCall:
+    """One public function with a way to build a valid call."""
+
+    name: str  # the public function's name in fastloss.functional
+    spec: Any  # LossSpec or MapSpec
+    variant: str  # "forward", "backward", "with_grad" or "map"
+    has_out: bool = field(default=True)
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        return getattr(F, self.name)
+
+    def make(self, rng: np.random.Generator, dtype=np.float64, shape: Tuple[int, ...] = _SHAPE,
+             reduction: Optional[str] = None) -> Kwargs:
+        """Keyword arguments of a valid call (reduction defaults to the spec's default)."""
+        kw = self.spec.make(rng, dtype, shape)
+        if self.variant == "map":
+            return kw
+        kw["reduction"] = reduction or self.spec.default_reduction
+        if self.variant == "backward":
+            kw["grad_output"] = grad_output_for(self.spec, kw)
+        return kw
+
+
+def grad_output_for(spec: LossSpec, kw: Kwargs, scale: float = 1.0) -> Any:
+    """A grad_output for the backward call: a scalar for "mean"/"sum", else an array of the
+    loss's shape."""
+    if kw["reduction"] != "none":
+        return scale
+    loss = getattr(F, spec.name)(**kw)
+    return np.full(loss.shape, scale, dtype=loss.dtype)
+
+
+def public_calls() -> Tuple[PublicCall, ...]:
+    calls = []
+    for spec in LOSSES:
+        calls.append(PublicCall(spec.name, spec, "forward", has_out=False))
+        calls.append(PublicCall(spec.name + "_backward", spec, "backward"))
+        calls.append(PublicCall(spec.name + "_with_grad", spec, "with_grad"))
+    for spec in MAPS:
+        calls.append(PublicCall(spec.name, spec, "map"))
+    return tuple(calls)
+
+
+PUBLIC_CALLS = public_calls()
+CALL_BY_NAME = {c.name: c for c in PUBLIC_CALLS}
+
+
+def array_leaves(value: Any) -> Sequence[np.ndarray]:
+    """Every NumPy array in an argument value (arrays inside lists/tuples included)."""
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [a for v in value for a in array_leaves(v)]
+    return []
+
+
+def fingerprint(arrays: Sequence[np.ndarray]) -> Tuple[Any, ...]:
+    """A hash of every array's bytes, shape, strides and flags (to prove nothing changed)."""
+    import hashlib
+
+    out = []
+    for a in arrays:
+        h = hashlib.sha256()
+        # Through a contiguous copy: the logical contents of strided views too.
+        h.update(np.ascontiguousarray(a).tobytes())
+        out.append((h.hexdigest(), a.shape, a.strides, a.dtype.str, a.flags.writeable))
+    return tuple(out)
