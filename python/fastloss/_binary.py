@@ -7,8 +7,9 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from . import _core, _reduction
+from . import _core, _elementwise, _reduction
 from ._arrays import GradOutput, Loss, require_ndarray
+from ._elementwise import Spec
 
 _L = _core.ElementwiseLoss
 
@@ -27,7 +28,8 @@ __all__ = [
 # --- binary_cross_entropy -------------------------------------------------------------
 
 
-def _bce_checks(input: np.ndarray, target: np.ndarray) -> None:
+def _bce_spec(input, target, weight, size_average, reduce, reduction) -> Spec:  # type: ignore[no-untyped-def]
+    reduction = _reduction.resolve(size_average, reduce, reduction)
     require_ndarray(input, "input")
     require_ndarray(target, "target")
     if target.shape != input.shape:
@@ -39,6 +41,7 @@ def _bce_checks(input: np.ndarray, target: np.ndarray) -> None:
         # Error path only: find which operand is out of range, as torch reports it.
         bad_input = not np.all((input >= 0) & (input <= 1))
         raise ValueError(f"all elements of {'input' if bad_input else 'target'} should be between 0 and 1")
+    return Spec(_L.binary_cross_entropy, reduction, weight=weight)
 
 
 def binary_cross_entropy(
@@ -55,9 +58,8 @@ def binary_cross_entropy(
     -100 is torch's. ``weight`` broadcasts to ``target``; "mean" divides by numel. Values
     outside [0, 1] (NaN included) raise ValueError.
     """
-    reduction = _reduction.resolve(size_average, reduce, reduction)
-    _bce_checks(input, target)
-    return _core.elementwise_forward(_L.binary_cross_entropy, input, target, weight, None, reduction)
+    spec = _bce_spec(input, target, weight, size_average, reduce, reduction)
+    return _elementwise.forward(spec, input, target)
 
 
 def binary_cross_entropy_backward(
@@ -75,11 +77,8 @@ def binary_cross_entropy_backward(
     torch's formula ``grad * (x - y) / max((1 - x) x, 1e-12) * w``: not the derivative of the
     clamped loss at x = 0 or 1, kept for parity.
     """
-    reduction = _reduction.resolve(size_average, reduce, reduction)
-    _bce_checks(input, target)
-    return _core.elementwise_backward(
-        _L.binary_cross_entropy, grad_output, input, target, weight, None, reduction, out=out
-    )
+    spec = _bce_spec(input, target, weight, size_average, reduce, reduction)
+    return _elementwise.backward(spec, grad_output, input, target, out)
 
 
 def binary_cross_entropy_with_grad(
@@ -92,19 +91,20 @@ def binary_cross_entropy_with_grad(
     out: Optional[np.ndarray] = None,
 ) -> Tuple[Loss, np.ndarray]:
     """``(binary_cross_entropy(...), its gradient)`` in one pass; ``out`` may be ``input``."""
-    reduction = _reduction.resolve(size_average, reduce, reduction)
-    _bce_checks(input, target)
-    return _core.elementwise_with_grad(_L.binary_cross_entropy, input, target, weight, None, reduction, out=out)
+    spec = _bce_spec(input, target, weight, size_average, reduce, reduction)
+    return _elementwise.with_grad(spec, input, target, out)
 
 
 # --- binary_cross_entropy_with_logits -------------------------------------------------
 
 
-def _bce_logits_checks(input: np.ndarray, target: np.ndarray) -> None:
+def _bce_logits_spec(input, target, weight, size_average, reduce, reduction, pos_weight) -> Spec:  # type: ignore[no-untyped-def]
+    reduction = _reduction.resolve(size_average, reduce, reduction)
     require_ndarray(input, "input")
     require_ndarray(target, "target")
     if target.shape != input.shape:
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+    return Spec(_L.binary_cross_entropy_with_logits, reduction, weight=weight, aux=pos_weight)
 
 
 def binary_cross_entropy_with_logits(
@@ -122,11 +122,8 @@ def binary_cross_entropy_with_logits(
     ``weight``. Finite for every finite logit. ``pos_weight`` broadcasts against ``target``
     (shape (C,) for (N, C) targets).
     """
-    reduction = _reduction.resolve(size_average, reduce, reduction)
-    _bce_logits_checks(input, target)
-    return _core.elementwise_forward(
-        _L.binary_cross_entropy_with_logits, input, target, weight, pos_weight, reduction
-    )
+    spec = _bce_logits_spec(input, target, weight, size_average, reduce, reduction, pos_weight)
+    return _elementwise.forward(spec, input, target)
 
 
 def binary_cross_entropy_with_logits_backward(
@@ -141,18 +138,8 @@ def binary_cross_entropy_with_logits_backward(
     out: Optional[np.ndarray] = None,
 ) -> np.ndarray:
     """Gradient of :func:`binary_cross_entropy_with_logits` with respect to ``input``."""
-    reduction = _reduction.resolve(size_average, reduce, reduction)
-    _bce_logits_checks(input, target)
-    return _core.elementwise_backward(
-        _L.binary_cross_entropy_with_logits,
-        grad_output,
-        input,
-        target,
-        weight,
-        pos_weight,
-        reduction,
-        out=out,
-    )
+    spec = _bce_logits_spec(input, target, weight, size_average, reduce, reduction, pos_weight)
+    return _elementwise.backward(spec, grad_output, input, target, out)
 
 
 def binary_cross_entropy_with_logits_with_grad(
@@ -166,17 +153,8 @@ def binary_cross_entropy_with_logits_with_grad(
     out: Optional[np.ndarray] = None,
 ) -> Tuple[Loss, np.ndarray]:
     """``(binary_cross_entropy_with_logits(...), its gradient)`` in one pass; ``out`` may be ``input``."""
-    reduction = _reduction.resolve(size_average, reduce, reduction)
-    _bce_logits_checks(input, target)
-    return _core.elementwise_with_grad(
-        _L.binary_cross_entropy_with_logits,
-        input,
-        target,
-        weight,
-        pos_weight,
-        reduction,
-        out=out,
-    )
+    spec = _bce_logits_spec(input, target, weight, size_average, reduce, reduction, pos_weight)
+    return _elementwise.with_grad(spec, input, target, out)
 
 
 # --- helpers --------------------------------------------------------------------------

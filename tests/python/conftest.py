@@ -30,6 +30,17 @@ def tolerances(dtype) -> dict:
     return {"rtol": 2e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-11, "atol": 1e-13}
 
 
+def finite_difference_grad(loss, x, h=1e-6):
+    """Central differences of the scalar loss(x) with respect to every element of x (float64)."""
+    numeric = np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[i] += h
+        xm[i] -= h
+        numeric[i] = (loss(xp) - loss(xm)) / (2 * h)
+    return numeric
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

@@ -2,27 +2,19 @@
 // Compiled once per SIMD target (FASTLOSS_TARGET_NS); formulas follow PyTorch 2.13's CPU
 // kernels so results agree to float rounding.
 #include "kernels/elementwise_driver.hpp"
+#include "kernels/loss_helpers.hpp"
 
 namespace fastloss {
 namespace FASTLOSS_TARGET_NS {
 namespace {
 
-template <class T>
-FASTLOSS_INLINE T max_of(T a, T b) {
-  // Like std::max: returns a when the comparison is false (NaN in a propagates).
-  return a < b ? b : a;
-}
+using loss_helpers::clamp_min;
 
 // loss = (y - 1) * max(log1p(-x), -100) - y * max(log(x), -100)  (torch's log clamp).
 // The gradient is torch's (x - y) / max((1 - x) x, eps): not the derivative of the clamped
 // loss, kept for parity. torch's eps is the float 1e-12f, also for float64 inputs.
-struct BinaryCrossEntropy {
-  static constexpr bool kUsesAux = false;
+struct BinaryCrossEntropy : loss_helpers::PlainLoss {
   static constexpr bool kValidates = true;
-  template <class T>
-  struct Consts {
-    explicit Consts(const kernel_abi::Params&) {}
-  };
   template <class T>
   static FASTLOSS_INLINE bool invalid(T x, T y) {
     // Written so that NaN is invalid: every comparison with NaN is false.
@@ -30,10 +22,10 @@ struct BinaryCrossEntropy {
   }
   template <class T>
   static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T, const Consts<T>&) {
-    const T log_x = max_of(math::log(x), T(-100));
-    const T log_1mx = max_of(math::log1p(-x), T(-100));
+    const T log_x = clamp_min(math::log(x), T(-100));
+    const T log_1mx = clamp_min(math::log1p(-x), T(-100));
     const T loss = (y - T(1)) * log_1mx - y * log_x;
-    const T grad = (x - y) / max_of((T(1) - x) * x, static_cast<T>(1e-12f));
+    const T grad = (x - y) / clamp_min((T(1) - x) * x, static_cast<T>(1e-12f));
     return {loss, grad};
   }
 };
@@ -41,14 +33,9 @@ struct BinaryCrossEntropy {
 // loss = (1 - y) x - l * log_sigmoid(x), l = (pos_weight - 1) y + 1 (l = 1 without
 // pos_weight). log_sigmoid is the stable min(x, 0) - log1p(exp(-|x|)), so the loss is
 // finite for every finite logit.
-struct BinaryCrossEntropyWithLogits {
+struct BinaryCrossEntropyWithLogits : loss_helpers::PlainLoss {
   static constexpr bool kUsesAux = true;  // aux = pos_weight, optional
   static constexpr bool kAuxOptional = true;
-  static constexpr bool kValidates = false;
-  template <class T>
-  struct Consts {
-    explicit Consts(const kernel_abi::Params&) {}
-  };
   template <bool kPosWeight, class T>
   static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T pos_weight, const Consts<T>&) {
     const T ls = math::log_sigmoid(x);
