@@ -72,29 +72,57 @@ double ulp_error(T got, long double reference) {
   return static_cast<double>(std::fabs(static_cast<long double>(got) - reference) / ulp);
 }
 
+// The arguments where each function changes regime: its reduction boundaries, its clamps,
+// the thresholds where results overflow, turn subnormal or round to a constant.
+template <class T>
+std::vector<T> critical_points(UnaryOp op) {
+  const bool f32 = sizeof(T) == 4;
+  const T tiny = std::numeric_limits<T>::min(), huge = std::numeric_limits<T>::max();
+  const T ln2_half = T(0.34657359027997265), sqrt_half = T(0.70710678118654752);
+  // exp(x) overflows above, turns subnormal below, rounds to 0 below; our clamps.
+  const T exp_over = f32 ? T(88.7228394) : T(709.782712893384);
+  const T exp_sub = f32 ? T(-87.3365479) : T(-708.396418532264);
+  const T exp_zero = f32 ? T(-103.972084) : T(-745.133219101941);
+  const T exp_clamp_lo = f32 ? T(-105) : T(-746), exp_clamp_hi = f32 ? T(89) : T(710);
+  switch (op) {
+    case UnaryOp::exp:
+      return {T(0), ln2_half, -ln2_half, exp_over, exp_sub, exp_zero, exp_clamp_lo, exp_clamp_hi, tiny};
+    case UnaryOp::log:
+      return {T(1), sqrt_half, 2 * sqrt_half, tiny, std::numeric_limits<T>::denorm_min(), huge};
+    case UnaryOp::log1p:
+      return {T(0), T(-1), sqrt_half - 1, 2 * sqrt_half - 1, T(1), huge};
+    case UnaryOp::expm1:
+      return {T(0), ln2_half, -ln2_half, f32 ? T(-30) : T(-60), f32 ? T(20) : T(40), exp_over, tiny};
+    default:  // sigmoid, log_sigmoid, softplus: through exp(-|x|)
+      return {T(0), exp_over, -exp_over, exp_sub, -exp_sub, exp_zero, -exp_zero, T(1e30), T(-1e30),
+              huge, -huge, tiny};
+  }
+}
+
+// Over a million arguments per function and dtype: uniform over the main range, uniform
+// near 0, log-uniform magnitudes across the binades, and 4096 consecutive representable
+// numbers on each side of every critical point (every float there).
 template <class T>
 std::vector<T> sweep(const Contract& c, unsigned seed) {
   std::mt19937_64 rng(seed);
   std::vector<T> xs;
-  std::uniform_real_distribution<double> wide(c.lo, c.hi), narrow(-1.0, 1.0), exponent(-40, 40);
-  for (int i = 0; i < 200000; ++i) xs.push_back(static_cast<T>(wide(rng)));
-  for (int i = 0; i < 100000; ++i) xs.push_back(static_cast<T>(narrow(rng)));
-  // Magnitudes across many binades, both signs, where the function is defined.
-  for (int i = 0; i < 100000; ++i) {
-    T v = static_cast<T>(std::pow(10.0, exponent(rng) * (sizeof(T) == 4 ? 0.9 : 7.0)));
-    if (i % 2) v = -v;
-    xs.push_back(v);
+  const double max_exponent = sizeof(T) == 4 ? 38.0 : 307.0;
+  std::uniform_real_distribution<double> wide(c.lo, c.hi), narrow(-1.0, 1.0),
+      exponent(-max_exponent, max_exponent);
+  for (int i = 0; i < 500000; ++i) xs.push_back(static_cast<T>(wide(rng)));
+  for (int i = 0; i < 200000; ++i) xs.push_back(static_cast<T>(narrow(rng)));
+  for (int i = 0; i < 300000; ++i) {
+    const T v = static_cast<T>(std::pow(10.0, exponent(rng)));
+    xs.push_back(i % 2 ? -v : v);
   }
-  // Around the float thresholds: exp's overflow/underflow, log's subnormals, sigmoid's tails.
-  const T specials[] = {T(0), -T(0), T(1), T(-1), T(88.72), T(-87.33), T(-103.9), T(709.7), T(-708.3),
-                        T(-745.1), std::numeric_limits<T>::min(), std::numeric_limits<T>::denorm_min(),
-                        std::numeric_limits<T>::max(), -std::numeric_limits<T>::max(), T(1e-30), T(-1e-30),
-                        T(17), T(-17), T(36), T(-36), T(1e30), T(-1e30)};
-  for (T s : specials) {
-    T v = s;
-    for (int i = 0; i < 64; ++i) {
-      xs.push_back(v);
-      v = std::nextafter(v, std::numeric_limits<T>::infinity());
+  const T inf = std::numeric_limits<T>::infinity();
+  for (T point : critical_points<T>(c.op)) {
+    T up = point, down = point;
+    for (int i = 0; i < 4096; ++i) {
+      xs.push_back(up);
+      xs.push_back(down);
+      up = std::nextafter(up, inf);
+      down = std::nextafter(down, -inf);
     }
   }
   return xs;
@@ -133,6 +161,13 @@ TEST_P(MathTest, EveryFunctionMeetsItsUlpContract) {
 template <class T>
 void check_specials() {
   const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
+  const T huge = std::numeric_limits<T>::max(), tiny = std::numeric_limits<T>::min();
+  const T denorm = std::numeric_limits<T>::denorm_min();
+  const T log_denorm = static_cast<T>(std::log(static_cast<long double>(denorm)));
+  const T log_tiny = static_cast<T>(std::log(static_cast<long double>(tiny)));
+  // The largest argument whose exp is finite when correctly rounded.
+  const T exp_last_finite = sizeof(T) == 4 ? T(0x1.62e42ep+6) : T(0x1.62e42fefa39efp+9);
+  const T exp_last_finite_next = std::nextafter(exp_last_finite, inf);
   struct Case {
     UnaryOp op;
     T x;
@@ -150,17 +185,30 @@ void check_specials() {
       {UnaryOp::sigmoid, inf, T(1)},       {UnaryOp::sigmoid, T(0), T(0.5)},
       {UnaryOp::log_sigmoid, -inf, -inf},  {UnaryOp::log_sigmoid, inf, T(0)},
       {UnaryOp::softplus, -inf, T(0)},     {UnaryOp::softplus, inf, inf},
+      {UnaryOp::exp, -T(0), T(1)},         {UnaryOp::exp, denorm, T(1)},
+      {UnaryOp::exp, -denorm, T(1)},       {UnaryOp::exp, exp_last_finite_next, inf},
+      {UnaryOp::expm1, huge, inf},         {UnaryOp::expm1, -huge, T(-1)},
+      {UnaryOp::expm1, denorm, denorm},    {UnaryOp::expm1, -denorm, -denorm},
+      {UnaryOp::log1p, denorm, denorm},    {UnaryOp::log1p, -denorm, -denorm},
+      {UnaryOp::log, denorm, log_denorm},  {UnaryOp::log, tiny, log_tiny},
+      {UnaryOp::sigmoid, -T(0), T(0.5)},   {UnaryOp::sigmoid, huge, T(1)},
+      {UnaryOp::sigmoid, -huge, T(0)},     {UnaryOp::log_sigmoid, huge, T(0)},
+      {UnaryOp::log_sigmoid, -huge, -huge}, {UnaryOp::softplus, huge, huge},
+      {UnaryOp::softplus, -huge, T(0)},
   };
   for (const Case& c : cases) {
     const T got = apply_op(c.op, std::vector<T>{c.x})[0];
     EXPECT_EQ(got, c.expected) << static_cast<int>(c.op) << " at " << static_cast<double>(c.x);
   }
+  EXPECT_TRUE(std::isfinite(apply_op(UnaryOp::exp, std::vector<T>{exp_last_finite})[0]));
   // Signed zeros are kept where the function is odd at 0.
   for (UnaryOp op : {UnaryOp::log1p, UnaryOp::expm1}) EXPECT_TRUE(std::signbit(apply_op(op, std::vector<T>{-T(0)})[0]));
   // NaN in, NaN out; domain errors give NaN.
   for (const Contract& c : kContracts) EXPECT_TRUE(std::isnan(apply_op(c.op, std::vector<T>{nan})[0])) << c.name;
-  EXPECT_TRUE(std::isnan(apply_op(UnaryOp::log, std::vector<T>{T(-1)})[0]));
-  EXPECT_TRUE(std::isnan(apply_op(UnaryOp::log1p, std::vector<T>{T(-2)})[0]));
+  for (T x : {T(-2), -inf}) {
+    EXPECT_TRUE(std::isnan(apply_op(UnaryOp::log, std::vector<T>{x})[0]));
+    EXPECT_TRUE(std::isnan(apply_op(UnaryOp::log1p, std::vector<T>{x})[0]));
+  }
   // The stable forms stay finite for every finite input.
   for (UnaryOp op : {UnaryOp::log_sigmoid, UnaryOp::softplus, UnaryOp::sigmoid}) {
     for (T x : {std::numeric_limits<T>::max(), -std::numeric_limits<T>::max(), T(1e30), T(-1e30)})
@@ -174,20 +222,34 @@ TEST_P(MathTest, SpecialValuesAreExact) {
 }
 
 template <class T>
+bool same_bits(T a, T b) {
+  return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+template <class T>
 void check_tails_and_alignment() {
-  // Every length up to three 512-bit vectors + 1, at two alignments: the vector body, the
-  // remainder loop and unaligned loads all meet the contracts.
+  // Every length up to three 512-bit vectors + 1, at two alignments: the peeled head, the
+  // remainder loop and unaligned loads give bit for bit what the aligned vector body gives
+  // for the same arguments, and meet the contracts.
+  constexpr size_t kBodyStart = 1024;  // far inside the vector body of a long array
   for (const Contract& c : kContracts) {
+    const double bound = sizeof(T) == 4 ? c.max_ulp_float : c.max_ulp_double;
     for (size_t n = 0; n <= 3 * 64 / sizeof(T) + 1; ++n) {
       for (size_t offset : {0, 1}) {
         std::vector<T> xs(n);
         for (size_t i = 0; i < n; ++i) xs[i] = static_cast<T>(0.37 * static_cast<double>(i) - 5.0 + 1e-3 * offset);
         if (c.op == UnaryOp::log || c.op == UnaryOp::log1p)
           for (T& x : xs) x = std::fabs(x);
+        std::vector<T> long_input(2 * kBodyStart + n, T(0.5));
+        std::copy(xs.begin(), xs.end(), long_input.begin() + kBodyStart);
+        const std::vector<T> body = apply_op(c.op, long_input);
         const std::vector<T> got = apply_op(c.op, xs, offset);
-        const double bound = sizeof(T) == 4 ? c.max_ulp_float : c.max_ulp_double;
-        for (size_t i = 0; i < n; ++i)
+        for (size_t i = 0; i < n; ++i) {
+          ASSERT_TRUE(same_bits(got[i], body[kBodyStart + i]))
+              << c.name << " n=" << n << " offset=" << offset << " i=" << i << ": " << got[i]
+              << " vs " << body[kBodyStart + i];
           ASSERT_LE(ulp_error(got[i], c.reference(xs[i])), bound) << c.name << " n=" << n << " i=" << i;
+        }
       }
     }
   }

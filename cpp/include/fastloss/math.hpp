@@ -7,24 +7,23 @@
 // files are compiled with -fno-trapping-math -fno-math-errno (never -ffast-math), so NaN and
 // inf keep their meaning and the special values below are exact.
 //
-// Accuracy contracts (max error in ULP against a correctly rounded reference, over the
-// whole valid range, enforced on every compiled target by tests/cpp/test_math.cc):
+// Accuracy: max error in ULP against a correctly rounded reference. "Contract" is what
+// tests/cpp/test_math.cc enforces on every compiled target (same table there); "measured"
+// is the worst seen by that test (about 1.1 million arguments per function and dtype,
+// including 8192 consecutive representable numbers around every critical point), max over
+// the baseline and avx2 targets (GCC 12; avx2 contracts multiply-adds into FMAs).
 //
-//   function      float32  float64   valid range / special values
-//   exp             1        1       all x; exp(-inf)=+0, exp(+inf)=+inf, NaN->NaN;
-//                                    overflow to +inf above 88.72 (709.78); subnormal results
-//                                    below -87.34 (-708.40) are within 1 ULP of the subnormal;
-//                                    +0 below -103.97 (-745.13)
-//   log             1        1       x >= 0; log(+0)=log(-0)=-inf, log(x<0)=NaN,
-//                                    log(+inf)=+inf, log(1)=+0, subnormal inputs exact range
-//   log1p           2        2       x >= -1; log1p(-1)=-inf, log1p(x<-1)=NaN, log1p(±0)=±0,
-//                                    log1p(+inf)=+inf
-//   expm1           2        2       all x; expm1(±0)=±0, expm1(-inf)=-1, expm1(+inf)=+inf
-//   sigmoid        2.5      2.5      all x; sigmoid(-inf)=0, sigmoid(+inf)=1
-//   log_sigmoid     2        2       all x; finite for every finite x; log_sigmoid(-inf)=-inf,
-//                                    log_sigmoid(+inf)=0
-//   softplus        2        2       all x; finite for every finite x; softplus(-inf)=0,
-//                                    softplus(+inf)=+inf
+//   function      contract f32/f64   measured f32/f64
+//   exp               1   / 1          0.999 / 0.960
+//   log               1   / 1          0.826 / 0.788
+//   log1p             2   / 2          1.431 / 1.436
+//   expm1             2   / 2          1.712 / 1.886
+//   sigmoid          2.5  / 2.5        2.008 / 2.052
+//   log_sigmoid       2   / 2          1.915 / 1.773
+//   softplus          2   / 2          1.750 / 1.757
+//
+// Valid range and special values are listed with each function below. For a subnormal
+// result the ULP is the smallest subnormal.
 //
 // Included only by per-target kernel sources: everything here lives in
 // fastloss::FASTLOSS_TARGET_NS::math and is compiled separately for every target.
@@ -280,32 +279,68 @@ FASTLOSS_INLINE T abs_of(T x) {
 
 }  // namespace detail
 
+// exp(x). Algorithm: Cody-Waite reduction x = k ln2 + r (|r| <= ln2/2, ln2 split in two),
+// 1 + r + r^2 q(r) with q Taylor in Horner form (degree 5 float, 11 double), times 2^k
+// built in two normal halves from integer bits, so subnormal results round once.
+// Error: 1 ULP (measured 0.999 float, 0.960 double). Valid: all x.
+//   exp(±0) = 1, exp(subnormal) = 1, exp(-inf) = +0, exp(+inf) = +inf, exp(NaN) = NaN;
+//   +inf exactly where the correctly rounded result overflows: x > 0x1.62e42ep+6 = 88.72283
+//   (double: x > 0x1.62e42fefa39efp+9 = 709.78271); subnormal results below -87.336544
+//   (-708.39642); +0 below about -103.97208 (-745.13322).
 FASTLOSS_INLINE float exp(float x) { return detail::exp_impl(x); }
 FASTLOSS_INLINE double exp(double x) { return detail::exp_impl(x); }
+
+// log(x). Algorithm: x = 2^e m with m in [sqrt(1/2), sqrt(2)) split off the bits (subnormal
+// x prescaled by 2^23 / 2^52), log(m) = log1p(f) by fdlibm's s = f / (2 + f) minimax
+// polynomial, plus e ln2 in two parts. Error: 1 ULP (measured 0.826 float, 0.788 double).
+// Valid: x >= 0 (every subnormal included).
+//   log(±0) = -inf, log(1) = +0, log(+inf) = +inf, log(x < 0) = log(-inf) = NaN, NaN -> NaN.
 FASTLOSS_INLINE float log(float x) { return detail::log_impl(x); }
 FASTLOSS_INLINE double log(double x) { return detail::log_impl(x); }
+
+// log1p(x) = log(u) + (x - (u - 1)) / u with u = 1 + x: the correction restores what the
+// rounding of u lost, so tiny x keep full relative accuracy. Error: 2 ULP (measured 1.431
+// float, 1.436 double). Valid: x >= -1.
+//   log1p(±0) = ±0, log1p(subnormal) = x, log1p(-1) = -inf, log1p(+inf) = +inf,
+//   log1p(x < -1) = log1p(-inf) = NaN, NaN -> NaN.
 FASTLOSS_INLINE float log1p(float x) { return detail::log1p_impl(x); }
 FASTLOSS_INLINE double log1p(double x) { return detail::log1p_impl(x); }
+
+// expm1(x) = 2^k expm1(r) + (2^k - 1) after exp's reduction (r exact when k = 0, so tiny x
+// keep full relative accuracy); x clamped to [-30, 20] ([-60, 40] double), beyond which the
+// result is -1 or exp(x) after rounding. Error: 2 ULP (measured 1.712 float, 1.886 double).
+// Valid: all x.
+//   expm1(±0) = ±0, expm1(subnormal) = x, expm1(-inf) = -1, expm1(+inf) = +inf, NaN -> NaN;
+//   overflows to +inf where exp does.
 FASTLOSS_INLINE float expm1(float x) { return detail::expm1_impl(x); }
 FASTLOSS_INLINE double expm1(double x) { return detail::expm1_impl(x); }
 
-// log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)): exp never overflows, so finite for every
-// finite x; ≈ x for x -> -inf and ≈ -exp(-x) (full relative accuracy) for x -> +inf.
+// log_sigmoid(x) = log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)): exp never overflows, so
+// finite for every finite x; ≈ x for x -> -inf and ≈ -exp(-x) (full relative accuracy) for
+// x -> +inf. Error: 2 ULP (measured 1.915 float, 1.773 double). Valid: all x.
+//   log_sigmoid(-inf) = -inf, log_sigmoid(+inf) = 0, log_sigmoid(-max) = -max (as torch),
+//   NaN -> NaN.
 template <class T>
 FASTLOSS_INLINE T log_sigmoid(T x) {
   const T negative_part = x < T(0) ? x : T(0);
   return negative_part - log1p(exp(-detail::abs_of(x)));
 }
 
-// log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)).
+// softplus(x) = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): finite for every finite x.
+// (torch's threshold/beta options belong to the loss kernels.) Error: 2 ULP (measured 1.750
+// float, 1.757 double). Valid: all x.
+//   softplus(-inf) = 0, softplus(+inf) = +inf, softplus(max) = max, NaN -> NaN.
 template <class T>
 FASTLOSS_INLINE T softplus(T x) {
   const T positive_part = x > T(0) ? x : T(0);
   return positive_part + log1p(exp(-detail::abs_of(x)));
 }
 
-// 1 / (1 + exp(-x)) through e = exp(-|x|) <= 1: 1 / (1 + e) for x >= 0, e / (1 + e) below
-// (one division either way), so neither side overflows or loses relative accuracy.
+// sigmoid(x) = 1 / (1 + exp(-x)) through e = exp(-|x|) <= 1: 1 / (1 + e) for x >= 0,
+// e / (1 + e) below (one division either way), so neither side overflows or loses relative
+// accuracy (subnormal results for x < -87.3 / -708.4). Error: 2.5 ULP (measured 2.008
+// float, 2.052 double). Valid: all x.
+//   sigmoid(±0) = 0.5, sigmoid(-inf) = 0, sigmoid(+inf) = 1, NaN -> NaN.
 template <class T>
 FASTLOSS_INLINE T sigmoid(T x) {
   const T e = exp(-detail::abs_of(x));
