@@ -273,10 +273,16 @@ def _memory_child(case_name: str, threads: int) -> Dict[str, Optional[float]]:
     return peak
 
 
-def peak_extra_memory(case: Case, threads: int) -> Dict[str, Optional[float]]:
+def _child_failure(completed: "subprocess.CompletedProcess[str]") -> str:
+    lines = completed.stderr.strip().splitlines()
+    return lines[-1] if lines else f"exit status {completed.returncode}"
+
+
+def peak_extra_memory(case: Case, threads: int) -> Any:
+    """{library: MiB}, or the child's error line (a failed probe must not lose the run)."""
     completed = subprocess.run([sys.executable, __file__, "memory", case.name, str(threads)],
-                               capture_output=True, text=True, check=True)
-    return json.loads(completed.stdout)
+                               capture_output=True, text=True)
+    return json.loads(completed.stdout) if completed.returncode == 0 else _child_failure(completed)
 
 
 def _target_child(threads: int, case_names: Sequence[str], repeats: int) -> Dict[str, float]:
@@ -303,7 +309,7 @@ def per_target_ms(targets: Sequence[str], threads: int, case_names: Sequence[str
             [sys.executable, __file__, "target", str(threads), str(repeats), *case_names],
             capture_output=True, text=True, env=env)
         if completed.returncode != 0:
-            results[target] = completed.stderr.strip().splitlines()[-1] if completed.stderr else "failed"
+            results[target] = _child_failure(completed)
             continue
         child = json.loads(completed.stdout)
         results[target] = child["ms"] if child["target"] == target else f"ran as {child['target']}"

@@ -95,6 +95,9 @@ def markdown(document: Dict[str, Any]) -> str:
         lines += ["", "### Peak extra memory, fused forward+backward out of cache (MiB, fresh process)", "",
                   "| loss | fastloss, out= the input | fastloss, new gradient | torch autograd |", "|---|---:|---:|---:|"]
         for name, peak in document["peak_extra_memory_mib"].items():
+            if isinstance(peak, str):
+                lines.append(f"| {name} | n/a | n/a | n/a ({peak}) |")
+                continue
             cells = ["n/a" if peak[k] is None else f"{peak[k]:.1f}" for k in ("fastloss_in_place", "fastloss", "torch")]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if document["per_target_with_grad_ms"]:
