@@ -8,4 +8,5 @@ PYBIND11_MODULE(_core, m) {
   fastloss::bindings::register_runtime(m);
   fastloss::bindings::register_elementwise(m);
   fastloss::bindings::register_cross_entropy(m);
+  fastloss::bindings::register_row_losses(m);
 }

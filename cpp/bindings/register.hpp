@@ -9,6 +9,7 @@ namespace bindings {
 void register_runtime(py::module_& m);
 void register_elementwise(py::module_& m);
 void register_cross_entropy(py::module_& m);
+void register_row_losses(py::module_& m);
 
 }  // namespace bindings
 }  // namespace fastloss

@@ -124,3 +124,50 @@ def class_loss_with_grad(
     gamma: float = 2.0,
     out: _Float | None = None,
 ) -> tuple[np.floating | _Float, _Float]: ...
+
+# --- row-wise losses (register_row_losses.cc) ---------------------------------------------
+
+class RowLoss(enum.Enum):
+    cosine_embedding_loss = 0
+    multi_margin_loss = 1
+    triplet_margin_loss = 2
+
+def row_loss_forward(
+    loss: RowLoss,
+    inputs: Sequence[_Float],
+    target: _Float | NDArray[np.int64] | None = None,
+    weight: _Float | None = None,
+    reduction: str = "mean",
+    margin: float = 0.0,
+    margin_p: int = 1,
+    norm_p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+) -> np.floating | _Float: ...
+def row_loss_backward(
+    loss: RowLoss,
+    grad_output: float | _Float,
+    inputs: Sequence[_Float],
+    target: _Float | NDArray[np.int64] | None = None,
+    weight: _Float | None = None,
+    reduction: str = "mean",
+    margin: float = 0.0,
+    margin_p: int = 1,
+    norm_p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    out: _Float | None = None,
+) -> tuple[_Float, ...]: ...
+def row_loss_with_grad(
+    loss: RowLoss,
+    inputs: Sequence[_Float],
+    target: _Float | NDArray[np.int64] | None = None,
+    weight: _Float | None = None,
+    reduction: str = "mean",
+    margin: float = 0.0,
+    margin_p: int = 1,
+    norm_p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    out: _Float | None = None,
+) -> tuple[np.floating | _Float, ...]: ...

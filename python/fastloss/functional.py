@@ -21,5 +21,7 @@ from ._margin import *  # noqa: F401,F403
 from ._margin import __all__ as _margin_all
 from ._focal import *  # noqa: F401,F403
 from ._focal import __all__ as _focal_all
+from ._rows import *  # noqa: F401,F403
+from ._rows import __all__ as _rows_all
 
-__all__ = [*_binary_all, *_regression_all, *_cross_entropy_all, *_divergence_all, *_margin_all, *_focal_all]
+__all__ = [*_binary_all, *_regression_all, *_cross_entropy_all, *_divergence_all, *_margin_all, *_focal_all, *_rows_all]

@@ -17,7 +17,7 @@ from . import functional as F
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "MSELoss", "NLLLoss", "CrossEntropyLoss", "SoftmaxFocalLoss", "Softmax", "LogSoftmax",
            "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss",
            "SoftMarginLoss", "HingeEmbeddingLoss", "MarginRankingLoss", "SigmoidFocalLoss",
-           "MultiLabelSoftMarginLoss"]
+           "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss", "MultiMarginLoss", "TripletMarginLoss"]
 
 
 class _Loss:
@@ -321,3 +321,59 @@ class MultiLabelSoftMarginLoss(BCELoss):
     _forward = staticmethod(F.multilabel_soft_margin_loss)
     _backward = staticmethod(F.multilabel_soft_margin_loss_backward)
     _with_grad = staticmethod(F.multilabel_soft_margin_loss_with_grad)
+
+
+# --- row-wise losses --------------------------------------------------------------------
+
+
+class CosineEmbeddingLoss(_ThreeOperandLoss):
+    """Called as ``loss(input1, input2, target)``; ``backward`` returns both inputs' gradients."""
+
+    _forward = staticmethod(F.cosine_embedding_loss)
+    _backward = staticmethod(F.cosine_embedding_loss_backward)
+    _with_grad = staticmethod(F.cosine_embedding_loss_with_grad)
+    _option_names = ("margin",)
+
+    def __init__(self, margin: float = 0.0, size_average: Optional[bool] = None,
+                 reduce: Optional[bool] = None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+
+class MultiMarginLoss(_OptionsLoss):
+    _forward = staticmethod(F.multi_margin_loss)
+    _backward = staticmethod(F.multi_margin_loss_backward)
+    _with_grad = staticmethod(F.multi_margin_loss_with_grad)
+    _option_names = ("p", "margin", "weight")
+
+    def __init__(self, p: int = 1, margin: float = 1.0, weight: Optional[np.ndarray] = None,
+                 size_average: Optional[bool] = None, reduce: Optional[bool] = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        if p != 1 and p != 2:
+            raise ValueError("only p == 1 and p == 2 supported")
+        if weight is not None and weight.ndim != 1:
+            raise ValueError(f"MultiMarginLoss: expected weight to be None or 1D tensor, got {weight.ndim}D instead")
+        self.p = p
+        self.margin = margin
+        self.weight = weight
+
+
+class TripletMarginLoss(_ThreeOperandLoss):
+    """Called as ``loss(anchor, positive, negative)``; ``backward`` returns the three gradients."""
+
+    _forward = staticmethod(F.triplet_margin_loss)
+    _backward = staticmethod(F.triplet_margin_loss_backward)
+    _with_grad = staticmethod(F.triplet_margin_loss_with_grad)
+    _option_names = ("margin", "p", "eps", "swap")
+
+    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False,
+                 size_average: Optional[bool] = None, reduce: Optional[bool] = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        if margin <= 0:
+            raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got {margin} instead")
+        self.margin = margin
+        self.p = p
+        self.eps = eps
+        self.swap = swap

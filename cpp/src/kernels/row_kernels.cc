@@ -1,0 +1,283 @@
+// Row-wise losses compiled once per SIMD target (FASTLOSS_TARGET_NS): cosine_embedding,
+// multi_margin and triplet_margin over a block of rows. Sums over a row accumulate in
+// float64; the dispatcher (row_losses.cc) handles layouts, reductions and threads.
+// Options that change a loop's body (gradient or not, p) are template parameters, chosen
+// once per block, so every loop is branch-free.
+#include "fastloss/math.hpp"
+#include "kernels/row_abi.hpp"
+
+namespace fastloss {
+namespace FASTLOSS_TARGET_NS {
+namespace {
+
+using kernel_abi::RowBlock;
+using kernel_abi::RowOptions;
+
+template <class T>
+FASTLOSS_INLINE T abs_of(T x) {
+  return x < T(0) ? -x : x;
+}
+
+template <class T>
+FASTLOSS_INLINE T sign_of(T x) {
+  return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
+}
+
+// --- cosine_embedding -----------------------------------------------------------------
+// cos = x1.x2 / sqrt((|x1|^2 + 1e-12)(|x2|^2 + 1e-12)) (torch's EPSILON keeps zero rows at
+// cos = 0); loss = 1 - cos for label 1, max(0, cos - margin) for label -1, else 0.
+
+constexpr double kCosineEpsilon = 1e-12;
+
+template <class T, bool kGrad>
+void cosine_embedding(const RowBlock<T>& b, const RowOptions& o) {
+  for (int64_t r = 0; r < b.rows; ++r) {
+    const T* x1 = b.in[0] + r * b.in_stride[0];
+    const T* x2 = b.in[1] + r * b.in_stride[1];
+    double dot = 0.0, sq1 = 0.0, sq2 = 0.0;
+#pragma omp simd reduction(+ : dot, sq1, sq2)
+    for (int64_t i = 0; i < b.dim; ++i) {
+      const double a = static_cast<double>(x1[i]), c = static_cast<double>(x2[i]);
+      dot += a * c;
+      sq1 += a * a;
+      sq2 += c * c;
+    }
+    sq1 += kCosineEpsilon;
+    sq2 += kCosineEpsilon;
+    const double denom = __builtin_sqrt(sq1 * sq2);
+    const double cos = dot / denom;
+    const double label = b.label[r];
+    const double hinge = cos - o.margin;
+    const bool positive = label == 1.0, negative = label == -1.0;
+    b.loss[r] = positive ? 1.0 - cos : (negative && hinge > 0.0 ? hinge : 0.0);
+    if constexpr (kGrad) {
+      // d cos / d x1 = x2 / denom - cos x1 / sq1 (and symmetrically); the clamp passes the
+      // gradient at cos == margin, as torch's clamp_min.
+      const double slope = b.scale[r] * (positive ? -1.0 : (negative && hinge >= 0.0 ? 1.0 : 0.0));
+      const T across = static_cast<T>(slope / denom);
+      const T self1 = static_cast<T>(slope * cos / sq1), self2 = static_cast<T>(slope * cos / sq2);
+      T* g1 = b.grad[0] + r * b.grad_stride[0];
+      T* g2 = b.grad[1] + r * b.grad_stride[1];
+      // g1 may be x1: both inputs are read before either gradient is written.
+#pragma omp simd
+      for (int64_t i = 0; i < b.dim; ++i) {
+        const T a = x1[i], c = x2[i];
+        g1[i] = across * c - self1 * a;
+        g2[i] = across * a - self2 * c;
+      }
+    }
+  }
+}
+
+// --- multi_margin ---------------------------------------------------------------------
+// loss = w_y / C sum_{j != y} max(0, margin - x_y + x_j)^p, p in {1, 2}; the hinge term
+// is computed in T as torch does, and passes no gradient at z == 0.
+
+template <class T, bool kSquared>
+FASTLOSS_INLINE T margin_term(T z) {
+  const T h = z > T(0) ? z : T(0);
+  if constexpr (kSquared) return h * h;
+  return h;
+}
+
+// sum_{j in [begin, end)} margin_term(margin - x_y + x_j). The row is summed in the two
+// ranges around y, so no loop compares indices (SSE2 has no 64-bit integer compare).
+template <class T, bool kSquared>
+FASTLOSS_INLINE double margin_sum(const T* x, int64_t begin, int64_t end, T shift) {
+  double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = begin; j < end; ++j) sum += static_cast<double>(margin_term<T, kSquared>(shift + x[j]));
+  return sum;
+}
+
+// g_j = step * d margin_term / dz for j in [begin, end); returns their sum. g may be x:
+// each x[j] is read before g[j] is written.
+template <class T, bool kSquared>
+FASTLOSS_INLINE double margin_grad(const T* x, int64_t begin, int64_t end, T shift, T step, T* g) {
+  double total = 0.0;
+#pragma omp simd reduction(+ : total)
+  for (int64_t j = begin; j < end; ++j) {
+    const T z = shift + x[j];
+    const T gj = z > T(0) ? step * (kSquared ? T(2) * z : T(1)) : T(0);
+    g[j] = gj;
+    total += static_cast<double>(gj);
+  }
+  return total;
+}
+
+template <class T, bool kSquared, bool kGrad>
+void multi_margin(const RowBlock<T>& b, const RowOptions& o) {
+  const T margin = static_cast<T>(o.margin);
+  const double per_class = 1.0 / static_cast<double>(b.dim);
+  for (int64_t r = 0; r < b.rows; ++r) {
+    const T* x = b.in[0] + r * b.in_stride[0];
+    const int64_t y = b.cls[r];
+    const T shift = margin - x[y];  // z_j = (margin - x_y) + x_j, torch's order
+    const double sum = margin_sum<T, kSquared>(x, 0, y, shift) + margin_sum<T, kSquared>(x, y + 1, b.dim, shift);
+    b.loss[r] = sum * b.weight[r] * per_class;
+    if constexpr (kGrad) {
+      const T step = static_cast<T>(b.scale[r] * b.weight[r] * per_class);
+      T* g = b.grad[0] + r * b.grad_stride[0];
+      const double total =
+          margin_grad<T, kSquared>(x, 0, y, shift, step, g) + margin_grad<T, kSquared>(x, y + 1, b.dim, shift, step, g);
+      g[y] = static_cast<T>(-total);
+    }
+  }
+}
+
+// --- triplet_margin -------------------------------------------------------------------
+// d(a, b) = || a - b + eps ||_p (torch's pairwise_distance); loss = max(0, margin + d(a, p)
+// - d(a, n)), with d(a, n) replaced by min(d(a, n), d(p, n)) under swap (ties split the
+// gradient in halves, as torch's minimum).
+
+enum class Norm { kOne, kTwo, kInf, kGeneral };
+
+template <class T, Norm kNorm>
+FASTLOSS_INLINE T norm_term(T u, T p) {
+  const T a = abs_of(u);
+  if constexpr (kNorm == Norm::kTwo) return u * u;
+  if constexpr (kNorm == Norm::kGeneral) return math::exp(p * math::log(a));
+  (void)p;
+  return a;
+}
+
+// The norm of one row difference and what its gradient needs: d norm / d u_i =
+// sign(u_i) |u_i|^(p - 1) * factor (p = 2: u_i * factor; inf: the maxima share factor).
+struct Distance {
+  double value;
+  double factor;
+};
+
+template <class T, Norm kNorm>
+Distance distance(const T* x1, const T* x2, int64_t n, T eps, double p) {
+  const T pt = static_cast<T>(p);
+  double acc = 0.0;
+  if constexpr (kNorm == Norm::kInf) {
+    T max = T(0);
+#pragma omp simd reduction(max : max)
+    for (int64_t i = 0; i < n; ++i) {
+      const T a = abs_of(x1[i] - x2[i] + eps);
+      max = a > max ? a : max;
+    }
+    double ties = 0.0;
+#pragma omp simd reduction(+ : ties)
+    for (int64_t i = 0; i < n; ++i) ties += abs_of(x1[i] - x2[i] + eps) == max ? 1.0 : 0.0;
+    return Distance{static_cast<double>(max), ties > 0.0 ? 1.0 / ties : 0.0};
+  } else {
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(norm_term<T, kNorm>(x1[i] - x2[i] + eps, pt));
+    if constexpr (kNorm == Norm::kOne) return Distance{acc, 1.0};
+    if constexpr (kNorm == Norm::kTwo) {
+      const double d = __builtin_sqrt(acc);
+      return Distance{d, d == 0.0 ? 0.0 : 1.0 / d};
+    }
+    // (sum |u|^p)^(1/p); the gradient's 1 / d^(p - 1) is 0 for a zero distance, as torch.
+    const double d = math::exp(math::log(acc) / p);
+    return Distance{d, d == 0.0 ? 0.0 : math::exp((1.0 - p) * math::log(d))};
+  }
+}
+
+template <class T, Norm kNorm>
+FASTLOSS_INLINE T norm_slope(T u, T p, T max) {
+  if constexpr (kNorm == Norm::kOne) return sign_of(u);
+  if constexpr (kNorm == Norm::kTwo) return u;
+  if constexpr (kNorm == Norm::kInf) return abs_of(u) == max ? sign_of(u) : T(0);
+  const T a = abs_of(u);
+  return u == T(0) ? T(0) : sign_of(u) * math::exp((p - T(1)) * math::log(a));
+}
+
+template <class T, Norm kNorm, bool kSwap, bool kGrad>
+void triplet_margin(const RowBlock<T>& b, const RowOptions& o) {
+  const T eps = static_cast<T>(o.eps);
+  const T pt = static_cast<T>(o.norm_p);
+  for (int64_t r = 0; r < b.rows; ++r) {
+    const T* an = b.in[0] + r * b.in_stride[0];
+    const T* po = b.in[1] + r * b.in_stride[1];
+    const T* ne = b.in[2] + r * b.in_stride[2];
+    const Distance d_ap = distance<T, kNorm>(an, po, b.dim, eps, o.norm_p);
+    const Distance d_an = distance<T, kNorm>(an, ne, b.dim, eps, o.norm_p);
+    Distance d_pn{0.0, 0.0};
+    double w_an = 1.0, w_pn = 0.0;  // shares of the negative distance's gradient
+    double d_neg = d_an.value;
+    if constexpr (kSwap) {
+      d_pn = distance<T, kNorm>(po, ne, b.dim, eps, o.norm_p);
+      w_an = d_an.value < d_pn.value ? 1.0 : (d_an.value == d_pn.value ? 0.5 : 0.0);
+      w_pn = 1.0 - w_an;
+      d_neg = d_an.value < d_pn.value ? d_an.value : d_pn.value;
+    }
+    const double hinge = o.margin + d_ap.value - d_neg;
+    b.loss[r] = hinge > 0.0 ? hinge : 0.0;
+    if constexpr (kGrad) {
+      // clamp_min passes the gradient at hinge == 0, as torch.
+      const double s = hinge >= 0.0 ? b.scale[r] : 0.0;
+      const T c_ap = static_cast<T>(s * d_ap.factor);
+      const T c_an = static_cast<T>(s * w_an * d_an.factor);
+      const T c_pn = static_cast<T>(s * w_pn * d_pn.factor);
+      const T m_ap = static_cast<T>(d_ap.value), m_an = static_cast<T>(d_an.value),
+              m_pn = static_cast<T>(d_pn.value);
+      T* ga = b.grad[0] + r * b.grad_stride[0];
+      T* gp = b.grad[1] + r * b.grad_stride[1];
+      T* gn = b.grad[2] + r * b.grad_stride[2];
+      // ga may be the anchor: every input is read before any gradient is written.
+#pragma omp simd
+      for (int64_t i = 0; i < b.dim; ++i) {
+        const T a = an[i], p = po[i], n = ne[i];
+        const T h_ap = c_ap * norm_slope<T, kNorm>(a - p + eps, pt, m_ap);
+        const T h_an = c_an * norm_slope<T, kNorm>(a - n + eps, pt, m_an);
+        T h_pn = T(0);
+        if constexpr (kSwap) h_pn = c_pn * norm_slope<T, kNorm>(p - n + eps, pt, m_pn);
+        ga[i] = h_ap - h_an;
+        gp[i] = -h_ap - h_pn;
+        gn[i] = h_an + h_pn;
+      }
+    }
+  }
+}
+
+// Picks the instantiation for the block's options.
+template <class T>
+struct Rows {
+  static void cosine(const RowBlock<T>& b, const RowOptions& o) {
+    if (b.grad[0] != nullptr) cosine_embedding<T, true>(b, o);
+    else cosine_embedding<T, false>(b, o);
+  }
+
+  template <bool kSquared>
+  static void margin_with(const RowBlock<T>& b, const RowOptions& o) {
+    if (b.grad[0] != nullptr) multi_margin<T, kSquared, true>(b, o);
+    else multi_margin<T, kSquared, false>(b, o);
+  }
+  static void margin(const RowBlock<T>& b, const RowOptions& o) {
+    if (o.margin_p == 2) margin_with<true>(b, o);
+    else margin_with<false>(b, o);
+  }
+
+  template <Norm kNorm, bool kSwap>
+  static void triplet_with(const RowBlock<T>& b, const RowOptions& o) {
+    if (b.grad[0] != nullptr) triplet_margin<T, kNorm, kSwap, true>(b, o);
+    else triplet_margin<T, kNorm, kSwap, false>(b, o);
+  }
+  template <Norm kNorm>
+  static void triplet_norm(const RowBlock<T>& b, const RowOptions& o) {
+    if (o.swap) triplet_with<kNorm, true>(b, o);
+    else triplet_with<kNorm, false>(b, o);
+  }
+  static void triplet(const RowBlock<T>& b, const RowOptions& o) {
+    if (o.norm_p == 1.0) triplet_norm<Norm::kOne>(b, o);
+    else if (o.norm_p == 2.0) triplet_norm<Norm::kTwo>(b, o);
+    else if (o.norm_p == __builtin_inf()) triplet_norm<Norm::kInf>(b, o);
+    else triplet_norm<Norm::kGeneral>(b, o);
+  }
+
+  static constexpr kernel_abi::RowKernels<T> kernel() {
+    return kernel_abi::RowKernels<T>{&cosine, &margin, &triplet};
+  }
+};
+
+}  // namespace
+
+extern const kernel_abi::RowLossKernels row_kernels;
+const kernel_abi::RowLossKernels row_kernels = {Rows<float>::kernel(), Rows<double>::kernel()};
+
+}  // namespace FASTLOSS_TARGET_NS
+}  // namespace fastloss

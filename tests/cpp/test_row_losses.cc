@@ -1,0 +1,311 @@
+// The row-wise losses (cosine_embedding, multi_margin, triplet_margin) on every supported
+// SIMD target against long-double references: per-row losses, every input's gradient from
+// backward and from the fused pass, the reductions, every option, contiguous and strided
+// rows, row lengths around the vector widths.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "fastloss/row_losses.hpp"
+#include "per_target.hpp"
+
+namespace {
+
+using fastloss::DType;
+using fastloss::MutableRowMatrix;
+using fastloss::MutableRowVector;
+using fastloss::Reduction;
+using fastloss::RowLoss;
+using fastloss::RowLossCall;
+using fastloss::RowMatrix;
+using fastloss::RowVector;
+using LD = long double;
+using Rows = std::vector<std::vector<LD>>;  // [input][row * dim + i]
+
+struct Reference {
+  std::vector<LD> loss;  // per row
+  Rows grad;             // d row loss / d inputs
+};
+
+LD sign(LD x) { return (x > 0) - (x < 0); }
+
+struct Options {
+  double margin = 0.0;
+  int margin_p = 1;
+  double norm_p = 2.0;
+  double eps = 1e-6;
+  bool swap = false;
+  bool weighted = false;
+};
+
+Reference cosine_reference(const Rows& x, const std::vector<LD>& label, int64_t rows, int64_t dim, const Options& o) {
+  Reference ref{std::vector<LD>(rows), Rows(2, std::vector<LD>(rows * dim))};
+  for (int64_t r = 0; r < rows; ++r) {
+    LD dot = 0, s1 = 1e-12L, s2 = 1e-12L;
+    for (int64_t i = 0; i < dim; ++i) {
+      const LD a = x[0][r * dim + i], b = x[1][r * dim + i];
+      dot += a * b;
+      s1 += a * a;
+      s2 += b * b;
+    }
+    const LD denom = std::sqrt(s1 * s2), cos = dot / denom;
+    const LD c = label[r] == 1 ? -1 : (label[r] == -1 && cos >= o.margin ? 1 : 0);
+    ref.loss[r] = label[r] == 1 ? 1 - cos : (label[r] == -1 ? std::max<LD>(0, cos - o.margin) : 0);
+    for (int64_t i = 0; i < dim; ++i) {
+      const LD a = x[0][r * dim + i], b = x[1][r * dim + i];
+      ref.grad[0][r * dim + i] = c * (b / denom - cos * a / s1);
+      ref.grad[1][r * dim + i] = c * (a / denom - cos * b / s2);
+    }
+  }
+  return ref;
+}
+
+Reference multi_margin_reference(const Rows& x, const std::vector<int64_t>& cls, const std::vector<LD>& weight,
+                                 int64_t rows, int64_t dim, const Options& o) {
+  Reference ref{std::vector<LD>(rows), Rows(1, std::vector<LD>(rows * dim))};
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t y = cls[r];
+    const LD w = o.weighted ? weight[y] : 1;
+    for (int64_t j = 0; j < dim; ++j) {
+      if (j == y) continue;
+      const LD z = o.margin - x[0][r * dim + y] + x[0][r * dim + j];
+      if (z <= 0) continue;
+      ref.loss[r] += w * (o.margin_p == 2 ? z * z : z) / dim;
+      const LD g = w * (o.margin_p == 2 ? 2 * z : 1) / dim;
+      ref.grad[0][r * dim + j] += g;
+      ref.grad[0][r * dim + y] -= g;
+    }
+  }
+  return ref;
+}
+
+// ||a - b + eps||_p of one row and its gradient with respect to a.
+LD distance(const LD* a, const LD* b, int64_t dim, const Options& o, std::vector<LD>* grad) {
+  std::vector<LD> u(dim);
+  LD acc = 0, max = 0;
+  for (int64_t i = 0; i < dim; ++i) {
+    u[i] = a[i] - b[i] + static_cast<LD>(o.eps);
+    acc += std::pow(std::fabs(u[i]), static_cast<LD>(o.norm_p));
+    max = std::max(max, std::fabs(u[i]));
+  }
+  const bool inf = std::isinf(o.norm_p);
+  const LD d = inf ? max : std::pow(acc, 1 / static_cast<LD>(o.norm_p));
+  int64_t ties = 0;
+  for (int64_t i = 0; i < dim; ++i) ties += std::fabs(u[i]) == max;
+  grad->assign(dim, 0);
+  for (int64_t i = 0; i < dim; ++i) {
+    if (inf) (*grad)[i] = std::fabs(u[i]) == max ? sign(u[i]) / ties : 0;
+    else if (d > 0) (*grad)[i] = sign(u[i]) * std::pow(std::fabs(u[i]), static_cast<LD>(o.norm_p) - 1) /
+                                 std::pow(d, static_cast<LD>(o.norm_p) - 1);
+  }
+  return d;
+}
+
+Reference triplet_reference(const Rows& x, int64_t rows, int64_t dim, const Options& o) {
+  Reference ref{std::vector<LD>(rows), Rows(3, std::vector<LD>(rows * dim))};
+  for (int64_t r = 0; r < rows; ++r) {
+    const LD* a = &x[0][r * dim];
+    const LD* p = &x[1][r * dim];
+    const LD* n = &x[2][r * dim];
+    std::vector<LD> h_ap, h_an, h_pn;
+    const LD d_ap = distance(a, p, dim, o, &h_ap), d_an = distance(a, n, dim, o, &h_an);
+    const LD d_pn = distance(p, n, dim, o, &h_pn);
+    LD w_an = 1, w_pn = 0;
+    if (o.swap) {
+      w_an = d_an < d_pn ? 1 : (d_an == d_pn ? 0.5L : 0);
+      w_pn = 1 - w_an;
+    }
+    const LD hinge = o.margin + d_ap - (o.swap ? std::min(d_an, d_pn) : d_an);
+    ref.loss[r] = std::max<LD>(0, hinge);
+    const LD s = hinge >= 0 ? 1 : 0;
+    for (int64_t i = 0; i < dim; ++i) {
+      ref.grad[0][r * dim + i] = s * (h_ap[i] - w_an * h_an[i]);
+      ref.grad[1][r * dim + i] = s * (-h_ap[i] - w_pn * h_pn[i]);
+      ref.grad[2][r * dim + i] = s * (w_an * h_an[i] + w_pn * h_pn[i]);
+    }
+  }
+  return ref;
+}
+
+template <class T>
+constexpr DType dtype_of() { return sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64; }
+
+// Relative tolerance on values of magnitude ~1: the kernels sum in float64 but compute
+// terms in T.
+template <class T>
+LD tolerance() { return sizeof(T) == 4 ? 2e-5L : 1e-12L; }
+
+struct Layout {
+  std::string name;
+  int64_t col_stride;
+};
+
+template <class T>
+void check_loss(RowLoss loss, const Options& o, int64_t rows, int64_t dim, const Layout& layout, uint32_t seed) {
+  SCOPED_TRACE(std::to_string(static_cast<int>(loss)) + " dim=" + std::to_string(dim) + " " + layout.name);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> value(-2.0, 2.0);
+  const int inputs = fastloss::row_loss_inputs(loss);
+  const int64_t cs = layout.col_stride;
+  // Storage with cs elements between neighbours of a row (and 1 of padding between rows).
+  const int64_t row_stride = dim * cs + 1;
+  std::vector<std::vector<T>> store(inputs, std::vector<T>(rows * row_stride));
+  Rows x(inputs, std::vector<LD>(rows * dim));
+  for (int k = 0; k < inputs; ++k)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < dim; ++i) {
+        const T v = static_cast<T>(value(rng));
+        store[k][r * row_stride + i * cs] = v;
+        x[k][r * dim + i] = v;
+      }
+  std::vector<T> labels(rows), weight(dim);
+  std::vector<int64_t> cls(rows);
+  std::vector<LD> label_ld(rows), weight_ld(dim);
+  for (int64_t r = 0; r < rows; ++r) {
+    labels[r] = static_cast<T>(r % 3 == 0 ? 1 : (r % 3 == 1 ? -1 : 0));
+    label_ld[r] = labels[r];
+    cls[r] = static_cast<int64_t>(rng() % dim);
+  }
+  for (int64_t c = 0; c < dim; ++c) weight_ld[c] = weight[c] = static_cast<T>(0.5 + (c % 4) * 0.25);
+
+  RowLossCall call;
+  call.loss = loss;
+  call.dtype = dtype_of<T>();
+  call.rows = rows;
+  call.dim = dim;
+  for (int k = 0; k < inputs; ++k) call.inputs[k] = RowMatrix{store[k].data(), row_stride, cs};
+  if (loss == RowLoss::kCosineEmbedding) call.target = RowVector{labels.data(), 1};
+  if (loss == RowLoss::kMultiMargin) call.target = RowVector{cls.data(), 1};
+  if (o.weighted) call.weight = RowVector{weight.data(), 1};
+  call.margin = o.margin;
+  call.margin_p = o.margin_p;
+  call.norm_p = o.norm_p;
+  call.eps = o.eps;
+  call.swap = o.swap;
+  ASSERT_EQ(fastloss::find_invalid_class(call).row, -1);
+
+  const Reference ref = loss == RowLoss::kCosineEmbedding ? cosine_reference(x, label_ld, rows, dim, o)
+                        : loss == RowLoss::kMultiMargin   ? multi_margin_reference(x, cls, weight_ld, rows, dim, o)
+                                                          : triplet_reference(x, rows, dim, o);
+  const LD tol = tolerance<T>();
+  LD total = 0;
+  for (LD l : ref.loss) total += l;
+
+  std::vector<T> loss_rows(rows, T(-7));
+  fastloss::row_loss_forward(call, Reduction::kNone, MutableRowVector{loss_rows.data(), 1});
+  for (int64_t r = 0; r < rows; ++r) EXPECT_NEAR(loss_rows[r], ref.loss[r], tol * (1 + std::fabs(ref.loss[r]))) << r;
+  EXPECT_NEAR(fastloss::row_loss_forward(call, Reduction::kSum, {}), total, tol * (1 + std::fabs(total)) * rows);
+  EXPECT_NEAR(fastloss::row_loss_forward(call, Reduction::kMean, {}), total / rows, tol * (1 + std::fabs(total)));
+
+  // Gradients, written with the inputs' layout: backward with per-row grad_output, and fused.
+  std::vector<T> grad_output(rows);
+  for (int64_t r = 0; r < rows; ++r) grad_output[r] = static_cast<T>(0.5 + r);
+  std::vector<std::vector<T>> grads(inputs, std::vector<T>(rows * row_stride, T(0)));
+  MutableRowMatrix views[3];
+  for (int k = 0; k < inputs; ++k) views[k] = MutableRowMatrix{grads[k].data(), row_stride, cs};
+  auto expect_grads = [&](const std::vector<LD>& row_scale, const char* what) {
+    for (int k = 0; k < inputs; ++k)
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t i = 0; i < dim; ++i) {
+          const LD want = row_scale[r] * ref.grad[k][r * dim + i];
+          ASSERT_NEAR(grads[k][r * row_stride + i * cs], want, tol * (1 + std::fabs(want)) * 4)
+              << what << " input " << k << " row " << r << " i " << i;
+        }
+  };
+  fastloss::row_loss_backward(call, Reduction::kNone, RowVector{grad_output.data(), 1}, 0.0, views);
+  expect_grads(std::vector<LD>(grad_output.begin(), grad_output.end()), "backward none");
+  fastloss::row_loss_backward(call, Reduction::kSum, {}, 3.0, views);
+  expect_grads(std::vector<LD>(rows, 3.0L), "backward sum");
+  const double fused = fastloss::row_loss_forward_backward(call, Reduction::kMean, views, {});
+  EXPECT_NEAR(fused, total / rows, tol * (1 + std::fabs(total)));
+  expect_grads(std::vector<LD>(rows, 1.0L / rows), "fused mean");
+}
+
+class RowLosses : public fastloss_test::PerTarget {};
+
+const std::vector<int64_t> kDims = {1, 3, 8, 17, 64, 300};
+const std::vector<Layout> kLayouts = {{"contiguous", 1}, {"strided", 3}};
+
+template <class T>
+void check_all(RowLoss loss, const std::vector<Options>& options) {
+  uint32_t seed = 1;
+  for (const Options& o : options)
+    for (int64_t dim : kDims)
+      for (const Layout& layout : kLayouts) check_loss<T>(loss, o, 7, dim, layout, seed++);
+}
+
+TEST_P(RowLosses, CosineEmbedding) {
+  std::vector<Options> options;
+  for (double margin : {0.0, 0.3, -0.5}) options.push_back(Options{margin});
+  check_all<float>(RowLoss::kCosineEmbedding, options);
+  check_all<double>(RowLoss::kCosineEmbedding, options);
+}
+
+TEST_P(RowLosses, MultiMargin) {
+  std::vector<Options> options;
+  for (int p : {1, 2})
+    for (double margin : {1.0, 0.25})
+      for (bool weighted : {false, true}) {
+        Options o;
+        o.margin = margin;
+        o.margin_p = p;
+        o.weighted = weighted;
+        options.push_back(o);
+      }
+  check_all<float>(RowLoss::kMultiMargin, options);
+  check_all<double>(RowLoss::kMultiMargin, options);
+}
+
+TEST_P(RowLosses, TripletMargin) {
+  std::vector<Options> options;
+  for (double p : {1.0, 2.0, 3.0, 1.5, HUGE_VAL})
+    for (bool swap : {false, true})
+      for (double margin : {1.0, 4.0}) {
+        Options o;
+        o.margin = margin;
+        o.norm_p = p;
+        o.swap = swap;
+        options.push_back(o);
+      }
+  check_all<float>(RowLoss::kTripletMargin, options);
+  check_all<double>(RowLoss::kTripletMargin, options);
+}
+
+// Zero rows: cosine's epsilon keeps cos = 0 (loss 1 for label 1) with a zero gradient;
+// triplet's zero distance has a zero gradient.
+TEST_P(RowLosses, ZeroRows) {
+  std::vector<double> zeros(4, 0.0), labels = {1.0}, grad1(4, 5.0), grad2(4, 5.0);
+  RowLossCall call;
+  call.loss = RowLoss::kCosineEmbedding;
+  call.dtype = DType::kFloat64;
+  call.rows = 1;
+  call.dim = 4;
+  call.inputs[0] = call.inputs[1] = RowMatrix{zeros.data(), 4, 1};
+  call.target = RowVector{labels.data(), 1};
+  MutableRowMatrix views[3] = {{grad1.data(), 4, 1}, {grad2.data(), 4, 1}, {}};
+  EXPECT_EQ(fastloss::row_loss_forward_backward(call, Reduction::kSum, views, {}), 1.0);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(grad1[i], 0.0);
+}
+
+TEST_P(RowLosses, InvalidClass) {
+  std::vector<double> x(6, 0.0);
+  std::vector<int64_t> cls = {0, 2, 3};
+  RowLossCall call;
+  call.loss = RowLoss::kMultiMargin;
+  call.dtype = DType::kFloat64;
+  call.rows = 3;
+  call.dim = 2;
+  call.inputs[0] = RowMatrix{x.data(), 2, 1};
+  call.target = RowVector{cls.data(), 1};
+  const fastloss::InvalidClass bad = fastloss::find_invalid_class(call);
+  EXPECT_EQ(bad.row, 1);
+  EXPECT_EQ(bad.value, 2);
+}
+
+FASTLOSS_INSTANTIATE_PER_TARGET(RowLosses);
+
+}  // namespace
