@@ -181,7 +181,7 @@ def multilabel_soft_margin_loss_backward(grad_output: GradOutput, input: np.ndar
     elif spec.reduction == "sum":
         if np.size(grad_output) != 1:
             raise ValueError("grad_output must be a scalar for reduction='sum'")
-        grad_output = float(grad_output) / classes  # type: ignore[arg-type]
+        grad_output = float(grad_output) / max(classes, 1)  # type: ignore[arg-type]  # C = 0: empty gradient
     return _elementwise.backward(spec, grad_output, input, target, out)
 
 
