@@ -111,9 +111,9 @@ def _multi_margin(input: np.ndarray, target: np.ndarray, p: int, margin: float, 
         raise ValueError("only p == 1 and p == 2 supported")
     if weight is not None and require_ndarray(weight, "weight").ndim != 1:
         raise ValueError("weight must be one-dimensional")
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"expected target of class indices with an integer dtype, got {target.dtype}")
-    # Classes of any integer dtype: an O(rows) conversion to int64, never of the input.
+    if target.dtype not in (np.int64, np.int32) or not target.dtype.isnative:
+        raise TypeError(f"target of class indices must have dtype int64 or int32, got {target.dtype}")
+    # int32 classes: an O(rows) conversion to int64, never of the input.
     target = target.astype(np.int64, copy=False)
     return _Call(_R.multi_margin_loss, (input,), target, reduction,
                  {"margin": float(margin), "margin_p": int(p)}, weight)

@@ -317,6 +317,29 @@ def _make_softmax_focal(rng, dtype, shape):
     return kw
 
 
+def _row_shape(shape):
+    """(rows, dim) shapes for the row-wise losses."""
+    return shape if len(shape) == 2 else _class_shape(shape)
+
+
+def _make_cosine(rng, dtype, shape):
+    shape = _row_shape(shape)
+    return {"input1": _normal(rng, dtype, shape), "input2": _normal(rng, dtype, shape),
+            "target": _signs(rng, dtype, shape[:1])}
+
+
+def _make_multi_margin(rng, dtype, shape):
+    shape, target = _classes(rng, _row_shape(shape))
+    return {"input": _normal(rng, dtype, shape), "target": target,
+            "weight": _uniform(rng, dtype, (shape[1],), 0.5, 2)}
+
+
+def _make_triplet(rng, dtype, shape):
+    shape = _row_shape(shape)
+    return {"anchor": _normal(rng, dtype, shape), "positive": _normal(rng, dtype, shape),
+            "negative": _normal(rng, dtype, shape)}
+
+
 LOSSES: Tuple[LossSpec, ...] = (
     LossSpec("binary_cross_entropy", _make_bce, ("input", "target", "weight"), optional=("weight",),
              shaped=("target",), invalid_options=_REDUCTION, reference=_ref_bce,
@@ -374,6 +397,14 @@ LOSSES: Tuple[LossSpec, ...] = (
              invalid_options=_REDUCTION + (({"label_smoothing": 1.5}, ValueError, "label_smoothing"),
                                            ({"label_smoothing": float("nan")}, ValueError, "label_smoothing")),
              reference=_ref_cross_entropy, mean_divisor=_class_weight_mean, torch_name="cross_entropy"),
+    LossSpec("cosine_embedding_loss", _make_cosine, ("input1", "input2"), invalid_options=_REDUCTION,
+             torch_name="cosine_embedding_loss", backward_tuple=True),
+    LossSpec("multi_margin_loss", _make_multi_margin, ("input", "weight"), optional=("weight",),
+             index_target="target", per_class=("weight",),
+             invalid_options=_REDUCTION + (({"p": 3}, ValueError, "p == 1"),), torch_name="multi_margin_loss"),
+    LossSpec("triplet_margin_loss", _make_triplet, ("anchor", "positive", "negative"),
+             invalid_options=_REDUCTION + (({"margin": 0.0}, ValueError, "margin"),),
+             torch_name="triplet_margin_loss", backward_tuple=True),
     LossSpec("softmax_focal_loss", _make_softmax_focal, ("input", "weight", "alpha"), optional=("weight", "alpha"),
              scalar_ok=("alpha",), index_target="target", per_class=("weight", "alpha"),
              invalid_options=_REDUCTION + (({"gamma": -1.0}, ValueError, "gamma"),

@@ -49,7 +49,8 @@ void cosine_embedding(const RowBlock<T>& b, const RowOptions& o) {
     const double label = b.label[r];
     const double hinge = cos - o.margin;
     const bool positive = label == 1.0, negative = label == -1.0;
-    b.loss[r] = positive ? 1.0 - cos : (negative && hinge > 0.0 ? hinge : 0.0);
+    // A NaN cos stays NaN through the clamp, as torch's clamp_min.
+    b.loss[r] = positive ? 1.0 - cos : (negative ? (hinge < 0.0 ? 0.0 : hinge) : 0.0);
     if constexpr (kGrad) {
       // d cos / d x1 = x2 / denom - cos x1 / sq1 (and symmetrically); the clamp passes the
       // gradient at cos == margin, as torch's clamp_min.
@@ -206,7 +207,7 @@ void triplet_margin(const RowBlock<T>& b, const RowOptions& o) {
       d_neg = d_an.value < d_pn.value ? d_an.value : d_pn.value;
     }
     const double hinge = o.margin + d_ap.value - d_neg;
-    b.loss[r] = hinge > 0.0 ? hinge : 0.0;
+    b.loss[r] = hinge < 0.0 ? 0.0 : hinge;  // NaN stays NaN, as torch's clamp_min
     if constexpr (kGrad) {
       // clamp_min passes the gradient at hinge == 0, as torch.
       const double s = hinge >= 0.0 ? b.scale[r] : 0.0;
