@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import fastloss
 import fastloss.functional as F
 import fastloss.nn as nn
 from conftest import finite_difference_grad, tolerances
@@ -231,3 +232,24 @@ def test_nn_classes_match_functional(rng):
         nn.MultiMarginLoss(p=3)
     with pytest.raises(ValueError, match="expected margin to be greater than 0"):
         nn.TripletMarginLoss(margin=0.0)
+
+
+def test_results_are_bitwise_identical_for_any_thread_count(rng):
+    # Enough rows for many chunks: partial sums combine in chunk order whatever the threads.
+    x1, x2, y = _cosine_operands(rng, (4000, 33), np.float32)
+    t = rng.integers(0, 33, size=4000)
+    calls = [lambda: F.cosine_embedding_loss_with_grad(x1, x2, y),
+             lambda: F.multi_margin_loss_with_grad(x1, t, p=2),
+             lambda: F.triplet_margin_loss_with_grad(x1, x2, x1[::-1], swap=True)]
+    previous = fastloss.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            fastloss.set_num_threads(threads)
+            results.append([call() for call in calls])
+    finally:
+        fastloss.set_num_threads(previous)
+    for other in results[1:]:
+        for got, want in zip(other, results[0]):
+            for a, b in zip(got, want):
+                assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
