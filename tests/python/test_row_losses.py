@@ -127,6 +127,15 @@ def test_triplet_tie_and_zero_distance_take_torchs_gradient():
     assert grads[2][0, 0] != 0.0
 
 
+@pytest.mark.parametrize("p", [1, 2, 3, float("inf")])
+def test_triplet_nan_and_inf_follow_torch(p):
+    a, pos, neg = (np.linspace(-1, 1, 12).reshape(3, 4) * k for k in (1.0, 0.5, -0.7))
+    a = a.copy()
+    a[0, 1], a[1, 2] = np.nan, np.inf
+    expected = TF.triplet_margin_loss(as_torch(a), as_torch(pos), as_torch(neg), p=p, reduction="none")
+    np.testing.assert_array_equal(F.triplet_margin_loss(a, pos, neg, p=p, reduction="none"), expected.numpy())
+
+
 def test_gradients_match_finite_differences(rng):
     x1, x2, y = _cosine_operands(rng, (3, 4), np.float64)
     numeric = finite_difference_grad(lambda v: F.cosine_embedding_loss(v, x2, y, margin=-0.3, reduction="sum"), x1)

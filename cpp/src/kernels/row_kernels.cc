@@ -160,10 +160,17 @@ Distance distance(const T* x1, const T* x2, int64_t n, T eps, double p) {
       const T a = abs_of(x1[i] - x2[i] + eps);
       max = a > max ? a : max;
     }
-    double ties = 0.0;
-#pragma omp simd reduction(+ : ties)
-    for (int64_t i = 0; i < n; ++i) ties += abs_of(x1[i] - x2[i] + eps) == max ? 1.0 : 0.0;
-    return Distance{static_cast<double>(max), ties > 0.0 ? 1.0 / ties : 0.0};
+    // The maxima share the gradient; a NaN (which the max reduction skips) makes the norm
+    // NaN, as torch's amax.
+    double ties = 0.0, nans = 0.0;
+#pragma omp simd reduction(+ : ties, nans)
+    for (int64_t i = 0; i < n; ++i) {
+      const T a = abs_of(x1[i] - x2[i] + eps);
+      ties += a == max ? 1.0 : 0.0;
+      nans += a != a ? 1.0 : 0.0;
+    }
+    const double value = nans > 0.0 ? __builtin_nan("") : static_cast<double>(max);
+    return Distance{value, ties > 0.0 ? 1.0 / ties : 0.0};
   } else {
 #pragma omp simd reduction(+ : acc)
     for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(norm_term<T, kNorm>(x1[i] - x2[i] + eps, pt));
