@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything fastloss's tests need, builds the wheel once, and runs every test:
 # the repaired (manylinux) wheel in this environment and in a fresh venv, the C++ tests on
-# every SIMD target (ctest), and the Python tests (pytest). .ci/run calls exactly this.
+# every SIMD target (ctest, plainly and under ASan + UBSan), the Python tests (pytest) and a
+# bounded fuzzing run of the bindings. .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -51,6 +52,13 @@ cmake -S . -B build/ctest -G Ninja -DCMAKE_BUILD_TYPE=Release -DFASTLOSS_BUILD_P
 cmake --build build/ctest -j "$jobs"
 (cd build/ctest && ctest --output-on-failure -j "$jobs")
 
+step "C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+bash tools/run_sanitizers.sh
+
 step "Python tests (pytest, against the installed wheel)"
 # Run outside the source tree's python/ package so the installed wheel is what is tested.
 "$python" -m pytest "$root/tests/python" -q -p no:cacheprovider
+
+step "fuzzing the bindings (atheris, bounded run)"
+"$python" -m pip install -q atheris
+"$python" "$root/tests/fuzz/fuzz_bindings.py" -runs=20000 -max_total_time=60
