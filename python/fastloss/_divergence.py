@@ -46,7 +46,10 @@ def kl_div(input: np.ndarray, target: np.ndarray, size_average: Optional[bool] =
     """
     spec, divisor = _kl_spec(input, target, size_average, reduce, reduction, log_target)
     loss = _elementwise.forward(spec, input, target)
-    return loss / loss.dtype.type(divisor) if divisor != 1.0 else loss
+    if divisor == 1.0:
+        return loss
+    with np.errstate(divide="ignore", invalid="ignore"):  # an empty batch gives NaN, as torch
+        return loss / loss.dtype.type(divisor)
 
 
 def kl_div_backward(grad_output: GradOutput, input: np.ndarray, target: np.ndarray,
@@ -58,7 +61,8 @@ def kl_div_backward(grad_output: GradOutput, input: np.ndarray, target: np.ndarr
     if divisor != 1.0:
         # torch's batchmean backward: grad_output / N through the sum's backward.
         dtype = input.dtype.type
-        grad_output = float(dtype(dtype(float(grad_output)) / dtype(divisor)))  # type: ignore[arg-type]
+        with np.errstate(divide="ignore", invalid="ignore"):  # empty batch: nothing to scale
+            grad_output = float(dtype(dtype(float(grad_output)) / dtype(divisor)))  # type: ignore[arg-type]
     return _elementwise.backward(spec, grad_output, input, target, out)
 
 
@@ -70,6 +74,7 @@ def kl_div_with_grad(input: np.ndarray, target: np.ndarray, size_average: Option
     loss, grad = _elementwise.with_grad(spec, input, target, out)
     if divisor == 1.0:
         return loss, grad
-    scale = input.dtype.type(1.0 / divisor)
-    np.multiply(grad, scale, out=grad)
-    return loss / loss.dtype.type(divisor), grad
+    # An empty batch divides by 0: NaN loss (as torch) and an empty gradient, not an error.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.multiply(grad, input.dtype.type(1) / input.dtype.type(divisor), out=grad)
+        return loss / loss.dtype.type(divisor), grad

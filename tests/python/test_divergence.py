@@ -64,3 +64,13 @@ def test_errors(rng):
         F.kl_div(x, y.astype(np.float32), reduction="sum")
     with pytest.raises(TypeError, match="ndarray"):
         F.kl_div([0.0], y, reduction="sum")
+
+
+def test_batchmean_of_an_empty_batch_is_nan_like_torch():
+    x = np.zeros((0, 3), np.float32)
+    expected = torch.nn.functional.kl_div(torch.from_numpy(x), torch.from_numpy(x), reduction="batchmean")
+    assert np.isnan(expected.item())
+    assert np.isnan(F.kl_div(x, x, reduction="batchmean"))
+    loss, grad = F.kl_div_with_grad(x, x, reduction="batchmean")
+    assert np.isnan(loss) and grad.shape == (0, 3)
+    assert F.kl_div_backward(1.0, x, x, reduction="batchmean").shape == (0, 3)
