@@ -1,4 +1,4 @@
-"""Benchmark rows for the elementwise losses of issue 4: fastloss against torch (and
+"""Benchmark rows for the losses of issue 4 (elementwise and row-wise): fastloss against torch (and
 torchvision's sigmoid focal formula written in torch ops), float32, reduction="mean",
 forward and fused forward+backward, median of repeats, results checked before timing.
 
@@ -71,6 +71,18 @@ def _losses() -> List[Loss]:
     def binary(rng, n):
         return 3 * normal(rng, n), rng.integers(0, 2, n).astype(np.float32)
 
+    # The row losses: n elements as rows of 256 features (classes for multi_margin).
+    def row_pair(rng, n):
+        x1, x2 = normal(rng, n).reshape(-1, 256), normal(rng, n).reshape(-1, 256)
+        return x1, x2, rng.choice(np.array([-1.0, 1.0], np.float32), len(x1))
+
+    def row_classes(rng, n):
+        x = normal(rng, n).reshape(-1, 256)
+        return x, rng.integers(0, 256, len(x))
+
+    def row_triplet(rng, n):
+        return tuple(normal(rng, n).reshape(-1, 256) for _ in range(3))
+
     return [
         Loss("l1_loss", "l1_loss", TF.l1_loss, pair, {}),
         Loss("smooth_l1_loss", "smooth_l1_loss", TF.smooth_l1_loss, pair, {"beta": 0.5}),
@@ -82,6 +94,9 @@ def _losses() -> List[Loss]:
         Loss("soft_margin_loss", "soft_margin_loss", TF.soft_margin_loss, labels, {}),
         Loss("hinge_embedding_loss", "hinge_embedding_loss", TF.hinge_embedding_loss, labels, {}),
         Loss("margin_ranking_loss", "margin_ranking_loss", TF.margin_ranking_loss, ranking, {"margin": 0.1}),
+        Loss("cosine_embedding_loss", "cosine_embedding_loss", TF.cosine_embedding_loss, row_pair, {"margin": 0.2}),
+        Loss("multi_margin_loss", "multi_margin_loss", TF.multi_margin_loss, row_classes, {}),
+        Loss("triplet_margin_loss", "triplet_margin_loss", TF.triplet_margin_loss, row_triplet, {}),
     ]
 
 
