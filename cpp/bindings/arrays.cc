@@ -163,6 +163,10 @@ double real_scalar(const py::handle& obj, const char* name) {
   return py::reinterpret_borrow<py::object>(obj).attr("__float__")().cast<double>();
 }
 
+py::object numpy_scalar(double value, DType dtype) {
+  return py::module_::import("numpy").attr(dtype_name(dtype))(value);
+}
+
 Reduction parse_reduction(const std::string& reduction) {
   if (reduction == "none") return Reduction::kNone;
   if (reduction == "mean") return Reduction::kMean;

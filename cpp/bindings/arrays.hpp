@@ -57,6 +57,9 @@ FloatArray output_array(const py::handle& out, const std::vector<int64_t>& shape
 
 Reduction parse_reduction(const std::string& reduction);
 
+// A reduced loss as a NumPy scalar of `dtype` (summed in float64, rounded once).
+py::object numpy_scalar(double value, DType dtype);
+
 std::string shape_str(const std::vector<int64_t>& shape);
 
 }  // namespace bindings

@@ -183,11 +183,6 @@ void class_output(ClassOutput& o, Prepared& p, const py::handle& out, const Floa
                             o.array.strides[axis]};
 }
 
-// A reduced loss as a NumPy scalar of the input's dtype.
-py::object scalar(double value, DType dtype) {
-  return py::module_::import("numpy").attr(dtype_name(dtype))(value);
-}
-
 py::object forward(ClassLoss loss, const py::handle& input, const py::handle& target,
                    const py::handle& weight, int64_t ignore_index, const std::string& reduction,
                    double label_smoothing, const py::handle& alpha, double gamma) {
@@ -206,7 +201,7 @@ py::object forward(ClassLoss loss, const py::handle& input, const py::handle& ta
     py::gil_scoped_release release;
     value = class_loss_forward(p.call, p.reduction, MutableView{});
   }
-  return scalar(value, p.call.dtype);
+  return numpy_scalar(value, p.call.dtype);
 }
 
 py::array backward(ClassLoss loss, const py::handle& grad_output, const py::handle& input,
@@ -256,7 +251,7 @@ py::tuple with_grad(ClassLoss loss, const py::handle& input, const py::handle& t
                                         loss_values.present() ? rows_view(loss_values) : MutableView{});
   }
   if (p.reduction == Reduction::kNone) return py::make_tuple(loss_values.array, grad.array.array);
-  return py::make_tuple(scalar(value, p.call.dtype), grad.array.array);
+  return py::make_tuple(numpy_scalar(value, p.call.dtype), grad.array.array);
 }
 
 py::array apply_softmax(const py::handle& x, int64_t axis, bool log, const py::handle& out) {

@@ -65,13 +65,6 @@ void prepare(Prepared& p, ElementwiseLoss loss, const py::handle& input, const p
 
 MutableView view_of(FloatArray& a) { return MutableView{a.array.mutable_data(), a.strides.data()}; }
 
-// A reduced loss as a NumPy scalar of the input's dtype (float64 accumulation, one rounding).
-py::object scalar(double value, DType dtype) {
-  static py::object f32 = py::module_::import("numpy").attr("float32");
-  static py::object f64 = py::module_::import("numpy").attr("float64");
-  return dtype == DType::kFloat32 ? f32(value) : f64(value);
-}
-
 py::object forward(ElementwiseLoss loss, const py::handle& input, const py::handle& target,
                    const py::handle& weight, const py::handle& aux, const std::string& reduction,
                    const std::vector<double>& params, const py::handle& out) {
@@ -93,7 +86,7 @@ py::object forward(ElementwiseLoss loss, const py::handle& input, const py::hand
     py::gil_scoped_release release;
     value = elementwise_forward(p.call, r, MutableView{});
   }
-  return scalar(value, p.call.dtype);
+  return numpy_scalar(value, p.call.dtype);
 }
 
 py::array backward(ElementwiseLoss loss, const py::handle& grad_output, const py::handle& input,
@@ -144,7 +137,7 @@ py::tuple with_grad(ElementwiseLoss loss, const py::handle& input, const py::han
         p.call, r, view_of(grad), loss_values.present() ? view_of(loss_values) : MutableView{});
   }
   if (r == Reduction::kNone) return py::make_tuple(loss_values.array, grad.array);
-  return py::make_tuple(scalar(value, p.call.dtype), grad.array);
+  return py::make_tuple(numpy_scalar(value, p.call.dtype), grad.array);
 }
 
 int64_t invalid_count(ElementwiseLoss loss, const py::handle& input, const py::handle& target) {

@@ -205,10 +205,6 @@ py::tuple arrays_of(const Gradients& g) {
   return t;
 }
 
-py::object scalar(double value, DType dtype) {
-  return py::module_::import("numpy").attr(dtype_name(dtype))(value);
-}
-
 RowOptionArgs options(double margin, int margin_p, double norm_p, double eps, bool swap) {
   return RowOptionArgs{margin, margin_p, norm_p, eps, swap};
 }
@@ -230,7 +226,7 @@ py::object forward(RowLoss loss, const py::sequence& inputs, const py::handle& t
     py::gil_scoped_release release;
     value = row_loss_forward(p.call, p.reduction, MutableRowVector{});
   }
-  return scalar(value, p.call.dtype);
+  return numpy_scalar(value, p.call.dtype);
 }
 
 py::tuple backward(RowLoss loss, const py::handle& grad_output, const py::sequence& inputs, const py::handle& target,
@@ -275,7 +271,7 @@ py::tuple with_grad(RowLoss loss, const py::sequence& inputs, const py::handle& 
     value = row_loss_forward_backward(p.call, p.reduction, g.views,
                                       loss_values.present() ? loss_view(loss_values) : MutableRowVector{});
   }
-  py::object loss_obj = p.reduction == Reduction::kNone ? py::object(loss_values.array) : scalar(value, p.call.dtype);
+  py::object loss_obj = p.reduction == Reduction::kNone ? py::object(loss_values.array) : numpy_scalar(value, p.call.dtype);
   return py::make_tuple(loss_obj) + arrays_of(g);
 }
 
