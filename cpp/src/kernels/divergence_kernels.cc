@@ -10,18 +10,17 @@ namespace {
 // loss = xlogy(y, y) - y x (0 where y = 0, NaN where y < 0), d/dx = -y; with log_target:
 // loss = exp(y) (y - x), d/dx = -exp(y).
 struct KlDivergence : loss_helpers::PlainLoss {
-  template <class T>
-  struct Consts {
-    explicit Consts(const kernel_abi::Params& p) : log_target(p.p[0] != 0.0 ? T(1) : T(0)) {}
-    T log_target;  // 1 or 0: a T-valued flag, since a bool condition keeps the loop scalar
-  };
-  template <class T>
-  static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T, const Consts<T>& c) {
-    // Both forms are computed and selected, so the loop stays branch-free and vectorises.
-    const T p = math::exp(y);
-    const T y_log_y = y == T(0) ? T(0) : y * math::log(y);
-    const bool log_target = c.log_target > T(0);
-    return {log_target ? p * (y - x) : y_log_y - y * x, log_target ? -p : -y};
+  static constexpr int kVariants = 2;  // 1: log_target
+  static int variant(const kernel_abi::Params& p) { return p.p[0] != 0.0 ? 1 : 0; }
+  template <int kLogTarget, class T>
+  static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T, const Consts<T>&) {
+    if constexpr (kLogTarget != 0) {
+      const T p = math::exp(y);
+      return {p * (y - x), -p};
+    } else {
+      const T y_log_y = y == T(0) ? T(0) : y * math::log(y);
+      return {y_log_y - y * x, -y};
+    }
   }
 };
 

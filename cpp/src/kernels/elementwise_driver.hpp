@@ -9,8 +9,12 @@
 // dead code after inlining. An Op whose aux operand is optional (BCE-with-logits'
 // pos_weight) sets `static constexpr bool kAuxOptional = true` and provides
 // `template <bool kAux, class T> eval(...)` instead, so presence is known at compile time
-// (a run-time flag inside the loop keeps GCC from vectorizing it). The driver applies weight, grad_output and scale, and sums in
-// float64 so float32 reductions do not drift.
+// (a run-time flag inside the loop keeps GCC from vectorizing it). Likewise an Op whose
+// scalar options change which terms it computes (Poisson's log_input and full) declares
+// `static constexpr int kVariants` and `static int variant(const Params&)` and provides
+// `template <int kVariant, class T> eval(...)`: every variant gets its own loops, so the
+// default options do not pay for the transcendentals of the others. The driver applies
+// weight, grad_output and scale, and sums in float64 so float32 reductions do not drift.
 //
 // Included only by per-target kernel sources: everything here lives in
 // fastloss::FASTLOSS_TARGET_NS and so is compiled separately for every target.
@@ -46,15 +50,42 @@ struct AuxOptional<Op, decltype(void(Op::kAuxOptional))> {
   static constexpr bool value = Op::kAuxOptional;
 };
 
-template <class Op, bool kAux, class T, class C>
+// Sums add(i, loss_sum, weight_sum) over [0, n) in kLanes independent float64 partial sums,
+// combined in lane order at the end. One accumulator for the whole loop would make every
+// add wait for the previous one (latency-bound at about one element per cycle); the lanes
+// keep the adds independent. The order depends only on n, so results stay bitwise identical
+// for any thread count.
+inline constexpr int64_t kLanes = 16;
+
+template <class Add>
+FASTLOSS_INLINE Sums lane_sums(int64_t n, Add add) {
+  double loss[kLanes] = {}, weight[kLanes] = {};
+  int64_t base = 0;
+  for (; base + kLanes <= n; base += kLanes) {
+#pragma omp simd
+    for (int64_t j = 0; j < kLanes; ++j) add(base + j, loss[j], weight[j]);
+  }
+  for (int64_t j = 0; base + j < n; ++j) add(base + j, loss[j], weight[j]);
+  Sums total{0.0, 0.0};
+  for (int64_t j = 0; j < kLanes; ++j) {
+    total.loss += loss[j];
+    total.weight += weight[j];
+  }
+  return total;
+}
+
+template <class Op, bool kAux, int kVariant, class T, class C>
 FASTLOSS_INLINE LossGrad<T> evaluate(T x, T y, T aux, const C& c) {
+  static_assert(!(AuxOptional<Op>::value && Op::kVariants > 1), "one compile-time option kind per Op");
   if constexpr (AuxOptional<Op>::value)
     return Op::template eval<kAux>(x, y, aux, c);
+  else if constexpr (Op::kVariants > 1)
+    return Op::template eval<kVariant>(x, y, aux, c);
   else
     return Op::eval(x, y, aux, c);
 }
 
-template <class Op, class T, bool kWeighted, bool kAux>
+template <class Op, class T, bool kWeighted, bool kAux, int kVariant>
 struct Loops {
   using C = typename Op::template Consts<T>;
 
@@ -69,24 +100,21 @@ struct Loops {
                    const C& c) {
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
-      T l = evaluate<Op, kAux>(x[i], y[i], aux_at(a, i), c).loss;
+      T l = evaluate<Op, kAux, kVariant>(x[i], y[i], aux_at(a, i), c).loss;
       if constexpr (kWeighted) l *= w[i];
       out[i] = l;
     }
   }
 
   static Sums loss_sum(const T* x, const T* y, const T* w, const T* a, int64_t n, const C& c) {
-    double acc = 0.0, wacc = 0.0;
-#pragma omp simd reduction(+ : acc, wacc)
-    for (int64_t i = 0; i < n; ++i) {
-      T l = evaluate<Op, kAux>(x[i], y[i], aux_at(a, i), c).loss;
+    return lane_sums(n, [&](int64_t i, double& acc, double& wacc) __attribute__((always_inline)) {
+      T l = evaluate<Op, kAux, kVariant>(x[i], y[i], aux_at(a, i), c).loss;
       if constexpr (kWeighted) {
         l *= w[i];
         wacc += static_cast<double>(w[i]);
       }
       acc += static_cast<double>(l);
-    }
-    return Sums{acc, wacc};
+    });
   }
 
   template <bool kGradOutput>
@@ -94,7 +122,7 @@ struct Loops {
                    int64_t n, T scale, const C& c) {
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
-      T g = evaluate<Op, kAux>(x[i], y[i], aux_at(a, i), c).grad * scale;
+      T g = evaluate<Op, kAux, kVariant>(x[i], y[i], aux_at(a, i), c).grad * scale;
       if constexpr (kWeighted) g *= w[i];
       if constexpr (kGradOutput) g *= go[i];
       out[i] = g;
@@ -105,10 +133,8 @@ struct Loops {
   // and `omp simd` asserts there is no other dependence between iterations.
   static Sums loss_sum_grad(const T* x, const T* y, const T* w, const T* a, T* out, int64_t n,
                             T scale, const C& c) {
-    double acc = 0.0, wacc = 0.0;
-#pragma omp simd reduction(+ : acc, wacc)
-    for (int64_t i = 0; i < n; ++i) {
-      const LossGrad<T> lg = evaluate<Op, kAux>(x[i], y[i], aux_at(a, i), c);
+    return lane_sums(n, [&](int64_t i, double& acc, double& wacc) __attribute__((always_inline)) {
+      const LossGrad<T> lg = evaluate<Op, kAux, kVariant>(x[i], y[i], aux_at(a, i), c);
       T l = lg.loss;
       T g = lg.grad * scale;
       if constexpr (kWeighted) {
@@ -118,8 +144,7 @@ struct Loops {
       }
       acc += static_cast<double>(l);
       out[i] = g;
-    }
-    return Sums{acc, wacc};
+    });
   }
 
   static Sums run(Mode mode, const Block& b, const Params& p) {
@@ -145,14 +170,13 @@ struct Loops {
         return Sums{0.0, 0.0};
       case Mode::kLossSumGrad:
         return loss_sum_grad(x, y, w, a, out, b.n, scale, c);
-      case Mode::kWeightSum: {
-        double wacc = 0.0;
+      case Mode::kWeightSum:
         if constexpr (kWeighted) {
-#pragma omp simd reduction(+ : wacc)
-          for (int64_t i = 0; i < b.n; ++i) wacc += static_cast<double>(w[i]);
+          return lane_sums(b.n, [&](int64_t i, double&, double& wacc) __attribute__((always_inline)) {
+            wacc += static_cast<double>(w[i]);
+          });
         }
-        return Sums{0.0, wacc};
-      }
+        return Sums{0.0, 0.0};
       case Mode::kInvalidCount: {
         double bad = 0.0;
         if constexpr (Op::kValidates) {
@@ -166,16 +190,25 @@ struct Loops {
   }
 };
 
-template <class Op, class T>
-Sums run_block(Mode mode, const Block& b, const Params& p) {
+// Picks the loops of Op's variant `variant` (kVariant counts up to it at compile time).
+template <class Op, class T, int kVariant = 0>
+Sums run_variant(int variant, Mode mode, const Block& b, const Params& p) {
+  if constexpr (kVariant + 1 < Op::kVariants) {
+    if (variant != kVariant) return run_variant<Op, T, kVariant + 1>(variant, mode, b, p);
+  }
   const bool weighted = b.in[kernel_abi::kWeight] != nullptr;
   const bool aux = Op::kUsesAux && b.in[kernel_abi::kAux] != nullptr;
   if (weighted) {
-    return aux ? Loops<Op, T, true, Op::kUsesAux>::run(mode, b, p)
-               : Loops<Op, T, true, false>::run(mode, b, p);
+    return aux ? Loops<Op, T, true, Op::kUsesAux, kVariant>::run(mode, b, p)
+               : Loops<Op, T, true, false, kVariant>::run(mode, b, p);
   }
-  return aux ? Loops<Op, T, false, Op::kUsesAux>::run(mode, b, p)
-             : Loops<Op, T, false, false>::run(mode, b, p);
+  return aux ? Loops<Op, T, false, Op::kUsesAux, kVariant>::run(mode, b, p)
+             : Loops<Op, T, false, false, kVariant>::run(mode, b, p);
+}
+
+template <class Op, class T>
+Sums run_block(Mode mode, const Block& b, const Params& p) {
+  return run_variant<Op, T>(Op::variant(p), mode, b, p);
 }
 
 }  // namespace elementwise_detail

@@ -20,46 +20,57 @@ using loss_helpers::abs_of;
 // instead, so it gives alpha_t times binary_cross_entropy_with_logits (bit for bit without
 // FMA; targets with FMA may contract the product differently, one rounding apart).
 struct SigmoidFocal : loss_helpers::PlainLoss {
+  // Variants: the modulator's form (gamma = 0, gamma = 2, any other gamma) plus kAlpha when
+  // alpha >= 0, so each option set computes only its own terms.
+  static constexpr int kNoFocus = 0, kSquare = 1, kPower = 2, kAlpha = 3;
+  static constexpr int kVariants = 6;
+  static int variant(const kernel_abi::Params& p) {
+    const int modulator = p.p[1] == 0.0 ? kNoFocus : p.p[1] == 2.0 ? kSquare : kPower;
+    return modulator + (p.p[0] >= 0.0 ? kAlpha : 0);
+  }
   template <class T>
   struct Consts {
     explicit Consts(const kernel_abi::Params& p)
-        : alpha(static_cast<T>(p.p[0])),
-          gamma(static_cast<T>(p.p[1])),
-          use_alpha(p.p[0] >= 0.0 ? T(1) : T(0)),
-          focal(p.p[1] != 0.0 ? T(1) : T(0)),
-          square(p.p[1] == 2.0 ? T(1) : T(0)) {}
+        : alpha(static_cast<T>(p.p[0])), gamma(static_cast<T>(p.p[1])) {}
     T alpha, gamma;
-    T use_alpha, focal, square;  // 1 or 0: T-valued, as bool conditions keep the loop scalar
   };
-  template <class T>
+  template <int kVariant, class T>
   static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T, const Consts<T>& c) {
-    const T alpha_t = c.use_alpha > T(0) ? c.alpha * y + (T(1) - c.alpha) * (T(1) - y) : T(1);
-    // One exp and one log1p give both sigmoids and both softplus terms:
-    // e = exp(-|x|), sigmoid(±|x|) = {1, e} / (1 + e), softplus(±x) = max(±x, 0) + log1p(e).
-    const T a = abs_of(x);
-    const T e = math::exp(-a);
-    const T log1p_e = math::log1p(e);
-    const T inv = T(1) / (T(1) + e);
-    const bool nonneg = x >= T(0);
-    const T s = nonneg ? inv : e * inv;
-    const T s_neg = nonneg ? e * inv : inv;
-    const T softplus_x = (nonneg ? x : T(0)) + log1p_e;
-    const T softplus_neg_x = (nonneg ? T(0) : -x) + log1p_e;
-    const T ce = y * softplus_neg_x + (T(1) - y) * softplus_x;
-    const T q = y * s_neg + (T(1) - y) * s;
-    // q^gamma: torch's pow squares for gamma = 2; otherwise exp(gamma log q), 0 at q = 0.
-    const T modulator = c.square > T(0) ? q * q : math::exp(c.gamma * math::log(q));
-    // sigmoid(x) sigmoid(-x) / q, finite as q -> 0 for hard labels.
-    const T ds_over_q = q > T(0) ? s * s_neg / q : T(0);
-    // d ce / dx = sigmoid(x) - y, written without the cancellation.
-    const T dce = (T(1) - y) * s - y * s_neg;
-    const T grad = alpha_t * modulator * (dce + c.gamma * ce * (T(1) - T(2) * y) * ds_over_q);
-    // gamma = 0: binary_cross_entropy_with_logits' own formula, selected (not branched to) so
-    // the loop stays branch-free and vectorises.
-    const T bce = (T(1) - y) * x - math::log_sigmoid(x);
-    const T bce_grad = math::sigmoid(x) - y;
-    const bool focal = c.focal > T(0);
-    return {focal ? alpha_t * (ce * modulator) : alpha_t * bce, focal ? grad : alpha_t * bce_grad};
+    constexpr int modulator_form = kVariant % kAlpha;
+    LossGrad<T> lg;
+    if constexpr (modulator_form == kNoFocus) {
+      // gamma = 0: binary_cross_entropy_with_logits' own formula.
+      lg = {(T(1) - y) * x - math::log_sigmoid(x), math::sigmoid(x) - y};
+    } else {
+      // e = exp(-|x|) gives both sigmoids, sigmoid(±|x|) = {1, e} / (1 + e); softplus(±x)
+      // = max(±x, 0) + log1p(e) computes the same e and log1p(e), which the compiler shares.
+      const T e = math::exp(-abs_of(x));
+      const T inv = T(1) / (T(1) + e);
+      const bool nonneg = x >= T(0);
+      const T s = nonneg ? inv : e * inv;
+      const T s_neg = nonneg ? e * inv : inv;
+      const T softplus_x = math::softplus(x);
+      const T softplus_neg_x = math::softplus(-x);
+      const T ce = y * softplus_neg_x + (T(1) - y) * softplus_x;
+      const T q = y * s_neg + (T(1) - y) * s;
+      // q^gamma: torch's pow squares for gamma = 2; otherwise exp(gamma log q), 0 at q = 0.
+      T modulator;
+      if constexpr (modulator_form == kSquare)
+        modulator = q * q;
+      else
+        modulator = math::exp(c.gamma * math::log(q));
+      // sigmoid(x) sigmoid(-x) / q, finite as q -> 0 for hard labels.
+      const T ds_over_q = q > T(0) ? s * s_neg / q : T(0);
+      // d ce / dx = sigmoid(x) - y, written without the cancellation.
+      const T dce = (T(1) - y) * s - y * s_neg;
+      lg = {ce * modulator, modulator * (dce + c.gamma * ce * (T(1) - T(2) * y) * ds_over_q)};
+    }
+    if constexpr (kVariant >= kAlpha) {
+      const T alpha_t = c.alpha * y + (T(1) - c.alpha) * (T(1) - y);
+      lg.loss *= alpha_t;
+      lg.grad *= alpha_t;
+    }
+    return lg;
   }
 };
 

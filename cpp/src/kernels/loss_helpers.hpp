@@ -28,10 +28,12 @@ FASTLOSS_INLINE T clamp_min(T x, T lo) {
 }
 
 // The defaults of a loss Op (see elementwise_driver.hpp) without an aux operand, value
-// checks or scalar options; an Op derives from it and overrides what it uses.
+// checks, scalar options or variants; an Op derives from it and overrides what it uses.
 struct PlainLoss {
   static constexpr bool kUsesAux = false;
   static constexpr bool kValidates = false;
+  static constexpr int kVariants = 1;
+  static int variant(const kernel_abi::Params&) { return 0; }
   template <class T>
   struct Consts {
     explicit Consts(const kernel_abi::Params&) {}

@@ -73,27 +73,33 @@ struct Huber : loss_helpers::PlainLoss {
 // loss = x - y log(x + eps), d/dx = 1 - y / (x + eps). full adds Stirling's
 // y log y - y + 0.5 log(2 pi y) where y > 1, which does not depend on x.
 struct PoissonNll : loss_helpers::PlainLoss {
+  // Variant bits: 1 = log_input, 2 = full (each computes only its own transcendentals).
+  static constexpr int kLogInput = 1, kFull = 2;
+  static constexpr int kVariants = 4;
+  static int variant(const kernel_abi::Params& p) {
+    return (p.p[0] != 0.0 ? kLogInput : 0) | (p.p[1] != 0.0 ? kFull : 0);
+  }
   template <class T>
   struct Consts {
-    explicit Consts(const kernel_abi::Params& p)
-        : log_input(p.p[0] != 0.0 ? T(1) : T(0)),
-          full(p.p[1] != 0.0 ? T(1) : T(0)),
-          eps(static_cast<T>(p.p[2])) {}
-    T log_input, full;  // 1 or 0: T-valued flags, since bool conditions keep the loop scalar
+    explicit Consts(const kernel_abi::Params& p) : eps(static_cast<T>(p.p[2])) {}
     T eps;
   };
-  template <class T>
+  template <int kVariant, class T>
   static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T, const Consts<T>& c) {
-    // Both forms are computed and selected, so the loop stays branch-free and vectorises.
-    const T e = math::exp(x);
-    const T shifted = x + c.eps;
-    const bool log_input = c.log_input > T(0);
-    const T loss = log_input ? e - y * x : x - y * math::log(shifted);
-    const T grad = log_input ? e - y : T(1) - y / shifted;
-    const T two_pi = static_cast<T>(6.283185307179586476925286766559);
-    const T stirling = y * math::log(y) - y + T(0.5) * math::log(two_pi * y);
-    const T stirling_term = y > T(1) ? stirling : T(0);
-    return {loss + (c.full > T(0) ? stirling_term : T(0)), grad};
+    LossGrad<T> lg;
+    if constexpr ((kVariant & kLogInput) != 0) {
+      const T e = math::exp(x);
+      lg = {e - y * x, e - y};
+    } else {
+      const T shifted = x + c.eps;
+      lg = {x - y * math::log(shifted), T(1) - y / shifted};
+    }
+    if constexpr ((kVariant & kFull) != 0) {
+      const T two_pi = static_cast<T>(6.283185307179586476925286766559);
+      const T stirling = y * math::log(y) - y + T(0.5) * math::log(two_pi * y);
+      lg.loss += y > T(1) ? stirling : T(0);
+    }
+    return lg;
   }
 };
 
