@@ -26,6 +26,8 @@ class Spec(NamedTuple):
 
 
 def _broadcast_shape(input: np.ndarray, target: np.ndarray) -> Tuple[int, ...]:
+    if input.shape == target.shape:  # the common case, without np.broadcast_shapes' cost
+        return input.shape
     try:
         return np.broadcast_shapes(input.shape, target.shape)
     except ValueError:
