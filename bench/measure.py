@@ -96,11 +96,24 @@ def fastloss_calls(functional: Any, case: Case, inputs: Inputs, out: np.ndarray)
     }
 
 
+def _as_tuple(result: Any) -> Tuple[Any, ...]:
+    return result if isinstance(result, tuple) else (result,)
+
+
+def _pick(case: Case, grads: Tuple[Any, ...], pass_name: str) -> Any:
+    """The gradients of case.grads_of(pass_name) out of the ones of case.grads."""
+    picked = tuple(grads[case.grads.index(i)] for i in case.grads_of(pass_name))
+    return picked if len(picked) > 1 else picked[0]
+
+
 def numpy_calls(case: Case, inputs: Inputs) -> Calls:
     calls: Calls = {"forward": lambda: case.value(np, *inputs)}
     if not case.transform:
-        calls["backward"] = lambda: case.numpy_grad(*inputs)
-        calls["with_grad"] = lambda: (case.value(np, *inputs), case.numpy_grad(*inputs))
+        def grads(pass_name: str) -> Any:
+            return _pick(case, _as_tuple(case.numpy_grad(*inputs)), pass_name)
+
+        calls["backward"] = lambda: grads("backward")
+        calls["with_grad"] = lambda: (case.value(np, *inputs), *_as_tuple(grads("with_grad")))
     return calls
 
 
@@ -120,16 +133,32 @@ def torch_calls(case: Case, inputs: Inputs) -> Optional[Calls]:
     calls: Calls = {"forward": forward}
     if case.transform:
         return calls
-    leaf = torch.from_numpy(inputs[0]).requires_grad_(True)
-    graph = case.torch_call(torch, leaf, *tensors[1:])
 
-    def with_grad() -> Any:  # torch allocates the gradient (and autograd's saved tensors) per call
-        leaf.grad = None
-        loss = case.torch_call(torch, leaf, *tensors[1:])
+    def with_leaves(indices: Tuple[int, ...]) -> Tuple[List[Any], List[Any]]:
+        """The operands with those of `indices` as fresh leaves that require a gradient."""
+        operands = list(tensors)
+        leaves = []
+        for i in indices:
+            operands[i] = torch.from_numpy(inputs[i]).requires_grad_(True)
+            leaves.append(operands[i])
+        return operands, leaves
+
+    operands, leaves = with_leaves(case.grads)
+    graph = case.torch_call(torch, *operands)
+    fused_operands, fused_leaves = with_leaves(case.grads_of("with_grad"))
+
+    def backward() -> Any:
+        grads = torch.autograd.grad(graph, leaves, retain_graph=True)
+        return tuple(g.numpy() for g in grads) if len(grads) > 1 else grads[0].numpy()
+
+    def with_grad() -> Any:  # torch allocates the gradients (and autograd's saved tensors) per call
+        for leaf in fused_leaves:
+            leaf.grad = None
+        loss = case.torch_call(torch, *fused_operands)
         loss.backward()
-        return loss.item(), leaf.grad.numpy()
+        return (loss.item(), *(leaf.grad.numpy() for leaf in fused_leaves))
 
-    calls["backward"] = lambda: torch.autograd.grad(graph, leaf, retain_graph=True)[0].numpy()
+    calls["backward"] = backward
     calls["with_grad"] = with_grad
     return calls
 
@@ -145,20 +174,33 @@ def jax_calls(case: Case, inputs: Inputs) -> Optional[Calls]:
     def formula(*a: Any) -> Any:
         return case.value(jnp, *a)
 
+    def argnums(pass_name: str) -> Any:
+        grads = case.grads_of(pass_name)
+        return grads if len(grads) > 1 else grads[0]
+
+    def flat(result: Any) -> Any:  # value_and_grad's (value, (g1, g2)) as (value, g1, g2)
+        value, grads = result
+        return (value, *grads) if isinstance(grads, tuple) else (value, grads)
+
     compiled = {"forward": jax.jit(formula)}
     if not case.transform:
-        compiled["backward"] = jax.jit(jax.grad(formula))
-        compiled["with_grad"] = jax.jit(jax.value_and_grad(formula))
-    return {name: (lambda fn=fn: jax.block_until_ready(fn(*args))) for name, fn in compiled.items()}
+        compiled["backward"] = jax.jit(jax.grad(formula, argnums=argnums("backward")))
+        compiled["with_grad"] = jax.jit(jax.value_and_grad(formula, argnums=argnums("with_grad")))
+    calls = {name: (lambda fn=fn: jax.block_until_ready(fn(*args))) for name, fn in compiled.items()}
+    if "with_grad" in calls:
+        fused = calls["with_grad"]
+        calls["with_grad"] = lambda: flat(fused())
+    return calls
 
 
 # --- correctness before timing ---------------------------------------------------------------
 
 
-def _loss_and_grad(result: Any) -> Tuple[Any, Optional[np.ndarray]]:
+def _loss_and_grads(result: Any) -> Tuple[Any, Tuple[Any, ...]]:
+    """A fused result (loss, *gradients), or a forward's loss alone."""
     if isinstance(result, tuple):
-        return np.asarray(result[0]), np.asarray(result[1])
-    return np.asarray(result), None
+        return np.asarray(result[0]), tuple(np.asarray(g) for g in result[1:])
+    return np.asarray(result), ()
 
 
 def _agree(actual: Any, expected: Any, rtol: float) -> bool:
@@ -176,26 +218,29 @@ def check_case(case: Case, calls: Dict[str, Calls]) -> Dict[str, str]:
     stable float64-accumulating reference; the backward pass against the same gradient.
     Returns {library: problem} for those that disagree (they are then not timed)."""
     reference_pass = "forward" if case.transform else "with_grad"
-    expected = _loss_and_grad(calls["numpy"][reference_pass]())
+    expected_loss, expected_grads = _loss_and_grads(calls["numpy"][reference_pass]())
+    expected_backward = _as_tuple(calls["numpy"]["backward"]()) if "backward" in calls["numpy"] else ()
     problems: Dict[str, str] = {}
+
+    def all_agree(actual: Tuple[Any, ...], expected: Tuple[Any, ...], rtol: float) -> bool:
+        return len(actual) == len(expected) and all(_agree(a, e, rtol) for a, e in zip(actual, expected))
+
     for library, library_calls in calls.items():
         if library == "numpy":
             continue
         rtol = PEER_RTOL.get(library, 1e-4)
-        loss, grad = _loss_and_grad(library_calls[reference_pass]())
-        if not _agree(loss, expected[0], rtol):
-            problems[library] = f"{reference_pass} value {loss.ravel()[:3]} != {expected[0].ravel()[:3]}"
-        elif grad is not None and not _agree(grad, expected[1], 10 * rtol):
+        loss, grads = _loss_and_grads(library_calls[reference_pass]())
+        if not _agree(loss, expected_loss, rtol):
+            problems[library] = f"{reference_pass} value {loss.ravel()[:3]} != {expected_loss.ravel()[:3]}"
+        elif not all_agree(grads, expected_grads, 10 * rtol):
             problems[library] = "gradient differs from the NumPy reference"
         elif "backward" in library_calls:
-            backward = library_calls["backward"]()
-            backward = backward[0] if isinstance(backward, tuple) else backward
-            if not _agree(backward, expected[1], 10 * rtol):
+            if not all_agree(_as_tuple(library_calls["backward"]()), expected_backward, 10 * rtol):
                 problems[library] = "backward differs from the NumPy reference"
         if "forward" in library_calls and reference_pass != "forward":
             forward = np.asarray(library_calls["forward"]())
-            if not _agree(forward, expected[0], rtol):
-                problems[library] = f"forward {forward} != {expected[0]}"
+            if not _agree(forward, expected_loss, rtol):
+                problems[library] = f"forward {forward} != {expected_loss}"
     return problems
 
 

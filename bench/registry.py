@@ -38,13 +38,24 @@ class Case:
     kind: str  # ELEMENTWISE or CLASSES
     make: Callable[[np.random.Generator, Any], Inputs]  # size (int) or shape (N, C) -> inputs
     value: Callable[..., Any]  # value(xp, *inputs): the loss (or output) with array module xp
-    numpy_grad: Optional[Callable[..., np.ndarray]]  # d value / d inputs[0], stable NumPy
+    # Stable NumPy gradient: d value / d inputs[0], or a tuple with one per index in `grads`.
+    numpy_grad: Optional[Callable[..., Any]]
     torch_call: Optional[Callable[..., Any]]  # torch_call(torch, *tensors)
     kwargs: Dict[str, Any] = field(default_factory=dict)  # fastloss keyword arguments
     passes: Sequence[str] = PASSES
     memory_bound: bool = False  # a speed target: >= 85% of memory bound out of cache
     # Bytes the forward pass must read beyond the inputs' sizes (None: all inputs, whole).
     forward_bytes: Optional[Callable[[Inputs], int]] = None
+    # The inputs whose gradients fastloss's `_backward` returns (margin_ranking: both inputs);
+    # every peer's backward differentiates the same ones, so all do the same work.
+    grads: Tuple[int, ...] = (0,)
+    # The same for `_with_grad` when it differs (gaussian_nll: the input only).
+    fused_grads: Optional[Tuple[int, ...]] = None
+
+    def grads_of(self, pass_name: str) -> Tuple[int, ...]:
+        if pass_name == "with_grad" and self.fused_grads is not None:
+            return self.fused_grads
+        return self.grads
 
     @property
     def transform(self) -> bool:
@@ -65,7 +76,7 @@ class Case:
             return read
         if self.name.startswith("nll_loss"):  # the gradient is written, the input never read
             return inputs[1].nbytes + inputs[0].nbytes
-        return sum(a.nbytes for a in inputs) + inputs[0].nbytes
+        return sum(a.nbytes for a in inputs) + sum(inputs[i].nbytes for i in self.grads_of(pass_name))
 
 
 def out_of_cache(case: Case, size: Any) -> bool:
@@ -191,10 +202,16 @@ register(Case(
     numpy_grad=lambda x, y: (np.exp(x) - y) / x.size,
     torch_call=lambda torch, x, y: torch.nn.functional.poisson_nll_loss(x, y),
 ))
+def _gaussian_nll_grads(x: np.ndarray, y: np.ndarray, v: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    d = x - y
+    v = np.maximum(v, np.float32(1e-6))
+    return d / v / x.size, 0.5 * (1 - d * d / v) / v / x.size
+
+
 register(Case(
     "gaussian_nll_loss", ELEMENTWISE, lambda rng, n: (*_pair(rng, n), _unit(rng, n, 0.05)),
     value=lambda xp, x, y, v: _mean(xp, 0.5 * (xp.log(xp.maximum(v, 1e-6)) + (x - y) ** 2 / xp.maximum(v, 1e-6))),
-    numpy_grad=lambda x, y, v: (x - y) / np.maximum(v, np.float32(1e-6)) / x.size,
+    numpy_grad=_gaussian_nll_grads, grads=(0, 2), fused_grads=(0,),
     torch_call=lambda torch, x, y, v: torch.nn.functional.gaussian_nll_loss(x, y, v),
 ))
 register(Case(
@@ -216,10 +233,15 @@ register(Case(
     numpy_grad=lambda x, y: np.where(y == 1, np.float32(1), -(1 - x > 0).astype(np.float32)) / x.size,
     torch_call=lambda torch, x, y: torch.nn.functional.hinge_embedding_loss(x, y),
 ))
+def _margin_ranking_grads(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    g = np.where(-y * (a - b) + np.float32(0.1) > 0, -y, np.float32(0)) / a.size
+    return g, -g
+
+
 register(Case(
     "margin_ranking_loss", ELEMENTWISE, lambda rng, n: (*_pair(rng, n), _signs(rng, n)), kwargs={"margin": 0.1},
     value=lambda xp, a, b, y: _mean(xp, xp.maximum(-y * (a - b) + 0.1, 0)),
-    numpy_grad=lambda a, b, y: np.where(-y * (a - b) + np.float32(0.1) > 0, -y, np.float32(0)) / a.size,
+    numpy_grad=_margin_ranking_grads, grads=(0, 1),
     torch_call=lambda torch, a, b, y: torch.nn.functional.margin_ranking_loss(a, b, y, margin=0.1),
 ))
 
