@@ -44,32 +44,46 @@ def interleaved_medians_ms(libraries: Dict[str, Callable[[], Any]], repeats: int
     return {name: 1e3 * statistics.median(values) for name, values in times.items()}
 
 
-def memory_bandwidth(threads: int, nbytes: int = 1 << 28, repeats: int = 5) -> Dict[str, float]:
-    """Best-of-repeats read and copy bandwidth in GB/s, all threads, on arrays far larger than
-    the caches. Reads take the faster of two streaming reductions (a float32 sum can be
-    compute-bound); copies count the bytes read plus the bytes written."""
-    source = np.ones(nbytes // 4, np.float32)
-    target = np.zeros_like(source)
-    parts = [slice(p[0], p[-1] + 1) for p in np.array_split(np.arange(source.size), threads)]
-    kernels = {
-        "read_sum": lambda part: np.add.reduce(source[part]),
-        "read_max": lambda part: np.maximum.reduce(source[part]),
-        "copy": lambda part: np.copyto(target[part], source[part]),
-    }
-    best: Dict[str, float] = {}
-    with ThreadPoolExecutor(threads) as pool:
-        for name, kernel in kernels.items():
-            seconds = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                list(pool.map(kernel, parts))
-                seconds.append(time.perf_counter() - start)
-            best[name] = min(seconds)
-    return {
-        "read_gbs": nbytes / min(best["read_sum"], best["read_max"]) / 1e9,
-        "copy_gbs": 2 * nbytes / best["copy"] / 1e9,
-        "bytes": nbytes,
-    }
+class BandwidthProbe:
+    """Streaming NumPy passes over arrays larger than the caches, split over all threads:
+    a read (the faster of a float32 sum and max; a sum alone can be compute-bound) and a copy
+    (bytes read + written). They join each case's interleaved rounds, so the "% of memory
+    bound" of a case is measured against the bandwidth of the same moments: on a shared
+    machine it drifts by tens of percent within minutes."""
+
+    def __init__(self, threads: int, nbytes: int = 1 << 26) -> None:
+        self.nbytes = nbytes
+        self.source = np.ones(nbytes // 4, np.float32)
+        self.target = np.ones_like(self.source)  # written, so paged in before any timing
+        self.pool = ThreadPoolExecutor(threads)
+        self.parts = [slice(p[0], p[-1] + 1) for p in np.array_split(np.arange(self.source.size), threads)]
+
+    def _run(self, kernel: Callable[[slice], Any]) -> None:
+        list(self.pool.map(kernel, self.parts))
+
+    def read_sum(self) -> None:
+        self._run(lambda part: np.add.reduce(self.source[part]))
+
+    def read_max(self) -> None:
+        self._run(lambda part: np.maximum.reduce(self.source[part]))
+
+    def copy(self) -> None:
+        self._run(lambda part: np.copyto(self.target[part], self.source[part]))
+
+    def calls(self) -> Dict[str, Callable[[], Any]]:
+        return {"_read_sum": self.read_sum, "_read_max": self.read_max, "_copy": self.copy}
+
+    def bandwidth(self, ms: Dict[str, float]) -> Dict[str, float]:
+        """GB/s from the medians of calls()'s entries."""
+        return {"read_gbs": self.nbytes / (min(ms["_read_sum"], ms["_read_max"]) / 1e3) / 1e9,
+                "copy_gbs": 2 * self.nbytes / (ms["_copy"] / 1e3) / 1e9}
+
+
+def memory_bandwidth(probe: BandwidthProbe, repeats: int = 5) -> Dict[str, float]:
+    """Best-of-repeats read and copy bandwidth in GB/s at this moment."""
+    best = {name: min(interleaved_medians_ms({name: call}, 1)[name] for _ in range(repeats))
+            for name, call in probe.calls().items()}
+    return {**probe.bandwidth(best), "bytes": probe.nbytes}
 
 
 # --- the libraries ---------------------------------------------------------------------------

@@ -24,10 +24,15 @@ CLASSES = "classes"  # sized by (N, C): logits and class indices
 
 ELEMENTWISE_SIZES = [1 << 16, 1 << 24, 1 << 26]
 CLASS_SHAPES = [(65536, 10), (8192, 1000), (1024, 32000), (64, 128256)]
-# --quick: one size past the caches each (2^22 float32 is 16 MiB an array), so the whole
-# suite stays near a minute on 2 cores.
+# --quick: one size each, past L2 (2^22 float32 is 16 MiB an array), so the whole suite
+# stays near a minute on 2 cores; the memory-bound losses also run out of cache, where
+# their bandwidth target applies.
 QUICK_ELEMENTWISE_SIZES = [1 << 22]
 QUICK_CLASS_SHAPES = [(8192, 1000)]
+QUICK_OUT_OF_CACHE = {ELEMENTWISE: 1 << 24, CLASSES: (1024, 32000)}
+# Out of cache: at least 2^24 elements (64 MiB of float32: twice a 32 MiB L3) in the main
+# input, as the issue's sizes; (N, C) shapes from 2^23 elements.
+OUT_OF_CACHE_ELEMENTS = {ELEMENTWISE: 1 << 24, CLASSES: 1 << 23}
 PASSES = ("forward", "backward", "with_grad")
 FORWARD_ONLY = ("forward",)
 
@@ -63,9 +68,12 @@ class Case:
         return self.passes == FORWARD_ONLY
 
     def sizes(self, quick: bool) -> List[Any]:
-        if self.kind == ELEMENTWISE:
-            return QUICK_ELEMENTWISE_SIZES if quick else ELEMENTWISE_SIZES
-        return QUICK_CLASS_SHAPES if quick else CLASS_SHAPES
+        if not quick:
+            return ELEMENTWISE_SIZES if self.kind == ELEMENTWISE else CLASS_SHAPES
+        sizes = list(QUICK_ELEMENTWISE_SIZES if self.kind == ELEMENTWISE else QUICK_CLASS_SHAPES)
+        if self.memory_bound and not any(out_of_cache(self, size) for size in sizes):
+            sizes.append(QUICK_OUT_OF_CACHE[self.kind])
+        return sizes
 
     def bytes_moved(self, inputs: Inputs, pass_name: str) -> int:
         """What must cross the memory bus at least: inputs read once, outputs written once."""
@@ -80,8 +88,9 @@ class Case:
 
 
 def out_of_cache(case: Case, size: Any) -> bool:
-    """Past the caches: at least 2^22 elements in the loss's main input (16 MiB of float32)."""
-    return (size if case.kind == ELEMENTWISE else size[0] * size[1]) >= 1 << 22
+    """Past every cache: see OUT_OF_CACHE_ELEMENTS."""
+    elements = size if case.kind == ELEMENTWISE else size[0] * size[1]
+    return elements >= OUT_OF_CACHE_ELEMENTS[case.kind]
 
 
 CASES: Dict[str, Case] = {}

@@ -66,6 +66,18 @@ def speed_target_misses(document: Dict[str, Any]) -> List[str]:
     return misses
 
 
+def _bandwidth_drift(document: Dict[str, Any]) -> str:
+    """The range the per-case probes saw (the machine's bandwidth drifts during a run)."""
+    seen = [numbers["bandwidth"] for row in document["results"] for numbers in row["passes"].values()
+            if "bandwidth" in numbers]
+    if not seen:
+        return ""
+    read = [b["read_gbs"] for b in seen]
+    copy = [b["copy_gbs"] for b in seen]
+    return (f"; during the cases read {min(read):.1f}-{max(read):.1f} GB/s, "
+            f"copy {min(copy):.1f}-{max(copy):.1f} GB/s")
+
+
 def markdown(document: Dict[str, Any]) -> str:
     machine, bandwidth = document["machine"], document["bandwidth"]
     versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if v)
@@ -76,7 +88,8 @@ def markdown(document: Dict[str, Any]) -> str:
         f"{machine['date_utc']} UTC.",
         "",
         f"**Memory bandwidth** ({machine['threads']} threads, {bandwidth['bytes'] >> 20} MiB arrays): read "
-        f"{bandwidth['read_gbs']:.1f} GB/s, copy {bandwidth['copy_gbs']:.1f} GB/s (bytes read + written).",
+        f"{bandwidth['read_gbs']:.1f} GB/s, copy {bandwidth['copy_gbs']:.1f} GB/s (bytes read + written) at the "
+        f"start{_bandwidth_drift(document)}. Each case's % of memory bound uses the probes timed in its own rounds.",
         "",
         f"### Times (median of {document['repeats']}, float32, reduction mean)",
         "",

@@ -74,7 +74,7 @@ def _set_peer_threads(threads: int) -> None:
 
 
 def run_case(functional: Any, case: registry.Case, size: Any, repeats: int,
-             bandwidth: Dict[str, float]) -> Dict[str, Any]:
+             probe: measure.BandwidthProbe) -> Dict[str, Any]:
     inputs = case.make(np.random.default_rng(0), size)
     out = measure.output_buffer(inputs)
     calls = {"fastloss": measure.fastloss_calls(functional, case, inputs, out), "numpy": measure.numpy_calls(case, inputs)}
@@ -88,12 +88,17 @@ def run_case(functional: Any, case: registry.Case, size: Any, repeats: int,
     timed = {library: c for library, c in calls.items() if library not in problems}
     passes = {}
     for pass_name in case.passes:
-        ms = measure.interleaved_medians_ms({lib: c[pass_name] for lib, c in timed.items()}, repeats)
+        # The bandwidth probes run in the same rounds as the libraries (see BandwidthProbe).
+        ms = measure.interleaved_medians_ms({**{lib: c[pass_name] for lib, c in timed.items()}, **probe.calls()},
+                                            repeats)
+        bandwidth = probe.bandwidth(ms)
+        ms = {lib: t for lib, t in ms.items() if not lib.startswith("_")}
         moved = case.bytes_moved(inputs, pass_name)
         reference = bandwidth["read_gbs"] if pass_name == "forward" and not case.transform else bandwidth["copy_gbs"]
         passes[pass_name] = {
             "ms": ms,
             "bytes": moved,
+            "bandwidth": bandwidth,
             "percent_of_memory_bound": 100.0 * (moved / (ms["fastloss"] / 1e3) / 1e9) / reference,
         }
     return {"case": case.name, "size": list(size) if isinstance(size, tuple) else size,
@@ -138,18 +143,20 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         wanted = args.cases.split(",")
         cases = [case for case in cases if case.name in wanted]
     info = machine_info(fastloss, args.threads)
-    bandwidth = measure.memory_bandwidth(args.threads)
+    probe = measure.BandwidthProbe(args.threads)
+    bandwidth = measure.memory_bandwidth(probe)
     results = []
     for case in cases:
         for size in case.sizes(args.quick):
-            results.append(run_case(functional, case, size, repeats, bandwidth))
+            results.append(run_case(functional, case, size, repeats, probe))
             print(f"  {case.name} {size}: done", file=sys.stderr, flush=True)
 
     # --quick keeps the subprocess and scaling measurements to three representative losses.
     representative = [c for c in cases if not args.quick or c.name in QUICK_CASES]
     scaling = {}
     for case in representative:
-        for size in [s for s in case.sizes(args.quick) if registry.out_of_cache(case, s)]:
+        sizes = [s for s in case.sizes(args.quick) if registry.out_of_cache(case, s)]
+        for size in sizes or [measure.out_of_cache_size(case)]:
             inputs = case.make(np.random.default_rng(0), size)
             scaling[f"{case.name} {report.size_label(size)}"] = measure.thread_scaling_ms(
                 functional, fastloss, case, inputs, repeats, os.cpu_count() or 1)
