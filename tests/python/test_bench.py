@@ -85,12 +85,27 @@ def test_a_run_reports_markdown_json_and_readme_with_a_missing_peer_as_na(tmp_pa
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text and "| mse_loss |" in text
 
 
+def _one_pass_document(moved_bytes: int) -> dict:
+    return {"results": [{"case": "mse_loss", "size": 1 << 24, "out_of_cache": True, "peer_problems": {},
+                         "passes": {"forward": {"ms": {"fastloss": 2.0, "jax": 1.0}, "bytes": moved_bytes,
+                                                "percent_of_memory_bound": 50.0}}}]}
+
+
 def test_speed_target_misses_name_the_slower_case():
-    document = {"results": [{"case": "mse_loss", "size": 1 << 24, "out_of_cache": True, "peer_problems": {},
-                             "passes": {"forward": {"ms": {"fastloss": 2.0, "jax": 1.0}, "bytes": 1,
-                                                    "percent_of_memory_bound": 50.0}}}]}
-    misses = report.speed_target_misses(document)
+    misses = report.speed_target_misses(_one_pass_document(1 << 27))
     assert any("slower than jax" in m for m in misses) and any("50% of memory bound" in m for m in misses)
+
+
+def test_a_pass_moving_less_than_the_caches_is_not_judged_against_bandwidth():
+    misses = report.speed_target_misses(_one_pass_document(1 << 16))
+    assert any("slower than jax" in m for m in misses) and not any("memory bound" in m for m in misses)
+
+
+def test_quick_runs_the_memory_bound_losses_out_of_cache():
+    for name in ("mse_loss", "l1_loss", "nll_loss"):
+        case = registry.CASES[name]
+        assert any(registry.out_of_cache(case, size) for size in case.sizes(quick=True)), name
+    assert not any(registry.out_of_cache(registry.CASES["sigmoid"], s) for s in registry.CASES["sigmoid"].sizes(True))
 
 
 def test_the_in_place_fused_call_adds_no_gradient_sized_memory():
