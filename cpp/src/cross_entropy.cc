@@ -13,6 +13,10 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "kernels/softmax_abi.hpp"
 #include "kernels/target_table.hpp"
 #include "parallel.hpp"
@@ -120,6 +124,47 @@ struct ChunkRows {
       for (int64_t i = 0; i < count; ++i) base[offsets[i] + c * class_stride] = staging[i * classes + c];
   }
 };
+
+// Rows at least this long are written with streaming stores where the CPU has them.
+constexpr int64_t kStreamingRowBytes = 1024;
+
+// Writes `row` as zeros but `value` at t (t outside [0, n): zeros only). A long row is written
+// with streaming stores on x86: nll_loss's gradient is mostly zeros that the caller reads
+// much later, and streaming skips the read-for-ownership of every line, so the gradient's
+// bytes cross the memory bus once instead of twice. The caller fences after its rows
+// (stream_fence) before another thread may read them.
+template <class T>
+void write_one_hot_row(T* row, int64_t n, int64_t t, T value) {
+#if defined(__SSE2__)
+  const auto address = reinterpret_cast<uintptr_t>(row);
+  if (n * static_cast<int64_t>(sizeof(T)) >= kStreamingRowBytes && address % sizeof(T) == 0) {
+    constexpr int64_t kLanes = 16 / static_cast<int64_t>(sizeof(T));
+    const int64_t head = std::min<int64_t>(n, static_cast<int64_t>((16 - address % 16) % 16 / sizeof(T)));
+    int64_t c = 0;
+    for (; c < head; ++c) row[c] = c == t ? value : T(0);
+    const int64_t body_end = c + (n - c) / kLanes * kLanes;
+    // The one vector holding t, if the aligned body has it.
+    const int64_t t_vector = t >= c && t < body_end ? c + (t - c) / kLanes * kLanes : -1;
+    alignas(16) T lanes[kLanes] = {};
+    if (t_vector >= 0) lanes[t - t_vector] = value;
+    const __m128i with_value = _mm_load_si128(reinterpret_cast<const __m128i*>(lanes));
+    const __m128i zero = _mm_setzero_si128();
+    for (; c < body_end; c += kLanes)
+      _mm_stream_si128(reinterpret_cast<__m128i*>(row + c), c == t_vector ? with_value : zero);
+    for (; c < n; ++c) row[c] = c == t ? value : T(0);
+    return;
+  }
+#endif
+  std::fill(row, row + n, T(0));
+  if (t >= 0 && t < n) row[t] = value;
+}
+
+// Orders this thread's streaming stores before whatever follows (a no-op without them).
+inline void stream_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
 
 // Per-thread scratch of one chunk: row offsets for up to kOffsetSlots operands and up to
 // three tiles of rows.
@@ -362,6 +407,7 @@ class ClassLossEngine {
       total += loss;
     }
     if (g.staging) g.scatter();
+    if (call_.loss == ClassLoss::kNllLoss) stream_fence();
     return total;
   }
 
@@ -405,11 +451,12 @@ class ClassLossEngine {
   // the row's first element with the input's class stride (never staged, one element is
   // read); gradient rows are contiguous (staged when the output's are not).
   double nll_row(const T* x, int64_t t, T* grad, double scale) const {
-    zero_row(grad);
-    if (t == call_.ignore_index) return 0.0;
-    const double w = class_weight(t);
-    if (grad != nullptr) grad[t] = static_cast<T>(-scale * w);
-    return -w * static_cast<double>(x[t * call_.input.class_stride]);
+    const bool ignored = t == call_.ignore_index;
+    const double w = ignored ? 0.0 : class_weight(t);
+    // Read before the gradient row is written: with out=input it is this very row.
+    const double loss = ignored ? 0.0 : -w * static_cast<double>(x[t * call_.input.class_stride]);
+    if (grad != nullptr) write_one_hot_row(grad, classes_, ignored ? -1 : t, static_cast<T>(-scale * w));
+    return loss;
   }
 
   // cross_entropy and softmax_focal_loss with a class index t; x is a contiguous row.

@@ -249,6 +249,21 @@ def test_in_place_gradient_overwrites_logits(rng, dtype, kind, reduction, shape)
     np.testing.assert_array_equal(logits, expected_grad)
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("classes", [5, 300, 1001])  # short rows, and rows written with streaming stores
+def test_nll_loss_in_place_reads_each_row_before_writing_its_gradient(rng, dtype, reduction, classes):
+    x = np.log(rng.dirichlet(np.ones(classes), size=37)).astype(dtype)
+    y = rng.integers(0, classes, size=37)
+    y[3] = -100
+    expected_loss, expected_grad = F.nll_loss_with_grad(x, y, reduction=reduction)
+    log_probs = x.copy()
+    loss, grad = F.nll_loss_with_grad(log_probs, y, reduction=reduction, out=log_probs)
+    assert grad is log_probs
+    np.testing.assert_array_equal(loss, expected_loss)
+    np.testing.assert_array_equal(log_probs, expected_grad)
+    np.testing.assert_array_equal(expected_loss, F.nll_loss(x, y, reduction=reduction))
+
+
 def test_in_place_gradient_of_a_strided_view(rng):
     x, y = make_case(rng, (8, C, 6), np.float32, "int64", -100)
     view = strided(x, {1, 2})
