@@ -28,11 +28,14 @@ OUT_OF_CACHE_SIZE = 1 << 24
 OUT_OF_CACHE_SHAPE = (8192, 1000)
 
 
-def interleaved_medians_ms(libraries: Dict[str, Callable[[], Any]], repeats: int) -> Dict[str, float]:
-    """Warm each call up, then time one call of every library per round, rotating the order
-    each round so that drift in the machine's state hits every library alike."""
-    for call in libraries.values():
-        call()
+def interleaved_medians_ms(libraries: Dict[str, Callable[[], Any]], repeats: int,
+                           warm_up: bool = True) -> Dict[str, float]:
+    """Warm each call up (unless the caller already ran it), then time one call of every
+    library per round, rotating the order each round so that drift in the machine's state
+    hits every library alike."""
+    if warm_up:
+        for call in libraries.values():
+            call()
     names = list(libraries)
     times: Dict[str, List[float]] = {name: [] for name in names}
     for round_index in range(repeats):

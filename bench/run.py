@@ -88,9 +88,10 @@ def run_case(functional: Any, case: registry.Case, size: Any, repeats: int,
     timed = {library: c for library, c in calls.items() if library not in problems}
     passes = {}
     for pass_name in case.passes:
-        # The bandwidth probes run in the same rounds as the libraries (see BandwidthProbe).
+        # The bandwidth probes run in the same rounds as the libraries (see BandwidthProbe);
+        # check_case has already run every call once, which is their warm-up.
         ms = measure.interleaved_medians_ms({**{lib: c[pass_name] for lib, c in timed.items()}, **probe.calls()},
-                                            repeats)
+                                            repeats, warm_up=False)
         bandwidth = probe.bandwidth(ms)
         ms = {lib: t for lib, t in ms.items() if not lib.startswith("_")}
         moved = case.bytes_moved(inputs, pass_name)
@@ -148,9 +149,12 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     results = []
     for case in cases:
         for size in case.sizes(args.quick):
+            case_started = time.perf_counter()
             results.append(run_case(functional, case, size, repeats, probe))
-            print(f"  {case.name} {size}: done", file=sys.stderr, flush=True)
+            print(f"  {case.name} {report.size_label(size)}: {time.perf_counter() - case_started:.1f} s",
+                  file=sys.stderr, flush=True)
 
+    print(f"  (cases: {time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
     # --quick keeps the subprocess and scaling measurements to three representative losses.
     representative = [c for c in cases if not args.quick or c.name in QUICK_CASES]
     scaling = {}
@@ -160,8 +164,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             inputs = case.make(np.random.default_rng(0), size)
             scaling[f"{case.name} {report.size_label(size)}"] = measure.thread_scaling_ms(
                 functional, fastloss, case, inputs, repeats, os.cpu_count() or 1)
+    print(f"  (thread scaling done at {time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
     memory_cases = representative
     memory = {} if args.no_memory else {c.name: measure.peak_extra_memory(c, args.threads) for c in memory_cases}
+    print(f"  (peak memory done at {time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
     target_cases = [c.name for c in memory_cases]
     targets = {} if args.no_targets else measure.per_target_ms(info["compiled_targets"], args.threads, target_cases, repeats)
 
