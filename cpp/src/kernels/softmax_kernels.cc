@@ -72,7 +72,10 @@ LogSumExp chunked_log_sum_exp(const T* x, int64_t n, T* out, double* chunk_max) 
     const double csum = exp_sum<T, kStore>(chunk, len, shift, kStore ? out + start : nullptr);
     if (csum == 0.0) continue;
     const double cm = static_cast<double>(cmax);
-    if (cm > max) {
+    if (max == ninf) {  // the first chunk with a term: nothing to rescale (and one exp saved per short row)
+      sum = csum;
+      max = cm;
+    } else if (cm > max) {
       sum = sum * math::exp(max - cm) + csum;
       max = cm;
     } else {
