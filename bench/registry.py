@@ -382,6 +382,89 @@ register(Case(
 ))
 
 
+# --- row losses (rows of D features; sized like the class losses, (N, D)) -------------------
+
+
+def _rows(xp: Any, values: Any) -> Any:
+    return values.sum(axis=1, dtype=np.float64) if xp is np else values.sum(axis=1)
+
+
+def _cosine_parts(xp: Any, a: Any, b: Any) -> Tuple[Any, Any, Any]:
+    """(cos, |a|^2 + 1e-12, |b|^2 + 1e-12) per row, as torch."""
+    aa = _rows(xp, a * a) + 1e-12
+    bb = _rows(xp, b * b) + 1e-12
+    return _rows(xp, a * b) / xp.sqrt(aa * bb), aa, bb
+
+
+def _cosine_embedding(xp: Any, a: Any, b: Any, y: Any) -> Any:
+    cos = _cosine_parts(xp, a, b)[0]
+    return _mean(xp, xp.where(y == 1, 1 - cos, xp.maximum(cos - 0.2, 0)))
+
+
+def _cosine_embedding_grads(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    cos, aa, bb = _cosine_parts(np, a, b)
+    denominator = np.sqrt(aa * bb)
+    coefficient = (np.where(y == 1, -1.0, np.where(cos > 0.2, 1.0, 0.0)) / len(a))[:, None]
+    d_a = b / denominator[:, None] - (cos / aa)[:, None] * a
+    d_b = a / denominator[:, None] - (cos / bb)[:, None] * b
+    return (coefficient * d_a).astype(a.dtype), (coefficient * d_b).astype(b.dtype)
+
+
+def _multi_margin_terms(xp: Any, x: Any, t: Any) -> Any:
+    """max(0, 1 - x[t] + x[i]) for every i, 0 at i = t."""
+    terms = xp.maximum(1 - _take(xp, x, t)[:, None] + x, 0)
+    return xp.where(xp.arange(x.shape[1])[None, :] == t[:, None], 0, terms)
+
+
+def _multi_margin(xp: Any, x: Any, t: Any) -> Any:
+    return _mean(xp, _rows(xp, _multi_margin_terms(xp, x, t)) / x.shape[1])
+
+
+def _multi_margin_grad(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    active = (_multi_margin_terms(np, x, t) > 0).astype(x.dtype)
+    active[np.arange(len(t)), t] = -active.sum(axis=1)
+    return active / (x.shape[1] * len(t))
+
+
+def _distance(xp: Any, u: Any, v: Any) -> Any:
+    return xp.sqrt(_rows(xp, (u - v + 1e-6) ** 2))
+
+
+def _triplet(xp: Any, a: Any, p: Any, n: Any) -> Any:
+    return _mean(xp, xp.maximum(_distance(xp, a, p) - _distance(xp, a, n) + 1, 0))
+
+
+def _triplet_grads(a: np.ndarray, p: np.ndarray, n: np.ndarray) -> Tuple[np.ndarray, ...]:
+    d_ap, d_an = _distance(np, a, p), _distance(np, a, n)
+    active = ((d_ap - d_an + 1 > 0) / len(a))[:, None]
+    unit_ap = (a - p + 1e-6) / d_ap[:, None]
+    unit_an = (a - n + 1e-6) / d_an[:, None]
+    return tuple((active * g).astype(a.dtype) for g in (unit_ap - unit_an, -unit_ap, unit_an))
+
+
+def _row_pair(rng: np.random.Generator, shape: Tuple[int, int]) -> Inputs:
+    n, d = shape
+    return _normal(rng, n * d).reshape(n, d), _normal(rng, n * d).reshape(n, d), _signs(rng, n)
+
+
+register(Case(
+    "cosine_embedding_loss", CLASSES, _row_pair, kwargs={"margin": 0.2},
+    value=_cosine_embedding, numpy_grad=_cosine_embedding_grads, grads=(0, 1),
+    torch_call=lambda torch, a, b, y: torch.nn.functional.cosine_embedding_loss(a, b, y, margin=0.2),
+))
+register(Case(
+    "multi_margin_loss", CLASSES, _logits_labels,
+    value=_multi_margin, numpy_grad=_multi_margin_grad,
+    torch_call=lambda torch, x, t: torch.nn.functional.multi_margin_loss(x, t),
+))
+register(Case(
+    "triplet_margin_loss", CLASSES,
+    lambda rng, shape: tuple(_normal(rng, shape[0] * shape[1]).reshape(shape) for _ in range(3)),
+    value=_triplet, numpy_grad=_triplet_grads, grads=(0, 1, 2),
+    torch_call=lambda torch, a, p, n: torch.nn.functional.triplet_margin_loss(a, p, n),
+))
+
+
 def _pull_in_other_files() -> None:
     """Cases from the other engineers' bench files, when they exist and offer a hook."""
     for module_name in ("bench_losses", "bench_cross_entropy"):
