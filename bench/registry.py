@@ -11,7 +11,6 @@ register, Case)`` and are pulled in when they exist.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -466,21 +465,6 @@ register(Case(
     value=_triplet, numpy_grad=_triplet_grads, grads=(0, 1, 2),
     torch_call=lambda torch, a, p, n: torch.nn.functional.triplet_margin_loss(a, p, n),
 ))
-
-
-def _pull_in_other_files() -> None:
-    """Cases from the other engineers' bench files, when they exist and offer a hook."""
-    for module_name in ("bench_losses", "bench_cross_entropy"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        hook = getattr(module, "register_cases", None)
-        if hook is not None:
-            hook(register, Case)
-
-
-_pull_in_other_files()
 
 
 def available_cases(functional: Any) -> List[Case]:
