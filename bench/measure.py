@@ -84,8 +84,11 @@ class BandwidthProbe:
 
 def memory_bandwidth(probe: BandwidthProbe, repeats: int = 5) -> Dict[str, float]:
     """Best-of-repeats read and copy bandwidth in GB/s at this moment."""
-    best = {name: min(interleaved_medians_ms({name: call}, 1)[name] for _ in range(repeats))
-            for name, call in probe.calls().items()}
+    calls = probe.calls()
+    for call in calls.values():  # warm-up, once
+        call()
+    best = {name: min(interleaved_medians_ms({name: call}, 1, warm_up=False)[name] for _ in range(repeats))
+            for name, call in calls.items()}
     return {**probe.bandwidth(best), "bytes": probe.nbytes}
 
 
