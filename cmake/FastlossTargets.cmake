@@ -21,7 +21,11 @@ endif()
 # -fno-trapping-math lets GCC if-convert (and so vectorize) the branch-free selects;
 # -fno-math-errno keeps sqrt and friends inline. Never -ffast-math: NaN and inf keep their
 # meaning. -fopenmp-simd honours `#pragma omp simd` without the OpenMP runtime.
-set(FASTLOSS_KERNEL_FLAGS -O3 -fno-trapping-math -fno-math-errno -fopenmp-simd
+# -ffp-contract=off: the compiler may not fuse a multiply and an add on its own, since it
+# would do so in one loop of a kernel and not in another (a vectorised body and its scalar
+# remainder, the backward and the fused pass), and their results would differ in the last
+# bits. FMA is used where it pays through math::mul_add, the same in every loop.
+set(FASTLOSS_KERNEL_FLAGS -O3 -fno-trapping-math -fno-math-errno -ffp-contract=off -fopenmp-simd
     -fno-semantic-interposition)
 
 set(FASTLOSS_TARGET_DEFINITIONS "")

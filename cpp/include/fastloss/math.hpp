@@ -112,6 +112,25 @@ FASTLOSS_INLINE T quiet_nan() {
   return static_cast<T>(__builtin_nan(""));
 }
 
+// a * b + c, rounded once where the target has fused multiply-add (avx2, avx512, neon) and
+// twice elsewhere. Kernels are compiled with -ffp-contract=off, so this is the only place a
+// multiply and an add fuse: the compiler cannot contract one loop of a kernel (a vector body)
+// and not another (a remainder, the fused pass), and every path rounds alike, bit for bit.
+FASTLOSS_INLINE float mul_add(float a, float b, float c) {
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+  return __builtin_fmaf(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+FASTLOSS_INLINE double mul_add(double a, double b, double c) {
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+  return __builtin_fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
 // round(v) for |v| < 2^(mantissa bits - 1), without a rounding instruction.
 template <class T>
 FASTLOSS_INLINE T round_to_integer(T v) {
@@ -140,32 +159,29 @@ template <class T>
 FASTLOSS_INLINE Reduced<T> reduce_ln2(T x) {
   using C = Consts<T>;
   const T k = round_to_integer(x * C::kLog2e);
-  const T r = (x - k * C::kLn2Hi) - k * C::kLn2Lo;
+  const T r = mul_add(-k, C::kLn2Lo, mul_add(-k, C::kLn2Hi, x));
   return {k, r};
+}
+
+// c0 + x (c1 + x (c2 + ...)) in Horner form, one mul_add per coefficient.
+template <class T>
+FASTLOSS_INLINE T horner(T, T c) {
+  return c;
+}
+template <class T, class... Rest>
+FASTLOSS_INLINE T horner(T x, T c0, Rest... rest) {
+  return mul_add(horner<T>(x, rest...), x, c0);
 }
 
 // expm1(r) - r - r^2/2 ... as r^2 * q(r): Taylor terms through r^7 (float) or r^13 (double),
 // enough for |r| <= ln2/2 to stay below half an ULP of truncation error.
 FASTLOSS_INLINE float expm1_tail(float r) {
-  const float q = 1.0f / 2 +
-                  r * (1.0f / 6 +
-                       r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))));
+  const float q = horner(r, 1.0f / 2, 1.0f / 6, 1.0f / 24, 1.0f / 120, 1.0f / 720, 1.0f / 5040);
   return r * r * q;
 }
 FASTLOSS_INLINE double expm1_tail(double r) {
-  const double q =
-      1.0 / 2 +
-      r * (1.0 / 6 +
-           r * (1.0 / 24 +
-                r * (1.0 / 120 +
-                     r * (1.0 / 720 +
-                          r * (1.0 / 5040 +
-                               r * (1.0 / 40320 +
-                                    r * (1.0 / 362880 +
-                                         r * (1.0 / 3628800 +
-                                              r * (1.0 / 39916800 +
-                                                   r * (1.0 / 479001600 +
-                                                        r * (1.0 / 6227020800.0)))))))))));
+  const double q = horner(r, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040, 1.0 / 40320,
+                          1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800.0);
   return r * r * q;
 }
 
@@ -182,22 +198,17 @@ struct Log1pParts {
 FASTLOSS_INLINE Log1pParts<float> log1p_reduced(float f) {
   const float s = f / (2.0f + f);
   const float z = s * s;
-  const float r = z * (6.666666666666735130e-01f +
-                       z * (3.999999999940941908e-01f +
-                            z * (2.857142874366239149e-01f + z * 2.222219843214978396e-01f)));
+  const float r = z * horner(z, 6.666666666666735130e-01f, 3.999999999940941908e-01f, 2.857142874366239149e-01f,
+                             2.222219843214978396e-01f);
   const float hfsq = 0.5f * f * f;
   return {hfsq, s * (hfsq + r)};
 }
 FASTLOSS_INLINE Log1pParts<double> log1p_reduced(double f) {
   const double s = f / (2.0 + f);
   const double z = s * s;
-  const double r =
-      z * (6.666666666666735130e-01 +
-           z * (3.999999999940941908e-01 +
-                z * (2.857142874366239149e-01 +
-                     z * (2.222219843214978396e-01 +
-                          z * (1.818357216161805012e-01 +
-                               z * (1.531383769920937332e-01 + z * 1.479819860511658591e-01))))));
+  const double r = z * horner(z, 6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
+                              2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
+                              1.479819860511658591e-01);
   const double hfsq = 0.5 * f * f;
   return {hfsq, s * (hfsq + r)};
 }
@@ -209,9 +220,9 @@ FASTLOSS_INLINE T exp_impl(T x) {
   T xc = x < C::kExpMin ? C::kExpMin : x;
   xc = xc > C::kExpMax ? C::kExpMax : xc;
   // reduce_ln2, keeping k + kRoundShift: its low mantissa bits are k as an integer.
-  const T shifted = xc * C::kLog2e + C::kRoundShift;
+  const T shifted = mul_add(xc, C::kLog2e, C::kRoundShift);
   const T k = shifted - C::kRoundShift;
-  const T r = (xc - k * C::kLn2Hi) - k * C::kLn2Lo;
+  const T r = mul_add(-k, C::kLn2Lo, mul_add(-k, C::kLn2Hi, xc));
   const T p = T(1) + (r + expm1_tail(r));
   // 2^k = 2^k1 * 2^k2 with both halves normal, the larger applied first: the product
   // overflows to inf or rounds once into the subnormal range exactly as exp itself should.

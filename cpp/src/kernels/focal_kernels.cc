@@ -17,8 +17,7 @@ using loss_helpers::abs_of;
 //   d/dx = alpha_t q^gamma ((sigmoid(x) - y) + gamma ce (1 - 2y) sigmoid(x) sigmoid(-x) / q).
 // ce as a sum of softplus terms keeps its digits where it is tiny (confident, correct logits),
 // which (1 - y) x - log_sigmoid(x) cancels away; gamma = 0 uses that BCE-with-logits form
-// instead, so it gives alpha_t times binary_cross_entropy_with_logits (bit for bit without
-// FMA; targets with FMA may contract the product differently, one rounding apart).
+// instead, so it gives alpha_t times binary_cross_entropy_with_logits bit for bit.
 struct SigmoidFocal : loss_helpers::PlainLoss {
   // Variants: the modulator's form (gamma = 0, gamma = 2, any other gamma) plus kAlpha when
   // alpha >= 0, so each option set computes only its own terms.
