@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "arrays.hpp"
-#include "fastloss/cross_entropy.hpp"
+#include "fastloss/class_losses.hpp"
 #include "register.hpp"
 
 namespace fastloss {

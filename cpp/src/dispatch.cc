@@ -10,9 +10,9 @@ namespace fastloss {
 namespace {
 
 bool compiled(Target t) {
-#define FASTLOSS_IS_TARGET(ns, enumerator) \
+#define FASTLOSS_IS_TARGET(ns, enumerator, unused) \
   if (t == Target::enumerator) return true;
-  FASTLOSS_FOR_EACH_COMPILED_TARGET(FASTLOSS_IS_TARGET)
+  FASTLOSS_FOR_EACH_COMPILED_TARGET(FASTLOSS_IS_TARGET, )
 #undef FASTLOSS_IS_TARGET
   return false;
 }

@@ -1,20 +1,9 @@
 #include "fastloss/elementwise.hpp"
 
-#include "kernels/abi.hpp"
-#include "kernels/target_table.hpp"
-#include "blocks.hpp"
+#include "dispatch_table.hpp"
+#include "engine/elements.hpp"
 
 namespace fastloss {
-
-// The per-target kernel objects: fastloss::<target>::<loss>_kernel.
-#define FASTLOSS_DECLARE_KERNEL(name, ...) extern const kernel_abi::ElementwiseKernel name##_kernel;
-#define FASTLOSS_DECLARE_TARGET(ns, enumerator) \
-  namespace ns {                                \
-  FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_DECLARE_KERNEL)  \
-  }
-FASTLOSS_FOR_EACH_COMPILED_TARGET(FASTLOSS_DECLARE_TARGET)
-#undef FASTLOSS_DECLARE_TARGET
-#undef FASTLOSS_DECLARE_KERNEL
 
 namespace {
 
@@ -22,28 +11,9 @@ using kernel_abi::Mode;
 using kernel_abi::Sums;
 
 constexpr int kLosses = static_cast<int>(ElementwiseLoss::kCount);
-using LossTable = const kernel_abi::ElementwiseKernel* const*;
-
-
-#define FASTLOSS_KERNEL_ADDRESS(name, ...) &ns_::name##_kernel,
-ByTarget<LossTable> make_tables() {
-  ByTarget<LossTable> tables;
-#define FASTLOSS_FILL_TARGET(ns, enumerator)                                               \
-  {                                                                                        \
-    namespace ns_ = ::fastloss::ns;                                                        \
-    static const kernel_abi::ElementwiseKernel* const losses[kLosses] = {                  \
-        FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_KERNEL_ADDRESS)};                             \
-    tables.entries[static_cast<int>(Target::enumerator)] = losses;                         \
-  }
-  FASTLOSS_FOR_EACH_COMPILED_TARGET(FASTLOSS_FILL_TARGET)
-#undef FASTLOSS_FILL_TARGET
-  return tables;
-}
-#undef FASTLOSS_KERNEL_ADDRESS
 
 kernel_abi::BlockKernelFn block_kernel(ElementwiseLoss loss, DType dtype) {
-  static const ByTarget<LossTable> tables = make_tables();
-  const kernel_abi::ElementwiseKernel& k = *tables.active()[static_cast<int>(loss)];
+  const kernel_abi::ElementwiseKernel& k = *dispatch::elementwise_kernels().losses[static_cast<int>(loss)];
   return dtype == DType::kFloat32 ? k.f32 : k.f64;
 }
 

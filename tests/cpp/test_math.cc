@@ -1,4 +1,4 @@
-// The accuracy contracts of fastloss/math.hpp, enforced on every supported SIMD target
+// The accuracy contracts of kernels/math.hpp, enforced on every supported SIMD target
 // through the same vectorized array loops the losses use (fastloss::unary), against long
 // double references. The bounds below are the ones the header documents.
 #include <gtest/gtest.h>

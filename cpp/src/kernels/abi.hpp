@@ -51,12 +51,23 @@ struct ElementwiseKernel {
   BlockKernelFn f64;
 };
 
+// The elementwise family's object on one target: each loss's kernel, in
+// FASTLOSS_ELEMENTWISE_LOSSES order.
+struct ElementwiseKernelFamily {
+  const ElementwiseKernel* losses[static_cast<int>(ElementwiseLoss::kCount)];
+};
+
 using UnaryF32Fn = void (*)(const float* in, float* out, int64_t n);
 using UnaryF64Fn = void (*)(const double* in, double* out, int64_t n);
 
 struct UnaryKernel {
   UnaryF32Fn f32;
   UnaryF64Fn f64;
+};
+
+// The unary family's object on one target, in FASTLOSS_UNARY_OPS order.
+struct UnaryKernelFamily {
+  UnaryKernel ops[static_cast<int>(UnaryOp::kCount)];
 };
 
 }  // namespace kernel_abi

@@ -20,7 +20,7 @@
 // fastloss::FASTLOSS_TARGET_NS and so is compiled separately for every target.
 #pragma once
 
-#include "fastloss/math.hpp"
+#include "kernels/math.hpp"
 #include "kernels/abi.hpp"
 
 namespace fastloss {
@@ -220,9 +220,14 @@ inline constexpr kernel_abi::ElementwiseKernel make_elementwise_kernel() {
                                        &elementwise_detail::run_block<Op, double>};
 }
 
+// Every loss's kernel object, fastloss::<target>::<name>_kernel (elementwise_kernels.cc
+// gathers them into the family's table).
+#define FASTLOSS_DECLARE_ELEMENTWISE_KERNEL(name, ...) extern const kernel_abi::ElementwiseKernel name##_kernel;
+FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_DECLARE_ELEMENTWISE_KERNEL)
+#undef FASTLOSS_DECLARE_ELEMENTWISE_KERNEL
+
 // Defines fastloss::<target>::<name>_kernel for an Op.
-#define FASTLOSS_DEFINE_ELEMENTWISE_KERNEL(name, Op)                \
-  extern const kernel_abi::ElementwiseKernel name##_kernel;         \
+#define FASTLOSS_DEFINE_ELEMENTWISE_KERNEL(name, Op) \
   const kernel_abi::ElementwiseKernel name##_kernel = make_elementwise_kernel<Op>();
 
 }  // namespace FASTLOSS_TARGET_NS

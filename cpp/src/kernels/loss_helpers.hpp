@@ -3,7 +3,7 @@
 // sources: lives in fastloss::FASTLOSS_TARGET_NS.
 #pragma once
 
-#include "fastloss/math.hpp"
+#include "kernels/math.hpp"
 #include "kernels/abi.hpp"
 
 namespace fastloss {

@@ -1,8 +1,8 @@
 // Array versions of the math header's functions, compiled once per SIMD target. They back
 // fastloss.sigmoid / log_sigmoid and let the C++ tests check every function on every
 // target through the same vectorized loops the losses use.
-#include "fastloss/math.hpp"
-#include "kernels/abi.hpp"
+#include "kernels/families.hpp"
+#include "kernels/math.hpp"
 
 namespace fastloss {
 namespace FASTLOSS_TARGET_NS {
@@ -19,8 +19,7 @@ void apply(const T* in, T* out, int64_t n) {
 
 }  // namespace
 
-extern const kernel_abi::UnaryKernel unary_kernels[];
-const kernel_abi::UnaryKernel unary_kernels[] = {FASTLOSS_UNARY_OPS(FASTLOSS_UNARY_ENTRY)};
+const kernel_abi::UnaryKernelFamily unary_kernels = {{FASTLOSS_UNARY_OPS(FASTLOSS_UNARY_ENTRY)}};
 
 }  // namespace FASTLOSS_TARGET_NS
 }  // namespace fastloss

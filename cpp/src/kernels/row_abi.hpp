@@ -1,51 +1,94 @@
-// The interface between the row-loss dispatcher (cpp/src/row_losses.cc) and the per-target
-// kernels (cpp/src/kernels/row_kernels.cc): cosine_embedding, multi_margin and
-// triplet_margin, each over a block of rows of `dim` contiguous elements.
+// The interface between the row engine (cpp/src/engine/rows.hpp) and the per-target row
+// kernels: the class losses and softmax (class_kernels.cc) and the row-wise losses
+// (row_kernels.cc). A kernel gets a block of whole rows, each a contiguous run of `length`
+// elements, with the per-row operands beside them, and writes each row's loss.
 //
 // Plain data and function-pointer types only, like abi.hpp: included by per-target and
-// baseline code alike. The dispatcher gathers rows with a non-unit element stride into
-// tiles first; per-row operands (labels, classes, weights, gradient scales, losses) come as
-// contiguous arrays of the block's rows.
+// baseline code alike.
 #pragma once
 
 #include <cstdint>
 
+#include "fastloss/class_losses.hpp"
+#include "fastloss/row_losses.hpp"
+
 namespace fastloss {
 namespace kernel_abi {
+
+// Row operands of one block: class losses read the input (and the probability target),
+// the row-wise losses up to three inputs.
+inline constexpr int kRowOperands = 3;
 
 template <class T>
 struct RowBlock {
   int64_t rows;
-  int64_t dim;
-  const T* in[3];         // cosine: x1, x2; triplet: anchor, positive, negative; multi_margin: input
-  int64_t in_stride[3];   // elements between consecutive rows of in[k]
-  T* grad[3];             // gradients of in[k]: all null for the loss alone; grad[k] may be in[k]
-  int64_t grad_stride[3];
-  const double* label;    // cosine: the row's target (1, -1, or anything else: loss 0)
-  const int64_t* cls;     // multi_margin: the row's target class, in [0, dim)
-  const double* weight;   // multi_margin: the weight of the row's target class
-  const double* scale;    // with gradients: d total / d row loss
-  double* loss;           // out: each row's loss
+  int64_t length;  // elements per row: classes, or the embedding dimension
+  // Row r of input k starts at in[k][r]; its elements are in_stride[k] apart (1 unless the
+  // family asked the engine not to stage that input: nll_loss reads one element a row).
+  const T* const* in[kRowOperands];
+  int64_t in_stride[kRowOperands];
+  // Contiguous output rows (gradients, softmax), or null arrays. out[k][r] may be in[k][r].
+  T* const* out[kRowOperands];
+  const int64_t* index;  // per row: a class index (class losses, multi_margin), or null
+  const double* label;   // per row: a label (cosine_embedding), or null
+  const double* scale;   // per row, with outputs: d total / d row loss
+  double* loss;          // per row: written by the kernel
+  double* scratch;       // per-thread scratch, ClassKernels::scratch_doubles(length) long
 };
 
-// Scalar options. norm_p is triplet's p (finite > 0 or +inf); margin_p multi_margin's p.
+// The options of the class losses as the kernels read them: weight and alpha contiguous
+// (C elements of the input's type) or null.
+struct ClassOptions {
+  ClassLoss loss;
+  bool want_loss;            // row losses are needed (a reduction or reduction='none')
+  bool probability_targets;  // in[1] holds class probabilities; else index holds classes
+  const void* weight;
+  double weight_total;  // sum of the class weights (label smoothing's normaliser)
+  int64_t ignore_index;
+  double label_smoothing;
+  const void* alpha;  // softmax_focal_loss: per-class alpha, else alpha_scalar
+  double alpha_scalar;
+  double gamma;
+};
+
+template <class T>
+struct ClassKernels {
+  // Class losses over a block: each row's loss, and with out[0] its gradient.
+  void (*losses)(const RowBlock<T>& block, const ClassOptions& options);
+  // out[0] = softmax (log_softmax when log) of in[0], row by row.
+  void (*softmax)(const RowBlock<T>& block, bool log);
+};
+
+// The options of the row-wise losses. class_weight: multi_margin's (C,) weight as float64, or
+// null.
 struct RowOptions {
+  RowLoss loss;
   double margin;
-  double norm_p;
-  double eps;
-  bool swap;
-  int margin_p;
+  int margin_p;   // multi_margin: 1 or 2
+  double norm_p;  // triplet: finite > 0 or +inf
+  double eps;     // triplet
+  bool swap;      // triplet
+  const double* class_weight;
 };
 
 template <class T>
 struct RowKernels {
-  void (*cosine_embedding)(const RowBlock<T>& block, const RowOptions& options);
-  void (*multi_margin)(const RowBlock<T>& block, const RowOptions& options);
-  void (*triplet_margin)(const RowBlock<T>& block, const RowOptions& options);
+  // Row-wise losses over a block: each row's loss, and with out[] the gradients of every
+  // input.
+  void (*losses)(const RowBlock<T>& block, const RowOptions& options);
 };
 
-// One target's row kernels for both dtypes.
-struct RowLossKernels {
+// Doubles of per-thread scratch the class kernels need for rows of `length` classes: the
+// maxima of the log-sum-exp chunks of one row.
+inline constexpr int64_t kLogSumExpChunk = 2048;
+inline constexpr int64_t class_scratch_doubles(int64_t length) { return (length + kLogSumExpChunk - 1) / kLogSumExpChunk; }
+
+// Each family's object on one target: both float types.
+struct ClassKernelFamily {
+  ClassKernels<float> f32;
+  ClassKernels<double> f64;
+};
+struct RowKernelFamily {
   RowKernels<float> f32;
   RowKernels<double> f64;
 };

@@ -3,8 +3,8 @@
 // float64; the dispatcher (row_losses.cc) handles layouts, reductions and threads.
 // Options that change a loop's body (gradient or not, p) are template parameters, chosen
 // once per block, so every loop is branch-free.
-#include "fastloss/math.hpp"
-#include "kernels/row_abi.hpp"
+#include "kernels/families.hpp"
+#include "kernels/math.hpp"
 
 namespace fastloss {
 namespace FASTLOSS_TARGET_NS {
@@ -32,11 +32,11 @@ constexpr double kCosineEpsilon = 1e-12;
 template <class T, bool kGrad>
 void cosine_embedding(const RowBlock<T>& b, const RowOptions& o) {
   for (int64_t r = 0; r < b.rows; ++r) {
-    const T* x1 = b.in[0] + r * b.in_stride[0];
-    const T* x2 = b.in[1] + r * b.in_stride[1];
+    const T* x1 = b.in[0][r];
+    const T* x2 = b.in[1][r];
     double dot = 0.0, sq1 = 0.0, sq2 = 0.0;
 #pragma omp simd reduction(+ : dot, sq1, sq2)
-    for (int64_t i = 0; i < b.dim; ++i) {
+    for (int64_t i = 0; i < b.length; ++i) {
       const double a = static_cast<double>(x1[i]), c = static_cast<double>(x2[i]);
       dot += a * c;
       sq1 += a * a;
@@ -57,11 +57,11 @@ void cosine_embedding(const RowBlock<T>& b, const RowOptions& o) {
       const double slope = b.scale[r] * (positive ? -1.0 : (negative && hinge >= 0.0 ? 1.0 : 0.0));
       const T across = static_cast<T>(slope / denom);
       const T self1 = static_cast<T>(slope * cos / sq1), self2 = static_cast<T>(slope * cos / sq2);
-      T* g1 = b.grad[0] + r * b.grad_stride[0];
-      T* g2 = b.grad[1] + r * b.grad_stride[1];
+      T* g1 = b.out[0][r];
+      T* g2 = b.out[1][r];
       // g1 may be x1: both inputs are read before either gradient is written.
 #pragma omp simd
-      for (int64_t i = 0; i < b.dim; ++i) {
+      for (int64_t i = 0; i < b.length; ++i) {
         const T a = x1[i], c = x2[i];
         g1[i] = across * c - self1 * a;
         g2[i] = across * a - self2 * c;
@@ -109,18 +109,19 @@ FASTLOSS_INLINE double margin_grad(const T* x, int64_t begin, int64_t end, T shi
 template <class T, bool kSquared, bool kGrad>
 void multi_margin(const RowBlock<T>& b, const RowOptions& o) {
   const T margin = static_cast<T>(o.margin);
-  const double per_class = 1.0 / static_cast<double>(b.dim);
+  const double per_class = 1.0 / static_cast<double>(b.length);
   for (int64_t r = 0; r < b.rows; ++r) {
-    const T* x = b.in[0] + r * b.in_stride[0];
-    const int64_t y = b.cls[r];
+    const T* x = b.in[0][r];
+    const int64_t y = b.index[r];
+    const double weight = o.class_weight == nullptr ? 1.0 : o.class_weight[y];
     const T shift = margin - x[y];  // z_j = (margin - x_y) + x_j, torch's order
-    const double sum = margin_sum<T, kSquared>(x, 0, y, shift) + margin_sum<T, kSquared>(x, y + 1, b.dim, shift);
-    b.loss[r] = sum * b.weight[r] * per_class;
+    const double sum = margin_sum<T, kSquared>(x, 0, y, shift) + margin_sum<T, kSquared>(x, y + 1, b.length, shift);
+    b.loss[r] = sum * weight * per_class;
     if constexpr (kGrad) {
-      const T step = static_cast<T>(b.scale[r] * b.weight[r] * per_class);
-      T* g = b.grad[0] + r * b.grad_stride[0];
-      const double total =
-          margin_grad<T, kSquared>(x, 0, y, shift, step, g) + margin_grad<T, kSquared>(x, y + 1, b.dim, shift, step, g);
+      const T step = static_cast<T>(b.scale[r] * weight * per_class);
+      T* g = b.out[0][r];
+      const double total = margin_grad<T, kSquared>(x, 0, y, shift, step, g) +
+                           margin_grad<T, kSquared>(x, y + 1, b.length, shift, step, g);
       g[y] = static_cast<T>(-total);
     }
   }
@@ -199,16 +200,16 @@ void triplet_margin(const RowBlock<T>& b, const RowOptions& o) {
   const T eps = static_cast<T>(o.eps);
   const T pt = static_cast<T>(o.norm_p);
   for (int64_t r = 0; r < b.rows; ++r) {
-    const T* an = b.in[0] + r * b.in_stride[0];
-    const T* po = b.in[1] + r * b.in_stride[1];
-    const T* ne = b.in[2] + r * b.in_stride[2];
-    const Distance d_ap = distance<T, kNorm>(an, po, b.dim, eps, o.norm_p);
-    const Distance d_an = distance<T, kNorm>(an, ne, b.dim, eps, o.norm_p);
+    const T* an = b.in[0][r];
+    const T* po = b.in[1][r];
+    const T* ne = b.in[2][r];
+    const Distance d_ap = distance<T, kNorm>(an, po, b.length, eps, o.norm_p);
+    const Distance d_an = distance<T, kNorm>(an, ne, b.length, eps, o.norm_p);
     Distance d_pn{0.0, 0.0};
     double w_an = 1.0, w_pn = 0.0;  // shares of the negative distance's gradient
     double d_neg = d_an.value;
     if constexpr (kSwap) {
-      d_pn = distance<T, kNorm>(po, ne, b.dim, eps, o.norm_p);
+      d_pn = distance<T, kNorm>(po, ne, b.length, eps, o.norm_p);
       w_an = d_an.value < d_pn.value ? 1.0 : (d_an.value == d_pn.value ? 0.5 : 0.0);
       w_pn = 1.0 - w_an;
       d_neg = d_an.value < d_pn.value ? d_an.value : d_pn.value;
@@ -223,12 +224,12 @@ void triplet_margin(const RowBlock<T>& b, const RowOptions& o) {
       const T c_pn = static_cast<T>(s * w_pn * d_pn.factor);
       const T m_ap = static_cast<T>(d_ap.value), m_an = static_cast<T>(d_an.value),
               m_pn = static_cast<T>(d_pn.value);
-      T* ga = b.grad[0] + r * b.grad_stride[0];
-      T* gp = b.grad[1] + r * b.grad_stride[1];
-      T* gn = b.grad[2] + r * b.grad_stride[2];
+      T* ga = b.out[0][r];
+      T* gp = b.out[1][r];
+      T* gn = b.out[2][r];
       // ga may be the anchor: every input is read before any gradient is written.
 #pragma omp simd
-      for (int64_t i = 0; i < b.dim; ++i) {
+      for (int64_t i = 0; i < b.length; ++i) {
         const T a = an[i], p = po[i], n = ne[i];
         const T h_ap = c_ap * norm_slope<T, kNorm>(a - p + eps, pt, m_ap);
         const T h_an = c_an * norm_slope<T, kNorm>(a - n + eps, pt, m_an);
@@ -242,17 +243,17 @@ void triplet_margin(const RowBlock<T>& b, const RowOptions& o) {
   }
 }
 
-// Picks the instantiation for the block's options.
+// Picks the instantiation for the loss and the block's options.
 template <class T>
 struct Rows {
   static void cosine(const RowBlock<T>& b, const RowOptions& o) {
-    if (b.grad[0] != nullptr) cosine_embedding<T, true>(b, o);
+    if (b.out[0] != nullptr) cosine_embedding<T, true>(b, o);
     else cosine_embedding<T, false>(b, o);
   }
 
   template <bool kSquared>
   static void margin_with(const RowBlock<T>& b, const RowOptions& o) {
-    if (b.grad[0] != nullptr) multi_margin<T, kSquared, true>(b, o);
+    if (b.out[0] != nullptr) multi_margin<T, kSquared, true>(b, o);
     else multi_margin<T, kSquared, false>(b, o);
   }
   static void margin(const RowBlock<T>& b, const RowOptions& o) {
@@ -262,7 +263,7 @@ struct Rows {
 
   template <Norm kNorm, bool kSwap>
   static void triplet_with(const RowBlock<T>& b, const RowOptions& o) {
-    if (b.grad[0] != nullptr) triplet_margin<T, kNorm, kSwap, true>(b, o);
+    if (b.out[0] != nullptr) triplet_margin<T, kNorm, kSwap, true>(b, o);
     else triplet_margin<T, kNorm, kSwap, false>(b, o);
   }
   template <Norm kNorm>
@@ -277,15 +278,18 @@ struct Rows {
     else triplet_norm<Norm::kGeneral>(b, o);
   }
 
-  static constexpr kernel_abi::RowKernels<T> kernel() {
-    return kernel_abi::RowKernels<T>{&cosine, &margin, &triplet};
+  static void losses(const RowBlock<T>& b, const RowOptions& o) {
+    switch (o.loss) {
+      case RowLoss::kCosineEmbedding: return cosine(b, o);
+      case RowLoss::kMultiMargin: return margin(b, o);
+      case RowLoss::kTripletMargin: return triplet(b, o);
+    }
   }
 };
 
 }  // namespace
 
-extern const kernel_abi::RowLossKernels row_kernels;
-const kernel_abi::RowLossKernels row_kernels = {Rows<float>::kernel(), Rows<double>::kernel()};
+const kernel_abi::RowKernelFamily row_kernels = {{&Rows<float>::losses}, {&Rows<double>::losses}};
 
 }  // namespace FASTLOSS_TARGET_NS
 }  // namespace fastloss

@@ -1,4 +1,4 @@
-// Chunked, threaded execution over strided operands: the engine under every elementwise
+// The element engine: chunked, threaded execution over strided operands, under every elementwise
 // pass. Operands that are contiguous are handed to the block function in place; strided or
 // broadcast ones are gathered (and the output scattered) one chunk at a time through a
 // per-thread staging buffer. Chunk boundaries depend only on the element count, so

@@ -1,4 +1,4 @@
-#include "strided.hpp"
+#include "engine/strided.hpp"
 
 #include <algorithm>
 #include <stdexcept>

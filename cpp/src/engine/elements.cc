@@ -1,11 +1,11 @@
-#include "blocks.hpp"
+#include "engine/elements.hpp"
 
 #include <algorithm>
 #include <stdexcept>
 #include <vector>
 
 #include "parallel.hpp"
-#include "strided.hpp"
+#include "engine/strided.hpp"
 
 namespace fastloss {
 

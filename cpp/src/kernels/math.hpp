@@ -34,7 +34,7 @@
 #include <cstdint>
 
 #ifndef FASTLOSS_TARGET_NS
-#error "fastloss/math.hpp is for per-target kernel sources (FASTLOSS_TARGET_NS undefined)"
+#error "kernels/math.hpp is for per-target kernel sources (FASTLOSS_TARGET_NS undefined)"
 #endif
 
 #define FASTLOSS_INLINE inline __attribute__((always_inline))
@@ -173,44 +173,55 @@ FASTLOSS_INLINE T horner(T x, T c0, Rest... rest) {
   return mul_add(horner<T>(x, rest...), x, c0);
 }
 
-// expm1(r) - r - r^2/2 ... as r^2 * q(r): Taylor terms through r^7 (float) or r^13 (double),
-// enough for |r| <= ln2/2 to stay below half an ULP of truncation error.
-FASTLOSS_INLINE float expm1_tail(float r) {
+// expm1(r) for |r| <= ln2/2 as r + r^2 q(r), q the Taylor series of (expm1(r) - r) / r^2
+// through r^7 (float) or r^13 (double): below half an ULP of truncation error.
+FASTLOSS_INLINE float expm1_reduced(float r) {
   const float q = horner(r, 1.0f / 2, 1.0f / 6, 1.0f / 24, 1.0f / 120, 1.0f / 720, 1.0f / 5040);
-  return r * r * q;
+  return mul_add(r * r, q, r);
 }
-FASTLOSS_INLINE double expm1_tail(double r) {
+FASTLOSS_INLINE double expm1_reduced(double r) {
   const double q = horner(r, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040, 1.0 / 40320,
                           1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800.0);
-  return r * r * q;
+  return mul_add(r * r, q, r);
 }
 
 // log(1 + f) for f in [sqrt(1/2) - 1, sqrt(2) - 1], as fdlibm: s = f / (2 + f),
 // log(1 + f) = f - (hfsq - s (hfsq + R(s^2))), hfsq = f^2 / 2, R a minimax polynomial
-// (its first four terms suffice for float). The caller combines the parts with k ln2 so
-// the small terms are added before the large ones.
+// (its first four terms suffice for float).
 template <class T>
 struct Log1pParts {
-  T hfsq;      // f^2 / 2
-  T s_hfsq_r;  // s (hfsq + R)
+  T hfsq;    // f^2 / 2
+  T s;       // f / (2 + f)
+  T hfsq_r;  // hfsq + R
 };
 
 FASTLOSS_INLINE Log1pParts<float> log1p_reduced(float f) {
   const float s = f / (2.0f + f);
   const float z = s * s;
-  const float r = z * horner(z, 6.666666666666735130e-01f, 3.999999999940941908e-01f, 2.857142874366239149e-01f,
-                             2.222219843214978396e-01f);
   const float hfsq = 0.5f * f * f;
-  return {hfsq, s * (hfsq + r)};
+  return {hfsq, s,
+          mul_add(z, horner(z, 6.666666666666735130e-01f, 3.999999999940941908e-01f, 2.857142874366239149e-01f,
+                            2.222219843214978396e-01f),
+                  hfsq)};
 }
 FASTLOSS_INLINE Log1pParts<double> log1p_reduced(double f) {
   const double s = f / (2.0 + f);
   const double z = s * s;
-  const double r = z * horner(z, 6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
-                              2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
-                              1.479819860511658591e-01);
   const double hfsq = 0.5 * f * f;
-  return {hfsq, s * (hfsq + r)};
+  return {hfsq, s,
+          mul_add(z, horner(z, 6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
+                            2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
+                            1.479819860511658591e-01),
+                  hfsq)};
+}
+
+// log(1 + f) + k ln2 for a reduced f and an integer-valued k, the small terms added before
+// the large ones: k ln2_hi - ((hfsq - (s (hfsq + R) + k ln2_lo)) - f).
+template <class T>
+FASTLOSS_INLINE T log1p_reduced_plus(T f, T k) {
+  using C = Consts<T>;
+  const Log1pParts<T> p = log1p_reduced(f);
+  return mul_add(k, C::kLn2Hi, -((p.hfsq - mul_add(p.s, p.hfsq_r, k * C::kLn2Lo)) - f));
 }
 
 template <class T>
@@ -223,7 +234,7 @@ FASTLOSS_INLINE T exp_impl(T x) {
   const T shifted = mul_add(xc, C::kLog2e, C::kRoundShift);
   const T k = shifted - C::kRoundShift;
   const T r = mul_add(-k, C::kLn2Lo, mul_add(-k, C::kLn2Hi, xc));
-  const T p = T(1) + (r + expm1_tail(r));
+  const T p = T(1) + expm1_reduced(r);
   // 2^k = 2^k1 * 2^k2 with both halves normal, the larger applied first: the product
   // overflows to inf or rounds once into the subnormal range exactly as exp itself should.
   if constexpr (sizeof(T) == 4) {
@@ -262,9 +273,7 @@ FASTLOSS_INLINE T log_impl(T x) {
   // magic add so no int->float conversion of 64-bit lanes is needed.
   const T e_biased = from_bits<T>(exponent_bits | bits_of(C::kRoundShift)) - C::kRoundShift;
   const T e = e_biased - T(C::kExponentBias) - exponent_bias;
-  const T f = m - T(1);
-  const Log1pParts<T> parts = log1p_reduced(f);
-  const T result = e * C::kLn2Hi - ((parts.hfsq - (parts.s_hfsq_r + e * C::kLn2Lo)) - f);
+  const T result = log1p_reduced_plus(m - T(1), e);
   // Special values: log(+inf) = +inf and NaN stays NaN (first select), log(0) = -inf,
   // log(x < 0) = NaN. Single-comparison selects only: GCC does not vectorize a select on
   // a combined (&&) condition mixed with these.
@@ -289,12 +298,9 @@ FASTLOSS_INLINE T log1p_impl(T x) {
 // One division and no special cases, against log1p's log, two divisions and selects.
 template <class T>
 FASTLOSS_INLINE T log1p_unit(T e) {
-  using C = Consts<T>;
   const bool upper = e > static_cast<T>(0.41421356237309504880);
   const T f = upper ? (e - T(1)) * T(0.5) : e;
-  const T k = upper ? T(1) : T(0);
-  const Log1pParts<T> parts = log1p_reduced(f);
-  return k * C::kLn2Hi - ((parts.hfsq - (parts.s_hfsq_r + k * C::kLn2Lo)) - f);
+  return log1p_reduced_plus(f, upper ? T(1) : T(0));
 }
 
 template <class T>
@@ -305,7 +311,7 @@ FASTLOSS_INLINE T expm1_impl(T x) {
   T xc = x < C::kExpm1Lo ? C::kExpm1Lo : x;
   xc = xc > C::kExpm1Hi ? C::kExpm1Hi : xc;
   const Reduced<T> red = reduce_ln2(xc);
-  const T em = red.r + expm1_tail(red.r);
+  const T em = expm1_reduced(red.r);
   const T scale = exp2_integer(red.k);
   const T result = scale * em + (scale - T(1));
   const T large = exp_impl(x);

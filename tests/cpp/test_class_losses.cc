@@ -10,7 +10,7 @@
 #include <random>
 #include <vector>
 
-#include "fastloss/cross_entropy.hpp"
+#include "fastloss/class_losses.hpp"
 #include "fastloss/threading.hpp"
 #include "per_target.hpp"
 

@@ -1,0 +1,273 @@
+// The row engine: the walker under the class losses, softmax and the row-wise losses.
+//
+// Operands are rows of `length` elements laid over a row shape (any number of dimensions, any
+// strides, 0 along broadcast dimensions). Rows are cut into chunks of about kTileElements
+// elements, whose boundaries depend only on the row count and length; each chunk's rows are
+// handed to a per-target kernel (kernels/row_abi.hpp) as contiguous rows: in place where
+// their element stride is 1, else gathered into a per-thread tile and, for outputs,
+// scattered back, so extra memory is O(threads x tile), never O(rows x length). Per-row
+// operands (class indices, labels, grad_output) are read into float64/int64 arrays beside
+// them. Row losses are summed in float64 chunk by chunk and the chunks in index order: the
+// total is bitwise identical for any thread count.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "fastloss/array.hpp"
+#include "kernels/row_abi.hpp"
+#include "fastloss/threading.hpp"
+#include "parallel.hpp"
+
+namespace fastloss {
+namespace rows {
+
+// A row operand: strides (in elements) over the row dimensions and along a row.
+struct Matrix {
+  const void* data = nullptr;
+  const int64_t* row_strides = nullptr;
+  int64_t elem_stride = 1;
+  bool present() const { return data != nullptr; }
+};
+struct MutableMatrix {
+  void* data = nullptr;
+  const int64_t* row_strides = nullptr;
+  int64_t elem_stride = 1;
+  bool present() const { return data != nullptr; }
+};
+// A per-row operand: one element per row.
+struct Vector {
+  const void* data = nullptr;
+  const int64_t* row_strides = nullptr;
+  bool present() const { return data != nullptr; }
+};
+struct MutableVector {
+  void* data = nullptr;
+  const int64_t* row_strides = nullptr;
+  bool present() const { return data != nullptr; }
+};
+
+// One pass over the rows: what it reads and writes. Float operands have the pass's type T.
+struct Pass {
+  Shape rows;          // the row dimensions (their product is the row count)
+  int64_t length = 0;  // elements per row
+  Matrix in[kernel_abi::kRowOperands];
+  // Inputs that are read in place even when strided (the kernel follows in_stride).
+  bool unstaged[kernel_abi::kRowOperands] = {};
+  MutableMatrix out[kernel_abi::kRowOperands];
+  Vector index;  // class indices
+  IndexDType index_dtype = IndexDType::kInt64;
+  Vector label;        // per-row labels
+  Vector grad_output;  // per-row gradient scale; else every row's is `scale`
+  double scale = 1.0;
+  MutableVector loss_out;      // each row's loss
+  int64_t scratch_doubles = 0;  // kernel scratch per thread
+};
+
+// Elements per chunk of rows: the tiles of one chunk stay in L2 while they are gathered,
+// computed and scattered.
+inline constexpr int64_t kTileElements = 16384;
+
+// Rows a task takes at most when nothing is staged: the chunks of long rows hold one row
+// each, and a task of many such chunks spreads its fixed costs (offsets, the kernel call)
+// over them. Tasks only group chunks: the sums stay per chunk, so results do not depend on it.
+inline constexpr int64_t kTaskRows = 256;
+
+inline int64_t rows_per_chunk(int64_t length) {
+  return std::max<int64_t>(1, kTileElements / std::max<int64_t>(1, length));
+}
+
+// Element offsets of consecutive rows in every operand: the first row is decomposed over the
+// row dimensions once (seek), then rows are walked in order (next) without a division.
+class Walker {
+ public:
+  explicit Walker(const Shape& rows);
+  void seek(int64_t row);
+  void next();
+  int64_t offset(const int64_t* strides) const;
+
+ private:
+  Shape rows_;
+  int64_t index_[64];
+};
+
+// offsets[i] = the element offset of row first + i of an operand with `strides` over `rows`,
+// for i < count: a multiply for one row dimension (the common case), the walker otherwise.
+void row_offsets(const Shape& rows, const int64_t* strides, int64_t first, int64_t count, int64_t* offsets);
+
+// The first row (in index order) whose class index is neither `ignore` nor in [0, classes),
+// and the sum of class_weight[index] (1 each without weights) over the other rows (ignored
+// rows excluded).
+struct IndexScan {
+  double weight_sum = 0.0;
+  int64_t bad_row = -1;
+  int64_t bad_value = 0;
+};
+template <class T>
+IndexScan scan_indices(const Shape& rows, Vector index, IndexDType dtype, int64_t classes, const int64_t* ignore,
+                       const T* class_weight);
+
+// Per-thread buffers of one chunk.
+template <class T>
+struct ChunkScratch {
+  std::vector<const T*> in_rows[kernel_abi::kRowOperands];
+  std::vector<T*> out_rows[kernel_abi::kRowOperands];
+  std::vector<T*> out_home[kernel_abi::kRowOperands];  // where staged output rows go
+  std::vector<T> tiles;
+  std::vector<int64_t> offsets, index;
+  std::vector<double> label, scale, loss, kernel;
+};
+
+template <class T>
+ChunkScratch<T>& thread_scratch() {
+  thread_local ChunkScratch<T> scratch;
+  return scratch;
+}
+
+// Runs kernel(block) over every chunk of the pass's rows and returns the sum of the row
+// losses (the kernel writes them to block.loss): summed chunk by chunk, the chunks in index
+// order, as parallel::ordered_sum does.
+template <class T, class Kernel>
+double run(const Pass& pass, Kernel&& kernel) {
+  constexpr int kOperands = kernel_abi::kRowOperands;
+  const int64_t length = pass.length;
+  const int64_t rows = pass.rows.numel();
+  const int64_t per_chunk = rows_per_chunk(length);
+  const int64_t chunks = parallel::chunk_count(rows, per_chunk);
+  const bool has_outputs = pass.out[0].present();
+  // Which operands go through a tile: inputs 0..2, outputs 3..5.
+  bool staged[2 * kOperands];
+  bool any_staged = false;
+  for (int k = 0; k < kOperands; ++k) {
+    staged[k] = pass.in[k].present() && pass.in[k].elem_stride != 1 && !pass.unstaged[k];
+    staged[kOperands + k] = pass.out[k].present() && pass.out[k].elem_stride != 1;
+    any_staged = any_staged || staged[k] || staged[kOperands + k];
+  }
+  // Chunks per task: one when tiles are used (they hold one chunk), else as many as keep
+  // kMinChunksPerThread tasks per thread, up to kTaskRows rows.
+  const int64_t group =
+      any_staged ? 1
+                 : std::max<int64_t>(1, std::min<int64_t>(kTaskRows / per_chunk,
+                                                          chunks / (parallel::kMinChunksPerThread * get_num_threads())));
+  const int64_t tasks = parallel::chunk_count(chunks, group);
+  std::vector<double> chunk_sums(static_cast<size_t>(chunks));
+  parallel::for_each_chunk(tasks, parallel::threads_for(tasks), [&](int64_t task) {
+    const int64_t first_chunk = task * group;
+    const int64_t end_chunk = std::min(chunks, first_chunk + group);
+    const int64_t first = first_chunk * per_chunk;
+    const int64_t count = std::min(end_chunk * per_chunk, rows) - first;
+    const size_t n = static_cast<size_t>(count);
+    ChunkScratch<T>& s = thread_scratch<T>();
+    s.offsets.resize(n);
+    s.loss.resize(n);
+    s.scale.resize(n);
+    s.kernel.resize(static_cast<size_t>(pass.scratch_doubles));
+    const size_t tile_size = n * static_cast<size_t>(length);
+    if (any_staged && s.tiles.size() < 2 * kOperands * tile_size) s.tiles.resize(2 * kOperands * tile_size);
+    const auto tile = [&](int slot) { return s.tiles.data() + static_cast<size_t>(slot) * tile_size; };
+    int64_t* offsets = s.offsets.data();
+
+    kernel_abi::RowBlock<T> block{};
+    block.rows = count;
+    block.length = length;
+    for (int k = 0; k < kOperands; ++k) {
+      const Matrix& in = pass.in[k];
+      if (in.present()) {
+        s.in_rows[k].resize(n);
+        const T** rows_k = s.in_rows[k].data();
+        const T* base = static_cast<const T*>(in.data);
+        row_offsets(pass.rows, in.row_strides, first, count, offsets);
+        if (!staged[k]) {
+          for (int64_t i = 0; i < count; ++i) rows_k[i] = base + offsets[i];
+        } else {
+          // Row by row: strided reads of one row fall on cache lines the next rows reuse.
+          for (int64_t i = 0; i < count; ++i) {
+            const T* row = base + offsets[i];
+            T* copy = tile(k) + i * length;
+            for (int64_t c = 0; c < length; ++c) copy[c] = row[c * in.elem_stride];
+            rows_k[i] = copy;
+          }
+        }
+        block.in[k] = rows_k;
+        block.in_stride[k] = staged[k] ? 1 : in.elem_stride;
+      }
+      const MutableMatrix& out = pass.out[k];
+      if (out.present()) {
+        s.out_rows[k].resize(n);
+        T** rows_k = s.out_rows[k].data();
+        T* base = static_cast<T*>(out.data);
+        row_offsets(pass.rows, out.row_strides, first, count, offsets);
+        if (!staged[kOperands + k]) {
+          for (int64_t i = 0; i < count; ++i) rows_k[i] = base + offsets[i];
+        } else {
+          s.out_home[k].resize(n);
+          for (int64_t i = 0; i < count; ++i) {
+            s.out_home[k][i] = base + offsets[i];
+            rows_k[i] = tile(kOperands + k) + i * length;
+          }
+        }
+        block.out[k] = rows_k;
+      }
+    }
+    if (pass.index.present()) {
+      s.index.resize(n);
+      row_offsets(pass.rows, pass.index.row_strides, first, count, offsets);
+      if (pass.index_dtype == IndexDType::kInt32) {
+        const int32_t* index = static_cast<const int32_t*>(pass.index.data);
+        for (int64_t i = 0; i < count; ++i) s.index[i] = index[offsets[i]];
+      } else {
+        const int64_t* index = static_cast<const int64_t*>(pass.index.data);
+        for (int64_t i = 0; i < count; ++i) s.index[i] = index[offsets[i]];
+      }
+      block.index = s.index.data();
+    }
+    if (pass.label.present()) {
+      s.label.resize(n);
+      row_offsets(pass.rows, pass.label.row_strides, first, count, offsets);
+      const T* label = static_cast<const T*>(pass.label.data);
+      for (int64_t i = 0; i < count; ++i) s.label[i] = static_cast<double>(label[offsets[i]]);
+      block.label = s.label.data();
+    }
+    if (has_outputs) {
+      if (pass.grad_output.present()) {
+        row_offsets(pass.rows, pass.grad_output.row_strides, first, count, offsets);
+        const T* grad_output = static_cast<const T*>(pass.grad_output.data);
+        for (int64_t i = 0; i < count; ++i) s.scale[i] = static_cast<double>(grad_output[offsets[i]]);
+      } else {
+        for (int64_t i = 0; i < count; ++i) s.scale[i] = pass.scale;
+      }
+    }
+    block.scale = s.scale.data();
+    block.loss = s.loss.data();
+    block.scratch = s.kernel.data();
+    kernel(block);
+
+    for (int k = 0; k < kOperands; ++k) {
+      if (!staged[kOperands + k]) continue;
+      // Element by element: the rows' writes to one element index share a cache line.
+      const int64_t stride = pass.out[k].elem_stride;
+      const T* from = tile(kOperands + k);
+      for (int64_t c = 0; c < length; ++c)
+        for (int64_t i = 0; i < count; ++i) s.out_home[k][i][c * stride] = from[i * length + c];
+    }
+    if (pass.loss_out.present()) {
+      row_offsets(pass.rows, pass.loss_out.row_strides, first, count, offsets);
+      T* loss_out = static_cast<T*>(pass.loss_out.data);
+      for (int64_t i = 0; i < count; ++i) loss_out[offsets[i]] = static_cast<T>(s.loss[i]);
+    }
+    for (int64_t c = first_chunk; c < end_chunk; ++c) {
+      double sum = 0.0;
+      const int64_t end = std::min((c + 1) * per_chunk, rows) - first;
+      for (int64_t i = c * per_chunk - first; i < end; ++i) sum += s.loss[i];
+      chunk_sums[static_cast<size_t>(c)] = sum;
+    }
+  });
+  double total = 0.0;
+  for (double sum : chunk_sums) total += sum;
+  return total;
+}
+
+}  // namespace rows
+}  // namespace fastloss

@@ -1,0 +1,441 @@
+// The class losses (nll_loss, cross_entropy, softmax_focal_loss) and softmax / log_softmax
+// over blocks of rows of classes, compiled once per SIMD target (FASTLOSS_TARGET_NS). The
+// row engine (engine/rows.hpp) hands each block over as contiguous rows; class_losses.cc
+// handles targets' validation, reductions and options.
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "kernels/families.hpp"
+#include "kernels/math.hpp"
+
+namespace fastloss {
+namespace FASTLOSS_TARGET_NS {
+namespace {
+
+using kernel_abi::ClassOptions;
+using kernel_abi::RowBlock;
+
+// log(sum_c exp(x_c)) = max + log_sum, kept in two parts: log p_c = (x_c - max) - log_sum
+// stays exact for huge logits (1e30 + log 3 would round to 1e30).
+struct LogSumExp {
+  double max;
+  double log_sum;
+};
+
+// The soft-target weights of one row: v_c = w_c * (alpha * y_c + beta), with y_c = 0 when
+// y is null and w_c = 1 when w is null. One form covers probability targets
+// (alpha = 1 - smoothing, beta = smoothing / C) and the smoothing term of class-index
+// targets (y null, beta = smoothing / C).
+struct SoftTarget {
+  const void* y;
+  const void* w;
+  double alpha;
+  double beta;
+};
+
+// A gradient row: out_c = p_scale * p_c - v_scale * v_c (out null: no gradient).
+struct RowGrad {
+  void* out;
+  double p_scale;
+  double v_scale;
+};
+
+template <class T>
+FASTLOSS_INLINE T negative_infinity() {
+  return -static_cast<T>(__builtin_inf());
+}
+
+// Terms per partial sum of exp_sum: few enough per SIMD lane (16 to 64) that a float32
+// partial stays within a few 1e-7 relative, many enough that the float64 adds are rare.
+constexpr int64_t kExpSumBlock = 256;
+
+// sum_i exp(x_i - shift), also stored to out when kStore (out may be x: each element is
+// read before it is written). Partial sums run in T (full-width vectors, no conversions in
+// the loop) over blocks of kExpSumBlock and are added in float64.
+template <class T, bool kStore>
+FASTLOSS_INLINE double exp_sum(const T* x, int64_t len, T shift, T* out) {
+  double total = 0.0;
+  for (int64_t b = 0; b < len; b += kExpSumBlock) {
+    const int64_t m = len - b < kExpSumBlock ? len - b : kExpSumBlock;
+    const T* xb = x + b;
+    T partial = T(0);
+    if constexpr (kStore) {
+      T* ob = out + b;
+#pragma omp simd reduction(+ : partial)
+      for (int64_t i = 0; i < m; ++i) {
+        const T e = math::exp(xb[i] - shift);
+        ob[i] = e;
+        partial += e;
+      }
+    } else {
+      (void)out;
+#pragma omp simd reduction(+ : partial)
+      for (int64_t i = 0; i < m; ++i) partial += math::exp(xb[i] - shift);
+    }
+    total += static_cast<double>(partial);
+  }
+  return total;
+}
+
+// Online log-sum-exp at chunk granularity: each chunk is summed as exp(x - chunk max) and
+// merged into the running sum with one scalar exp (instead of the two exps per element of
+// an element-wise online softmax). kStore also keeps every exp(x - chunk max) and the chunk
+// maxima, so a gradient needs no second exp per element. Chunk sums combine in float64.
+template <class T, bool kStore>
+LogSumExp chunked_log_sum_exp(const T* x, int64_t n, T* out, double* chunk_max) {
+  const double ninf = -__builtin_inf();
+  double max = ninf;
+  double sum = 0.0;
+  for (int64_t k = 0, start = 0; start < n; ++k, start += kernel_abi::kLogSumExpChunk) {
+    const int64_t len = n - start < kernel_abi::kLogSumExpChunk ? n - start : kernel_abi::kLogSumExpChunk;
+    const T* chunk = x + start;
+    T cmax = negative_infinity<T>();
+#pragma omp simd reduction(max : cmax)
+    for (int64_t i = 0; i < len; ++i) cmax = chunk[i] > cmax ? chunk[i] : cmax;
+    // A chunk of -inf only (a masked range of the vocabulary) adds exp(x - 0) = 0 instead of
+    // exp(-inf - -inf) = NaN. A NaN never raises the maximum but reaches the sum as exp(NaN);
+    // +inf gives exp(inf - inf) = NaN: both rows end NaN, as torch.
+    const T shift = cmax == negative_infinity<T>() ? T(0) : cmax;
+    if constexpr (kStore) chunk_max[k] = static_cast<double>(cmax);
+    const double csum = exp_sum<T, kStore>(chunk, len, shift, kStore ? out + start : nullptr);
+    if (csum == 0.0) continue;
+    const double cm = static_cast<double>(cmax);
+    if (max == ninf) {  // the first chunk with a term: nothing to rescale (and one exp saved per short row)
+      sum = csum;
+      max = cm;
+    } else if (cm > max) {
+      sum = sum * math::exp(max - cm) + csum;
+      max = cm;
+    } else {
+      sum += csum * math::exp(cm - max);
+    }
+  }
+  // Every chunk -inf: the row is all -inf and its softmax NaN, as torch.
+  if (max == ninf) return LogSumExp{max, __builtin_nan("")};
+  return LogSumExp{max, math::log(sum)};
+}
+
+// The row's log-sum-exp by an online max and sum over cache-sized chunks: one read of x.
+// NaN for rows that are all -inf or contain +inf or NaN, as torch.
+template <class T>
+LogSumExp log_sum_exp(const T* x, int64_t n) {
+  return chunked_log_sum_exp<T, false>(x, n, nullptr, nullptr);
+}
+
+// The same log-sum-exp (bit for bit), also writing out_c = exp(x_c - M_k), M_k the max of
+// chunk k (class_scratch_doubles(n) of them, written to chunk_max). out may be x.
+template <class T>
+LogSumExp exp_row(const T* x, int64_t n, T* out, double* chunk_max) {
+  return chunked_log_sum_exp<T, true>(x, n, out, chunk_max);
+}
+
+template <class T>
+void log_softmax(const T* x, int64_t n, const LogSumExp& lse, T* out) {
+  const T max = static_cast<T>(lse.max);
+  const T log_sum = static_cast<T>(lse.log_sum);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - max) - log_sum;
+}
+
+// v_c of SoftTarget, with the absent operands compiled out.
+template <class T, bool kHasY, bool kWeighted>
+FASTLOSS_INLINE T soft_weight(const T* y, const T* w, int64_t i, T alpha, T beta) {
+  T v = beta;
+  if constexpr (kHasY) v = alpha * y[i] + beta;
+  if constexpr (kWeighted) v *= w[i];
+  (void)y;
+  (void)w;
+  (void)alpha;
+  return v;
+}
+
+template <class T, bool kHasY, bool kWeighted>
+double target_mass(const T* y, const T* w, int64_t n, T alpha, T beta) {
+  double mass = 0.0;
+#pragma omp simd reduction(+ : mass)
+  for (int64_t i = 0; i < n; ++i)
+    mass += static_cast<double>(soft_weight<T, kHasY, kWeighted>(y, w, i, alpha, beta));
+  return mass;
+}
+
+template <class T, bool kHasY, bool kWeighted, bool kLoss, bool kGrad>
+double cross_entropy_row(const T* x, int64_t n, T max, T log_sum, const T* y, const T* w, T alpha,
+                         T beta, T p_scale, T v_scale, T* out) {
+  double loss = 0.0;
+  // out may be x: every iteration reads x[i] before writing out[i].
+#pragma omp simd reduction(+ : loss)
+  for (int64_t i = 0; i < n; ++i) {
+    const T log_p = (x[i] - max) - log_sum;
+    const T v = soft_weight<T, kHasY, kWeighted>(y, w, i, alpha, beta);
+    if constexpr (kLoss) loss -= static_cast<double>(v * log_p);
+    if constexpr (kGrad) out[i] = p_scale * math::exp(log_p) - v_scale * v;
+  }
+  return loss;
+}
+
+// p_c = exp(x_c - M_k) exp(M_k - lse): one scalar exp per chunk. An all -inf chunk has
+// M_k = -inf and factor 0.
+template <class T, bool kWeighted>
+void exp_row_to_grad(T* out, int64_t n, const LogSumExp& lse, const double* chunk_max, const T* w,
+                     T beta, double p_scale, T v_scale) {
+  for (int64_t k = 0, start = 0; start < n; ++k, start += kernel_abi::kLogSumExpChunk) {
+    const int64_t len = n - start < kernel_abi::kLogSumExpChunk ? n - start : kernel_abi::kLogSumExpChunk;
+    const T factor = static_cast<T>(p_scale * math::exp((chunk_max[k] - lse.max) - lse.log_sum));
+    T* dst = out + start;
+    const T* wk = kWeighted ? w + start : w;
+#pragma omp simd
+    for (int64_t i = 0; i < len; ++i)
+      dst[i] = dst[i] * factor - v_scale * soft_weight<T, false, kWeighted>(nullptr, wk, i, T(0), beta);
+  }
+}
+
+// Picks the instantiation for the operands present, so the row loops carry no branches.
+template <class T>
+struct Rows {
+  template <bool kHasY, bool kWeighted>
+  static double mass_of(const SoftTarget& v, int64_t n) {
+    return target_mass<T, kHasY, kWeighted>(static_cast<const T*>(v.y), static_cast<const T*>(v.w),
+                                            n, static_cast<T>(v.alpha), static_cast<T>(v.beta));
+  }
+
+  static double mass(const SoftTarget& v, int64_t n) {
+    if (v.y != nullptr) return v.w != nullptr ? mass_of<true, true>(v, n) : mass_of<true, false>(v, n);
+    return v.w != nullptr ? mass_of<false, true>(v, n) : mass_of<false, false>(v, n);
+  }
+
+  template <bool kHasY, bool kWeighted, bool kLoss, bool kGrad>
+  static double row_of(const T* x, int64_t n, const LogSumExp& lse, const SoftTarget& v, const RowGrad& g) {
+    return cross_entropy_row<T, kHasY, kWeighted, kLoss, kGrad>(
+        x, n, static_cast<T>(lse.max), static_cast<T>(lse.log_sum), static_cast<const T*>(v.y),
+        static_cast<const T*>(v.w), static_cast<T>(v.alpha), static_cast<T>(v.beta), static_cast<T>(g.p_scale),
+        static_cast<T>(g.v_scale), static_cast<T*>(g.out));
+  }
+
+  template <bool kHasY, bool kWeighted>
+  static double row_with(const T* x, int64_t n, const LogSumExp& lse, const SoftTarget& v, bool want_loss,
+                         const RowGrad& g) {
+    if (g.out != nullptr) {
+      return want_loss ? row_of<kHasY, kWeighted, true, true>(x, n, lse, v, g)
+                       : row_of<kHasY, kWeighted, false, true>(x, n, lse, v, g);
+    }
+    return want_loss ? row_of<kHasY, kWeighted, true, false>(x, n, lse, v, g) : 0.0;
+  }
+
+  // sum_c v_c (-log p_c) when want_loss (else 0), and the gradient row when g.out is set;
+  // g.out may be x.
+  static double cross_entropy(const T* x, int64_t n, const LogSumExp& lse, const SoftTarget& v, bool want_loss,
+                              const RowGrad& g) {
+    // Without y and with beta = 0 every v_c is 0: the weights need not be read.
+    const bool weighted = v.w != nullptr && (v.y != nullptr || v.beta != 0.0);
+    if (v.y != nullptr)
+      return weighted ? row_with<true, true>(x, n, lse, v, want_loss, g)
+                      : row_with<true, false>(x, n, lse, v, want_loss, g);
+    return weighted ? row_with<false, true>(x, n, lse, v, want_loss, g)
+                    : row_with<false, false>(x, n, lse, v, want_loss, g);
+  }
+
+  // Turns exp_row's output into a gradient without another exp per element:
+  // out_c = p_scale * p_c - v_scale * v_c (v.y must be null).
+  static void to_grad(T* out, int64_t n, const LogSumExp& lse, const double* chunk_max, const SoftTarget& v,
+                      double p_scale, double v_scale) {
+    const T* w = static_cast<const T*>(v.w);
+    const T beta = static_cast<T>(v.beta);
+    if (w != nullptr && v.beta != 0.0)
+      exp_row_to_grad<T, true>(out, n, lse, chunk_max, w, beta, p_scale, static_cast<T>(v_scale));
+    else
+      exp_row_to_grad<T, false>(out, n, lse, chunk_max, w, beta, p_scale, static_cast<T>(v_scale));
+  }
+};
+
+// Rows at least this long are written with streaming stores where the CPU has them.
+constexpr int64_t kStreamingRowBytes = 1024;
+
+// Writes `row` as zeros but `value` at t (t outside [0, n): zeros only). A long row is written
+// with streaming stores on x86: nll_loss's gradient is mostly zeros that the caller reads
+// much later, and streaming skips the read-for-ownership of every line, so the gradient's
+// bytes cross the memory bus once instead of twice. The caller fences (stream_fence) after
+// its rows, before another thread may read them.
+template <class T>
+void write_one_hot_row(T* row, int64_t n, int64_t t, T value) {
+  int64_t c = 0;
+#if defined(__SSE2__)
+  const auto address = reinterpret_cast<uintptr_t>(row);
+  if (n * static_cast<int64_t>(sizeof(T)) >= kStreamingRowBytes && address % sizeof(T) == 0) {
+    constexpr int64_t kLanes = 16 / static_cast<int64_t>(sizeof(T));
+    const int64_t misalignment = static_cast<int64_t>((16 - address % 16) % 16 / sizeof(T));
+    const int64_t head = misalignment < n ? misalignment : n;
+    for (; c < head; ++c) row[c] = c == t ? value : T(0);
+    const int64_t body_end = c + (n - c) / kLanes * kLanes;
+    // The one vector holding t, if the aligned body has it.
+    const int64_t t_vector = t >= c && t < body_end ? c + (t - c) / kLanes * kLanes : -1;
+    alignas(16) T lanes[kLanes] = {};
+    if (t_vector >= 0) lanes[t - t_vector] = value;
+    const __m128i with_value = _mm_load_si128(reinterpret_cast<const __m128i*>(lanes));
+    const __m128i zero = _mm_setzero_si128();
+    for (; c < body_end; c += kLanes)
+      _mm_stream_si128(reinterpret_cast<__m128i*>(row + c), c == t_vector ? with_value : zero);
+  }
+#endif
+  for (; c < n; ++c) row[c] = c == t ? value : T(0);
+}
+
+// Orders this thread's streaming stores before whatever follows (a no-op without them).
+inline void stream_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
+// softmax_focal_loss's factors: loss = A (1 - p)^gamma (-log p), A = w_t alpha_t, p = p_t, and
+// G = d loss / d log p_t = A (gamma (1 - p)^(gamma - 1) p log p - (1 - p)^gamma).
+struct FocalTerms {
+  double loss;
+  double slope;
+};
+
+// 1 - p is -expm1(log p), exact for p near 1; the (1 - p)^(gamma - 1) term is 0 at gamma = 0
+// and at p = 1 (its limit), so gamma = 0 and alpha = 1 give cross_entropy bit for bit.
+FASTLOSS_INLINE FocalTerms focal_terms(double nll, double amplitude, double gamma) {
+  const double log_p = -nll;
+  const double one_minus_p = -math::expm1(log_p);
+  const double modulation = gamma == 0.0 ? 1.0 : math::exp(gamma * math::log(one_minus_p));
+  const double slope = gamma == 0.0 || one_minus_p == 0.0
+                           ? 0.0
+                           : gamma * math::exp((gamma - 1.0) * math::log(one_minus_p)) * math::exp(log_p) * log_p;
+  return FocalTerms{amplitude * modulation * nll, amplitude * (slope - modulation)};
+}
+
+// The class losses of one block of rows.
+template <class T>
+class ClassRows {
+ public:
+  ClassRows(const RowBlock<T>& block, const ClassOptions& o)
+      : b_(block), o_(o), weight_(static_cast<const T*>(o.weight)), classes_(block.length) {}
+
+  void run() const {
+    for (int64_t r = 0; r < b_.rows; ++r) {
+      T* grad = b_.out[0] != nullptr ? b_.out[0][r] : nullptr;
+      const double scale = b_.scale[r];
+      if (o_.probability_targets)
+        b_.loss[r] = probability_row(b_.in[0][r], b_.in[1][r], grad, scale);
+      else if (o_.loss == ClassLoss::kNllLoss)
+        b_.loss[r] = nll_row(b_.in[0][r], b_.index[r], grad, scale);
+      else
+        b_.loss[r] = index_row(b_.in[0][r], b_.index[r], grad, scale);
+    }
+    if (o_.loss == ClassLoss::kNllLoss && b_.out[0] != nullptr) stream_fence();
+  }
+
+ private:
+  double class_weight(int64_t c) const { return weight_ == nullptr ? 1.0 : static_cast<double>(weight_[c]); }
+
+  double alpha_at(int64_t t) const {
+    return o_.alpha == nullptr ? o_.alpha_scalar : static_cast<double>(static_cast<const T*>(o_.alpha)[t]);
+  }
+
+  // nll_loss: loss = -w_t x_t; the gradient row is 0 but for -scale w_t at t. x is the row's
+  // first element with the input's class stride (never staged: one element is read).
+  double nll_row(const T* x, int64_t t, T* grad, double scale) const {
+    const bool ignored = t == o_.ignore_index;
+    // Read before the gradient row is written: with out=input it is this very row.
+    const double loss = ignored ? 0.0 : -class_weight(t) * static_cast<double>(x[t * b_.in_stride[0]]);
+    if (grad != nullptr)
+      write_one_hot_row(grad, classes_, ignored ? -1 : t, static_cast<T>(ignored ? 0.0 : -scale * class_weight(t)));
+    return loss;
+  }
+
+  void zero_row(T* grad) const {
+    if (grad == nullptr) return;
+    for (int64_t c = 0; c < classes_; ++c) grad[c] = T(0);
+  }
+
+  // cross_entropy and softmax_focal_loss with a class index t; x is a contiguous row.
+  // With a gradient (and no smoothing term in the loss, which needs every x_c) the row is
+  // read once: exp_row stores exp(x_c - chunk max) in the gradient row while it sums, and
+  // to_grad rescales it in cache, one exp per element in all.
+  double index_row(const T* x, int64_t t, T* grad, double scale) const {
+    if (t == o_.ignore_index) {
+      zero_row(grad);
+      return 0.0;
+    }
+    const double e = o_.label_smoothing;
+    const double x_t = static_cast<double>(x[t]);  // read before the gradient may overwrite x
+    const bool single_exp = grad != nullptr && !(o_.want_loss && e > 0.0);
+    const LogSumExp lse = single_exp ? exp_row(x, classes_, grad, b_.scratch)
+                                     : log_sum_exp(x, classes_);
+    const double nll = (lse.max - x_t) + lse.log_sum;  // -log p_t (+0 when p_t = 1)
+    const double w = class_weight(t);
+
+    double p_scale, t_step, loss, beta = 0.0;
+    if (o_.loss == ClassLoss::kSoftmaxFocal) {
+      const FocalTerms f = focal_terms(nll, w * alpha_at(t), o_.gamma);
+      // gradient scale G ([j == t] - p_j)
+      p_scale = -scale * f.slope;
+      t_step = -scale * f.slope;
+      loss = f.loss;
+    } else {
+      // (1 - e) w_t nll + (e / C) sum_c w_c (lse - x_c); the gradient is
+      // scale [((1 - e) w_t + (e / C) W) p_j - (e / C) w_j - (1 - e) w_t [j == t]].
+      beta = e / static_cast<double>(classes_);
+      p_scale = scale * ((1.0 - e) * w + beta * o_.weight_total);
+      t_step = scale * (1.0 - e) * w;
+      loss = (1.0 - e) * w * nll;
+    }
+    const SoftTarget v{nullptr, weight_, 0.0, beta};
+    const bool smoothing_loss = o_.want_loss && beta > 0.0;
+    if (single_exp) {
+      Rows<T>::to_grad(grad, classes_, lse, b_.scratch, v, p_scale, scale);
+    } else if (grad != nullptr || smoothing_loss) {
+      loss += Rows<T>::cross_entropy(x, classes_, lse, v, smoothing_loss, RowGrad{grad, p_scale, scale});
+    }
+    if (grad != nullptr) grad[t] -= static_cast<T>(t_step);
+    return loss;
+  }
+
+  // Probability targets: v_c = w_c ((1 - e) y_c + e / C); loss = sum_c v_c (lse - x_c),
+  // gradient scale (p_j sum_c v_c - v_j).
+  double probability_row(const T* x, const T* y, T* grad, double scale) const {
+    const double e = o_.label_smoothing;
+    const SoftTarget v{y, weight_, 1.0 - e, e / static_cast<double>(classes_)};
+    const double mass = grad != nullptr ? Rows<T>::mass(v, classes_) : 0.0;
+    const LogSumExp lse = log_sum_exp(x, classes_);
+    return Rows<T>::cross_entropy(x, classes_, lse, v, o_.want_loss, RowGrad{grad, scale * mass, scale});
+  }
+
+  const RowBlock<T>& b_;
+  const ClassOptions& o_;
+  const T* weight_;
+  int64_t classes_;
+};
+
+template <class T>
+void class_losses(const RowBlock<T>& block, const ClassOptions& options) {
+  ClassRows<T>(block, options).run();
+}
+
+// out = softmax (log_softmax) of each row; out may be the row itself.
+template <class T>
+void softmax_rows(const RowBlock<T>& b, bool log) {
+  const SoftTarget none{nullptr, nullptr, 0.0, 0.0};
+  for (int64_t r = 0; r < b.rows; ++r) {
+    const T* x = b.in[0][r];
+    T* out = b.out[0][r];
+    if (log) {
+      log_softmax(x, b.length, log_sum_exp(x, b.length), out);
+    } else {
+      // One exp per element: exp(x - chunk max) is kept in the output and rescaled.
+      const LogSumExp lse = exp_row(x, b.length, out, b.scratch);
+      Rows<T>::to_grad(out, b.length, lse, b.scratch, none, 1.0, 0.0);
+    }
+    b.loss[r] = 0.0;
+  }
+}
+
+}  // namespace
+
+const kernel_abi::ClassKernelFamily class_kernels = {{&class_losses<float>, &softmax_rows<float>},
+                                                    {&class_losses<double>, &softmax_rows<double>}};
+
+}  // namespace FASTLOSS_TARGET_NS
+}  // namespace fastloss
