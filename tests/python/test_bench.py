@@ -25,20 +25,10 @@ TINY = {registry.ELEMENTWISE: 1000, registry.CLASSES: (37, 11)}
 CASES = registry.available_cases(F)
 
 
-def _all_calls(case: registry.Case, inputs: registry.Inputs) -> dict:
-    calls = {"fastloss": measure.fastloss_calls(F, case, inputs, measure.output_buffer(inputs)),
-             "numpy": measure.numpy_calls(case, inputs)}
-    for peer, build in (("torch", measure.torch_calls), ("jax", measure.jax_calls)):
-        peer_calls = build(case, inputs)
-        if peer_calls is not None:
-            calls[peer] = peer_calls
-    return calls
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_every_library_agrees_with_the_numpy_reference(case):
     inputs = case.make(np.random.default_rng(1), TINY[case.kind])
-    calls = _all_calls(case, inputs)
+    calls = measure.library_calls(F, case, inputs)
     assert measure.check_case(case, calls) == {}
     assert set(calls["fastloss"]) == set(case.passes)
 
@@ -46,7 +36,7 @@ def test_every_library_agrees_with_the_numpy_reference(case):
 def test_a_wrong_result_is_reported_and_not_timed():
     case = registry.CASES["mse_loss"]
     inputs = case.make(np.random.default_rng(1), 100)
-    calls = _all_calls(case, inputs)
+    calls = measure.library_calls(F, case, inputs)
     calls["numpy"]["with_grad"] = lambda: (case.value(np, *inputs) * 1.01, case.numpy_grad(*inputs))
     assert "fastloss" in measure.check_case(case, calls)
 
@@ -104,13 +94,15 @@ def test_a_pass_moving_less_than_the_caches_is_not_judged_against_bandwidth():
 def test_quick_runs_the_memory_bound_losses_out_of_cache():
     for name in ("mse_loss", "l1_loss", "nll_loss"):
         case = registry.CASES[name]
-        assert any(registry.out_of_cache(case, size) for size in case.sizes(quick=True)), name
-    assert not any(registry.out_of_cache(registry.CASES["sigmoid"], s) for s in registry.CASES["sigmoid"].sizes(True))
+        assert any(measure.out_of_cache(case, size) for size in run.case_sizes(case, quick=True)), name
+    sigmoid = registry.CASES["sigmoid"]
+    assert not any(measure.out_of_cache(sigmoid, size) for size in run.case_sizes(sigmoid, quick=True))
 
 
 def test_the_in_place_fused_call_adds_no_gradient_sized_memory():
-    peak = measure.peak_extra_memory(registry.CASES["mse_loss"], threads=1)
-    gradient_mib = measure.OUT_OF_CACHE_SIZE * 4 / 2**20
+    case = registry.CASES["mse_loss"]
+    peak = measure.peak_extra_memory(case, threads=1)
+    gradient_mib = measure.out_of_cache_size(case) * 4 / 2**20
     assert peak["fastloss_in_place"] < 0.1 * gradient_mib
     assert peak["fastloss"] >= 0.9 * gradient_mib  # a new gradient is allocated and touched
     if peak["torch"] is not None:
@@ -121,3 +113,4 @@ def test_each_runnable_target_is_timed_and_others_say_why():
     targets = measure.per_target_ms(["baseline", "no_such_target"], 1, ["mse_loss"], repeats=1)
     assert set(targets["baseline"]) == {"mse_loss"}
     assert isinstance(targets["no_such_target"], str)
+
