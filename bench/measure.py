@@ -75,6 +75,14 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def setup_line(threads: int, repeats: int) -> str:
+    """How a script's numbers were made, its SIMD target included."""
+    import fastloss
+
+    return (f"fastloss {fastloss.__version__} on {fastloss.simd_target()}, {threads} threads for every library, "
+            f"float32, median of {repeats} interleaved runs; times in ms")
+
+
 def interleaved_medians_ms(libraries: Dict[str, Callable[[], Any]], repeats: int,
                            warm_up: bool = True) -> Dict[str, float]:
     """Warm each call up (unless the caller already ran it), then time one call of every

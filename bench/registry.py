@@ -29,6 +29,7 @@ QUICK_ELEMENTWISE_SIZES = [1 << 21]
 QUICK_CLASS_SHAPES = [(4096, 1000)]
 PASSES = ("forward", "backward", "with_grad")
 FORWARD_ONLY = ("forward",)
+FORWARD_AND_FUSED = ("forward", "with_grad")  # quick.py's and bench_cross_entropy.py's passes
 # A memory-bound loss, an exp/log-bound one and the class loss: what quick.py times, and what
 # run.py --quick measures thread scaling, per-target times and peak memory on.
 REPRESENTATIVE_CASES = ("binary_cross_entropy_with_logits", "mse_loss", "cross_entropy")

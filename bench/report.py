@@ -1,5 +1,6 @@
-"""The benchmark's outputs from its JSON document: a markdown report, a PNG plot, and the
-results section of bench/README.md."""
+"""The benchmark's outputs: run.py's markdown report from its JSON document, a PNG plot and
+the results section of bench/README.md; and the tables quick.py prints from
+measure.time_case's rows, which are run.py's rows without the bandwidth."""
 
 from __future__ import annotations
 
@@ -50,11 +51,24 @@ def times_table(rows: List[Dict[str, Any]]) -> List[str]:
     return lines
 
 
+def out_of_cache_line(rows: List[Dict[str, Any]]) -> str:
+    """Which rows ran out of cache, by measure.out_of_cache."""
+    past = [f"{row['case']} {size_label(row['size'])}" for row in rows if row["out_of_cache"]]
+    return (f"Out of cache (main input of {measure.OUT_OF_CACHE_BYTES >> 20} MiB or more): "
+            + (", ".join(past) if past else "none") + ".")
+
+
 def peer_problem_lines(rows: List[Dict[str, Any]]) -> List[str]:
     """The peers whose results disagreed with the NumPy reference, and why (they were not timed)."""
     problems = [f"{r['case']} {size_label(r['size'])}: {p} not timed ({why})"
                 for r in rows for p, why in r["peer_problems"].items()]
     return ["", "### Peers whose results disagreed (not timed)", "", *[f"- {p}" for p in problems]] if problems else []
+
+
+def times_summary(rows: List[Dict[str, Any]]) -> List[str]:
+    """quick.py's report: the times, which rows ran out of cache,
+    and the peers that disagreed."""
+    return [*times_table(rows), "", out_of_cache_line(rows), *peer_problem_lines(rows)]
 
 
 def peak_memory_table(peaks: Dict[str, Any]) -> List[str]:

@@ -1,11 +1,14 @@
 """The benchmark harness works: every registry entry's libraries agree on tiny inputs, the
-correctness check catches a wrong result, a missing peer becomes n/a, and the report and
-README update are built from a run. No timing is asserted."""
+correctness check catches a wrong result, a missing peer becomes n/a, the report and README
+update are built from a run, and quick.py and run.py time, check and measure through the one
+harness (measure.py). No timing is asserted."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import re
+import subprocess
 import sys
 
 import numpy as np
@@ -14,9 +17,11 @@ import pytest
 import fastloss
 import fastloss.functional as F
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+BENCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench")
+sys.path.insert(0, BENCH)
 
 import measure  # noqa: E402
+import quick  # noqa: E402
 import registry  # noqa: E402
 import report  # noqa: E402
 import run  # noqa: E402
@@ -114,3 +119,72 @@ def test_each_runnable_target_is_timed_and_others_say_why():
     assert set(targets["baseline"]) == {"mse_loss"}
     assert isinstance(targets["no_such_target"], str)
 
+
+# --- one harness ---------------------------------------------------------------------------------
+
+PLANTED_MS = 123.0  # what the fake timing function returns: a printed 123 came from the harness
+PLANTED_PEAK = {"fastloss": 1.5, "fastloss_in_place": 0.5, "torch": 2.5}
+
+
+@pytest.fixture
+def planted_harness(monkeypatch):
+    """measure's timing, check and peak-memory functions replaced by ones that record their
+    calls and return planted numbers (the check also reports NumPy as disagreeing), so that a
+    script's output can only show them if it went through the harness."""
+    events = []
+
+    def medians(libraries, repeats, warm_up=True):
+        events.append(("time", tuple(libraries)))
+        return {name: PLANTED_MS for name in libraries}
+
+    def check(case, calls):
+        events.append(("check", case.name))
+        return {"numpy": "planted disagreement"}
+
+    def peak(case, threads, size=None):
+        events.append(("memory", case.name))
+        return PLANTED_PEAK
+
+    monkeypatch.setattr(measure, "interleaved_medians_ms", medians)
+    monkeypatch.setattr(measure, "check_case", check)
+    monkeypatch.setattr(measure, "peak_extra_memory", peak)
+    # run.main's --class-shapes writes into these lists; a copy keeps other tests' sizes.
+    monkeypatch.setattr(registry, "CLASS_SHAPES", list(registry.CLASS_SHAPES))
+    monkeypatch.setattr(registry, "QUICK_CLASS_SHAPES", list(registry.QUICK_CLASS_SHAPES))
+    return events
+
+
+SCRIPTS = {  # main(results folder), the cross_entropy size it runs, whether it measures memory
+    "quick": (lambda tmp: quick.main(["--size", "10", "--repeats", "1", "--threads", "1"]), "1x1000", False),
+    "run": (lambda tmp: run.main(["--cases", "cross_entropy", "--class-shapes", "37x11", "--repeats", "1",
+                                  "--threads", "1", "--no-targets", "--no-plot", "--results", str(tmp)]), "37x11", True),
+}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_each_script_times_checks_and_measures_memory_through_the_harness(script, planted_harness, tmp_path,
+                                                                         capsys):
+    main, size, measures_memory = SCRIPTS[script]
+    main(tmp_path)
+    out = capsys.readouterr().out
+    first_check = planted_harness.index(("check", "cross_entropy"))
+    timed = [libraries for event, libraries in planted_harness[first_check:] if event == "time"]
+    assert timed and all("numpy" not in libraries for libraries in timed), "checked, then timed without NumPy"
+    assert f"| cross_entropy | {size} | with_grad | 123 |" in out
+    assert "numpy not timed (planted disagreement)" in out
+    assert fastloss.simd_target() in out
+    assert (("memory", "cross_entropy") in planted_harness) == measures_memory
+    if measures_memory:
+        assert "| 0.5 | 1.5 | 2.5 |" in out
+
+
+def test_quick_needs_only_numpy():
+    """torch and JAX made unimportable: their columns read n/a."""
+    program = ("import runpy, sys; sys.modules['torch'] = sys.modules['jax'] = None; "
+               "sys.argv = ['quick.py', '--size', '10', '--repeats', '1', '--threads', '1']; "
+               f"runpy.run_path({os.path.join(BENCH, 'quick.py')!r}, run_name='__main__')")
+    completed = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=BENCH)
+    assert completed.returncode == 0, completed.stderr
+    assert "| mse_loss | 2^10 | with_grad |" in completed.stdout
+    assert re.search(r"\| mse_loss \| 2\^10 \| with_grad \| [^|]+ \| n/a \| n/a \| [^|]+ \| n/a \| n/a \|",
+                     completed.stdout)
