@@ -351,18 +351,22 @@ def check_case(case: Case, calls: Dict[str, Calls]) -> Dict[str, str]:
 
 
 def time_case(functional: Any, case: Case, size: Any, repeats: int, passes: Optional[Sequence[str]] = None,
-              probe: Optional[BandwidthProbe] = None) -> Dict[str, Any]:
+              probe: Optional[BandwidthProbe] = None, in_place: bool = False) -> Dict[str, Any]:
     """The one way every script times a case: its inputs at `size`, every library's calls
     checked against the NumPy reference (a fastloss mismatch stops the run; a peer that
     disagrees is reported and not timed), then each pass (the case's, or those of `passes` it
     has) timed with interleaved_medians_ms. The check has run every call once (NumPy's forward
     inside its fused pass), which is their warm-up. With a probe, the bandwidth probes run in the same rounds and each pass gets its
-    % of memory bound. Returns run.py's JSON row."""
+    % of memory bound; with in_place, fastloss's fused pass is also timed writing over its
+    input ("fastloss_in_place"). Returns run.py's JSON row."""
     inputs = case.make(np.random.default_rng(0), size)
     calls = library_calls(functional, case, inputs)
+    if in_place:
+        calls["fastloss_in_place"] = in_place_calls(functional, case, inputs)
     problems = check_case(case, calls)
-    if "fastloss" in problems:
-        raise AssertionError(f"{case.name} at {size}: fastloss {problems['fastloss']}")
+    for library in calls:
+        if library.startswith("fastloss") and library in problems:
+            raise AssertionError(f"{case.name} at {size}: {library} {problems[library]}")
     timed = {library: c for library, c in calls.items() if library not in problems}
     alongside = probe.calls() if probe is not None else {}
     timings = {}

@@ -1,6 +1,6 @@
 """The benchmark's outputs: run.py's markdown report from its JSON document, a PNG plot and
-the results section of bench/README.md; and the tables quick.py prints from
-measure.time_case's rows, which are run.py's rows without the bandwidth."""
+the results section of bench/README.md; and the tables quick.py and bench_cross_entropy.py
+print from measure.time_case's rows, which are run.py's rows without the bandwidth."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ import measure
 import registry
 
 PEERS = ("torch", "jax", "numpy")
+# fastloss's calls a row may time, each a line of the table: its fused pass writing over its
+# input is bench_cross_entropy.py's.
+FASTLOSS_VARIANTS = {"fastloss": "", "fastloss_in_place": ", out= the input"}
 README_BEGIN = "<!-- results: begin (bench/run.py --update-readme) -->"
 README_END = "<!-- results: end -->"
 BANDWIDTH_TARGET = 85.0  # % of memory bound for the memory-bound losses, out of cache
@@ -33,21 +36,25 @@ def best_peer(ms: Dict[str, float]) -> Optional[str]:
 
 
 def times_table(rows: List[Dict[str, Any]]) -> List[str]:
-    """A line per case, size and pass: medians, speedups over each peer (n/a for one not
-    installed or not timed), and % of memory bound where the rows have it."""
+    """A line per case, size, pass and fastloss variant: medians, speedups over each peer (n/a
+    for one not installed or not timed), and % of memory bound where the rows have it."""
     bound = any("percent_of_memory_bound" in numbers for row in rows for numbers in row["passes"].values())
     lines = ["| loss | size | pass | fastloss ms | torch ms | jax ms | numpy ms | vs torch | vs jax | vs numpy |"
              + (" % of memory bound |" if bound else ""), "|---|---|---|" + "---:|" * (8 if bound else 7)]
     for row in rows:
         for pass_name, numbers in row["passes"].items():
             ms = numbers["ms"]
-            ours = ms["fastloss"]
-            speedups = [f"{ms[p] / ours:.2f}x" if p in ms else "n/a" for p in PEERS]
-            line = (f"| {row['case']} | {size_label(row['size'])} | {pass_name} | {ours:.3g} | "
-                    + " | ".join(_ms(ms.get(p)) for p in PEERS) + " | " + " | ".join(speedups) + " |")
-            if bound:
-                line += f" {numbers['percent_of_memory_bound']:.0f}% |"
-            lines.append(line)
+            for variant, suffix in FASTLOSS_VARIANTS.items():
+                if variant not in ms:
+                    continue
+                ours = ms[variant]
+                speedups = [f"{ms[p] / ours:.2f}x" if p in ms else "n/a" for p in PEERS]
+                line = (f"| {row['case']} | {size_label(row['size'])} | {pass_name}{suffix} | {ours:.3g} | "
+                        + " | ".join(_ms(ms.get(p)) for p in PEERS) + " | " + " | ".join(speedups) + " |")
+                if bound:
+                    percent = numbers.get("percent_of_memory_bound") if variant == "fastloss" else None
+                    line += " n/a |" if percent is None else f" {percent:.0f}% |"
+                lines.append(line)
     return lines
 
 
@@ -66,7 +73,7 @@ def peer_problem_lines(rows: List[Dict[str, Any]]) -> List[str]:
 
 
 def times_summary(rows: List[Dict[str, Any]]) -> List[str]:
-    """quick.py's report: the times, which rows ran out of cache,
+    """quick.py's and bench_cross_entropy.py's report: the times, which rows ran out of cache,
     and the peers that disagreed."""
     return [*times_table(rows), "", out_of_cache_line(rows), *peer_problem_lines(rows)]
 

@@ -1,6 +1,6 @@
 """The benchmark harness works: every registry entry's libraries agree on tiny inputs, the
 correctness check catches a wrong result, a missing peer becomes n/a, the report and README
-update are built from a run, and quick.py and run.py time, check and measure through the one
+update are built from a run, and every script times, checks and measures through the one
 harness (measure.py). No timing is asserted."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import fastloss.functional as F
 BENCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench")
 sys.path.insert(0, BENCH)
 
+import bench_cross_entropy  # noqa: E402
 import measure  # noqa: E402
 import quick  # noqa: E402
 import registry  # noqa: E402
@@ -151,11 +152,13 @@ def planted_harness(monkeypatch):
     # run.main's --class-shapes writes into these lists; a copy keeps other tests' sizes.
     monkeypatch.setattr(registry, "CLASS_SHAPES", list(registry.CLASS_SHAPES))
     monkeypatch.setattr(registry, "QUICK_CLASS_SHAPES", list(registry.QUICK_CLASS_SHAPES))
+    monkeypatch.setattr(bench_cross_entropy, "SHAPES", [(37, 11)])
     return events
 
 
 SCRIPTS = {  # main(results folder), the cross_entropy size it runs, whether it measures memory
     "quick": (lambda tmp: quick.main(["--size", "10", "--repeats", "1", "--threads", "1"]), "1x1000", False),
+    "bench_cross_entropy": (lambda tmp: bench_cross_entropy.main(["--repeats", "1", "--threads", "1"]), "37x11", True),
     "run": (lambda tmp: run.main(["--cases", "cross_entropy", "--class-shapes", "37x11", "--repeats", "1",
                                   "--threads", "1", "--no-targets", "--no-plot", "--results", str(tmp)]), "37x11", True),
 }
@@ -178,6 +181,12 @@ def test_each_script_times_checks_and_measures_memory_through_the_harness(script
         assert "| 0.5 | 1.5 | 2.5 |" in out
 
 
+def test_bench_cross_entropy_also_times_the_fused_pass_over_its_input(planted_harness, capsys):
+    bench_cross_entropy.main(["--repeats", "1", "--threads", "1"])
+    assert "| cross_entropy | 37x11 | with_grad, out= the input | 123 |" in capsys.readouterr().out
+    assert any("fastloss_in_place" in libraries for event, libraries in planted_harness if event == "time")
+
+
 def test_quick_needs_only_numpy():
     """torch and JAX made unimportable: their columns read n/a."""
     program = ("import runpy, sys; sys.modules['torch'] = sys.modules['jax'] = None; "
@@ -188,3 +197,4 @@ def test_quick_needs_only_numpy():
     assert "| mse_loss | 2^10 | with_grad |" in completed.stdout
     assert re.search(r"\| mse_loss \| 2\^10 \| with_grad \| [^|]+ \| n/a \| n/a \| [^|]+ \| n/a \| n/a \|",
                      completed.stdout)
+
