@@ -1,10 +1,11 @@
 """The benchmark harness works: every registry entry's libraries agree on tiny inputs, the
 correctness check catches a wrong result, a missing peer becomes n/a, the report and README
-update are built from a run, and every script times, checks and measures through the one
-harness (measure.py). No timing is asserted."""
+update are built from a run, every script times, checks and measures through the one harness
+(measure.py), and "out of cache" is defined once. No timing is asserted."""
 
 from __future__ import annotations
 
+import glob
 import importlib.util
 import os
 import re
@@ -121,7 +122,7 @@ def test_each_runnable_target_is_timed_and_others_say_why():
     assert isinstance(targets["no_such_target"], str)
 
 
-# --- one harness ---------------------------------------------------------------------------------
+# --- one harness, one definition of "out of cache" ------------------------------------------------
 
 PLANTED_MS = 123.0  # what the fake timing function returns: a printed 123 came from the harness
 PLANTED_PEAK = {"fastloss": 1.5, "fastloss_in_place": 0.5, "torch": 2.5}
@@ -198,3 +199,19 @@ def test_quick_needs_only_numpy():
     assert re.search(r"\| mse_loss \| 2\^10 \| with_grad \| [^|]+ \| n/a \| n/a \| [^|]+ \| n/a \| n/a \|",
                      completed.stdout)
 
+
+def test_out_of_cache_is_defined_once_in_the_harness():
+    for script in (quick, run, bench_cross_entropy, report):
+        assert script.measure is measure, script.__name__
+    definition = re.compile(r"^\s*(\w*OUT_OF_CACHE\w*)\s*=|^def (\w*out_of_cache(?:_size)?)\(", re.M)
+    for path in glob.glob(os.path.join(BENCH, "*.py")):
+        with open(path) as handle:
+            found = {"".join(names) for names in definition.findall(handle.read())}
+        expected = {"OUT_OF_CACHE_BYTES", "_OUT_OF_CACHE_CLASSES", "out_of_cache", "out_of_cache_size"}
+        assert found == (expected if os.path.basename(path) == "measure.py" else set()), path
+    with open(os.path.join(BENCH, "README.md")) as handle:
+        assert "measure.OUT_OF_CACHE_BYTES" in handle.read()
+    for kind, size in TINY.items():
+        case = next(c for c in CASES if c.kind == kind)
+        assert measure.out_of_cache(case, measure.out_of_cache_size(case)) and not measure.out_of_cache(case, size)
+    assert measure.BandwidthProbe.__init__.__defaults__ == (2 * measure.OUT_OF_CACHE_BYTES,)
