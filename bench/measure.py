@@ -1,9 +1,20 @@
-"""Measurements behind bench/run.py: interleaved medians, the machine's memory bandwidth,
-per-library callables with their correctness checks, thread scaling, peak extra memory and
-per-SIMD-target timings (the last two in fresh subprocesses).
+"""The one benchmark harness: quick.py, run.py and bench_cross_entropy.py time, check and
+measure every case through it, and it holds the one definition of "out of cache".
 
-    python bench/measure.py memory CASE THREADS     # child: peak extra MiB as JSON
-    python bench/measure.py target THREADS CASES..  # child: with_grad ms under FASTLOSS_TARGET
+- time_case: a registry case's calls for every library (fastloss, NumPy, and torch / JAX
+  where installed), checked against NumPy's reference before anything is timed (the check
+  is also each call's warm-up), then timed with interleaved_medians_ms;
+- peak_extra_memory: peak resident memory a fused call adds, in a fresh process;
+- OUT_OF_CACHE_BYTES, out_of_cache, out_of_cache_size: when a size is past the caches, and
+  the size to use where a measurement must be;
+- run.py's extras: the bandwidth probes, thread scaling and per-SIMD-target timings.
+
+It lives in measure.py, where run.py's harness already was, rather than in a new module:
+its peak-memory and per-target measurements run in fresh processes that execute this very
+file, and those need the same call builders, so one file holds both.
+
+    python bench/measure.py memory CASE THREADS SIZE  # child: peak extra MiB as JSON
+    python bench/measure.py target THREADS REPEATS CASES..  # child: fused-pass ms under FASTLOSS_TARGET
 """
 
 from __future__ import annotations
@@ -24,8 +35,52 @@ from registry import CLASSES, Case, Inputs
 
 Calls = Dict[str, Callable[[], Any]]
 
-OUT_OF_CACHE_SIZE = 1 << 24
-OUT_OF_CACHE_SHAPE = (8192, 1000)
+# --- out of cache: the one definition ---------------------------------------------------------
+
+# A case runs out of cache when its main input alone is at least 32 MiB of float32 (2^23
+# elements): the whole L3 of the 2-core machine the results come from, so every pass streams
+# at least twice the L3 from memory (two such inputs, or one read and its gradient written).
+# The bandwidth target is judged there (report.py), --quick adds such a size to each
+# memory-bound loss (run.py), the peak-memory and per-target measurements run there, and the
+# bandwidth probes stream twice as much.
+OUT_OF_CACHE_BYTES = 1 << 25
+_FLOAT32_BYTES = 4
+# (N, C) out of cache: rows of 2048 classes (8 KiB), between the suite's 1000 and 32000.
+_OUT_OF_CACHE_CLASSES = 2048
+
+
+def out_of_cache(case: Case, size: Any) -> bool:
+    """Whether this size of the case is past every cache (see OUT_OF_CACHE_BYTES)."""
+    return case.main_input_elements(size) * _FLOAT32_BYTES >= OUT_OF_CACHE_BYTES
+
+
+def out_of_cache_size(case: Case) -> Any:
+    """The smallest size of the case's kind that is out of cache: 2^23 elements, or 4096x2048."""
+    elements = OUT_OF_CACHE_BYTES // _FLOAT32_BYTES
+    return (elements // _OUT_OF_CACHE_CLASSES, _OUT_OF_CACHE_CLASSES) if case.kind == CLASSES else elements
+
+
+# --- timing ----------------------------------------------------------------------------------
+
+
+def set_threads(threads: int) -> None:
+    """The same thread count for fastloss and torch (JAX sizes XLA's pool at import: all CPUs)."""
+    import fastloss
+
+    fastloss.set_num_threads(threads)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(threads)
+
+
+def setup_line(threads: int, repeats: int) -> str:
+    """How a script's numbers were made, its SIMD target included."""
+    import fastloss
+
+    return (f"fastloss {fastloss.__version__} on {fastloss.simd_target()}, {threads} threads for every library, "
+            f"float32, median of {repeats} interleaved runs; times in ms")
 
 
 def interleaved_medians_ms(libraries: Dict[str, Callable[[], Any]], repeats: int,
@@ -48,13 +103,13 @@ def interleaved_medians_ms(libraries: Dict[str, Callable[[], Any]], repeats: int
 
 
 class BandwidthProbe:
-    """Streaming NumPy passes over arrays larger than the caches, split over all threads:
+    """Streaming NumPy passes over arrays twice the out-of-cache size, split over all threads:
     a read (the faster of a float32 sum and max; a sum alone can be compute-bound) and a copy
     (bytes read + written). They join each case's interleaved rounds, so the "% of memory
     bound" of a case is measured against the bandwidth of the same moments: on a shared
     machine it drifts by tens of percent within minutes."""
 
-    def __init__(self, threads: int, nbytes: int = 1 << 26) -> None:
+    def __init__(self, threads: int, nbytes: int = 2 * OUT_OF_CACHE_BYTES) -> None:
         self.nbytes = nbytes
         self.source = np.ones(nbytes // 4, np.float32)
         self.target = np.ones_like(self.source)  # written, so paged in before any timing
@@ -80,6 +135,15 @@ class BandwidthProbe:
         """GB/s from the medians of calls()'s entries."""
         return {"read_gbs": self.nbytes / (min(ms["_read_sum"], ms["_read_max"]) / 1e3) / 1e9,
                 "copy_gbs": 2 * self.nbytes / (ms["_copy"] / 1e3) / 1e9}
+
+    def memory_bound(self, case: Case, inputs: Inputs, pass_name: str, ms: Dict[str, float]) -> Dict[str, Any]:
+        """The pass's bytes that must move, the bandwidth of its rounds, and fastloss's % of it:
+        against the read bandwidth for a loss's forward, the copy bandwidth for passes that write."""
+        bandwidth = self.bandwidth(ms)
+        moved = case.bytes_moved(inputs, pass_name)
+        reference = bandwidth["read_gbs"] if pass_name == "forward" and not case.transform else bandwidth["copy_gbs"]
+        return {"bytes": moved, "bandwidth": bandwidth,
+                "percent_of_memory_bound": 100.0 * (moved / (ms["fastloss"] / 1e3) / 1e9) / reference}
 
 
 def memory_bandwidth(probe: BandwidthProbe, repeats: int = 5) -> Dict[str, float]:
@@ -124,6 +188,14 @@ def _pick(case: Case, grads: Tuple[Any, ...], pass_name: str) -> Any:
     """The gradients of case.grads_of(pass_name) out of the ones of case.grads."""
     picked = tuple(grads[case.grads.index(i)] for i in case.grads_of(pass_name))
     return picked if len(picked) > 1 else picked[0]
+
+
+def in_place_calls(functional: Any, case: Case, inputs: Inputs) -> Calls:
+    """fastloss's fused pass writing its gradient (or output) over a copy of the first input.
+    From its second call on it reads what it wrote: timings of it assume a kernel whose cost
+    does not depend on the values (cross_entropy's exp and log)."""
+    own = (inputs[0].copy(), *inputs[1:])
+    return {case.fused_pass: fastloss_calls(functional, case, own, own[0])[case.fused_pass]}
 
 
 def numpy_calls(case: Case, inputs: Inputs) -> Calls:
@@ -213,6 +285,17 @@ def jax_calls(case: Case, inputs: Inputs) -> Optional[Calls]:
     return calls
 
 
+def library_calls(functional: Any, case: Case, inputs: Inputs) -> Dict[str, Calls]:
+    """fastloss (writing into its own paged-in buffer) and NumPy, plus torch and JAX when installed."""
+    calls = {"fastloss": fastloss_calls(functional, case, inputs, output_buffer(inputs)),
+             "numpy": numpy_calls(case, inputs)}
+    for peer, build in (("torch", torch_calls), ("jax", jax_calls)):
+        peer_calls = build(case, inputs)
+        if peer_calls is not None:
+            calls[peer] = peer_calls
+    return calls
+
+
 # --- correctness before timing ---------------------------------------------------------------
 
 
@@ -234,10 +317,10 @@ PEER_RTOL = {"numpy": 1e-4, "torch": 1e-4, "jax": 1e-3}  # JAX reduces float32 i
 
 
 def check_case(case: Case, calls: Dict[str, Calls]) -> Dict[str, str]:
-    """Every library's result for the fused pass (forward for transforms) against NumPy's
-    stable float64-accumulating reference; the backward pass against the same gradient.
-    Returns {library: problem} for those that disagree (they are then not timed)."""
-    reference_pass = "forward" if case.transform else "with_grad"
+    """Every library's result for the fused pass against NumPy's stable float64-accumulating
+    reference; the backward pass against the same gradient. Returns {library: problem} for
+    those that disagree (they are then not timed)."""
+    reference_pass = case.fused_pass
     expected_loss, expected_grads = _loss_and_grads(calls["numpy"][reference_pass]())
     expected_backward = _as_tuple(calls["numpy"]["backward"]()) if "backward" in calls["numpy"] else ()
     problems: Dict[str, str] = {}
@@ -264,14 +347,47 @@ def check_case(case: Case, calls: Dict[str, Calls]) -> Dict[str, str]:
     return problems
 
 
+# --- a case, timed ----------------------------------------------------------------------------
+
+
+def time_case(functional: Any, case: Case, size: Any, repeats: int, passes: Optional[Sequence[str]] = None,
+              probe: Optional[BandwidthProbe] = None, in_place: bool = False) -> Dict[str, Any]:
+    """The one way every script times a case: its inputs at `size`, every library's calls
+    checked against the NumPy reference (a fastloss mismatch stops the run; a peer that
+    disagrees is reported and not timed), then each pass (the case's, or those of `passes` it
+    has) timed with interleaved_medians_ms. The check has run every call once (NumPy's forward
+    inside its fused pass), which is their warm-up. With a probe, the bandwidth probes run in the same rounds and each pass gets its
+    % of memory bound; with in_place, fastloss's fused pass is also timed writing over its
+    input ("fastloss_in_place"). Returns run.py's JSON row."""
+    inputs = case.make(np.random.default_rng(0), size)
+    calls = library_calls(functional, case, inputs)
+    if in_place:
+        calls["fastloss_in_place"] = in_place_calls(functional, case, inputs)
+    problems = check_case(case, calls)
+    for library in calls:
+        if library.startswith("fastloss") and library in problems:
+            raise AssertionError(f"{case.name} at {size}: {library} {problems[library]}")
+    timed = {library: c for library, c in calls.items() if library not in problems}
+    alongside = probe.calls() if probe is not None else {}
+    timings = {}
+    for pass_name in (p for p in passes or case.passes if p in case.passes):
+        ms = interleaved_medians_ms({**{library: c[pass_name] for library, c in timed.items() if pass_name in c},
+                                     **alongside}, repeats, warm_up=False)
+        numbers: Dict[str, Any] = {"ms": {name: t for name, t in ms.items() if name not in alongside}}
+        if probe is not None:
+            numbers.update(probe.memory_bound(case, inputs, pass_name, ms))
+        timings[pass_name] = numbers
+    return {"case": case.name, "size": list(size) if isinstance(size, tuple) else size,
+            "out_of_cache": out_of_cache(case, size), "peer_problems": problems, "passes": timings}
+
+
 # --- thread scaling ----------------------------------------------------------------------------
 
 
 def thread_scaling_ms(functional: Any, fastloss: Any, case: Case, inputs: Inputs, repeats: int,
                       max_threads: int) -> Dict[int, float]:
-    """The fused pass (forward for transforms) at 1..max_threads threads."""
-    pass_name = "forward" if case.transform else "with_grad"
-    call = fastloss_calls(functional, case, inputs, output_buffer(inputs))[pass_name]
+    """The fused pass at 1..max_threads threads."""
+    call = fastloss_calls(functional, case, inputs, output_buffer(inputs))[case.fused_pass]
     before = fastloss.get_num_threads()
     timings = {}
     try:
@@ -284,10 +400,6 @@ def thread_scaling_ms(functional: Any, fastloss: Any, case: Case, inputs: Inputs
 
 
 # --- subprocess children -------------------------------------------------------------------------
-
-
-def out_of_cache_size(case: Case) -> Any:
-    return OUT_OF_CACHE_SHAPE if case.kind == CLASSES else OUT_OF_CACHE_SIZE
 
 
 def _resident_kib(field_name: str) -> int:
@@ -310,15 +422,15 @@ def _peak_extra_mib(call: Callable[[], Any]) -> float:
     return extra / 1024.0
 
 
-def _memory_child(case_name: str, threads: int) -> Dict[str, Optional[float]]:
+def _memory_child(case_name: str, threads: int, size: Any) -> Dict[str, Optional[float]]:
     import fastloss
     import fastloss.functional as functional
 
     case = registry.CASES[case_name]
     fastloss.set_num_threads(threads)
-    inputs = case.make(np.random.default_rng(0), out_of_cache_size(case))
+    inputs = case.make(np.random.default_rng(0), size)
     tiny = case.make(np.random.default_rng(0), (4, 3) if case.kind == CLASSES else 64)
-    pass_name = "forward" if case.transform else "with_grad"
+    pass_name = case.fused_pass
     # Warm both libraries up on tiny inputs: thread pools and lazy allocations are not the call's.
     fastloss_calls(functional, case, tiny, output_buffer(tiny))[pass_name]()
     peak: Dict[str, Optional[float]] = {"fastloss": None, "fastloss_in_place": None, "torch": None}
@@ -332,9 +444,7 @@ def _memory_child(case_name: str, threads: int) -> Dict[str, Optional[float]]:
         if torch_call is not None:
             # Building the calls already ran one forward to keep a graph; count the fused pass.
             peak["torch"] = _peak_extra_mib(torch_call[pass_name])
-    in_place = inputs[0]
-    in_place_calls = fastloss_calls(functional, case, inputs, in_place)  # out= the input itself
-    peak["fastloss_in_place"] = _peak_extra_mib(in_place_calls[pass_name])
+    peak["fastloss_in_place"] = _peak_extra_mib(in_place_calls(functional, case, inputs)[pass_name])
     return peak
 
 
@@ -343,9 +453,13 @@ def _child_failure(completed: "subprocess.CompletedProcess[str]") -> str:
     return lines[-1] if lines else f"exit status {completed.returncode}"
 
 
-def peak_extra_memory(case: Case, threads: int) -> Any:
-    """{library: MiB}, or the child's error line (a failed probe must not lose the run)."""
-    completed = subprocess.run([sys.executable, __file__, "memory", case.name, str(threads)],
+def peak_extra_memory(case: Case, threads: int, size: Any = None) -> Any:
+    """Peak resident memory the fused pass adds over what is resident before it, in a fresh
+    process, at `size` (default out_of_cache_size(case)): {"fastloss": new gradient,
+    "fastloss_in_place": out= the input, "torch": autograd} in MiB (None where a library has
+    no such call), or the child's error line (a failed probe must not lose the run)."""
+    size = out_of_cache_size(case) if size is None else size
+    completed = subprocess.run([sys.executable, __file__, "memory", case.name, str(threads), json.dumps(size)],
                                capture_output=True, text=True)
     return json.loads(completed.stdout) if completed.returncode == 0 else _child_failure(completed)
 
@@ -359,8 +473,7 @@ def _target_child(threads: int, case_names: Sequence[str], repeats: int) -> Dict
     for name in case_names:
         case = registry.CASES[name]
         inputs = case.make(np.random.default_rng(0), out_of_cache_size(case))
-        pass_name = "forward" if case.transform else "with_grad"
-        call = fastloss_calls(functional, case, inputs, output_buffer(inputs))[pass_name]
+        call = fastloss_calls(functional, case, inputs, output_buffer(inputs))[case.fused_pass]
         timings[name] = interleaved_medians_ms({"fastloss": call}, repeats)["fastloss"]
     return {"target": fastloss.simd_target(), "ms": timings}
 
@@ -383,7 +496,9 @@ def per_target_ms(targets: Sequence[str], threads: int, case_names: Sequence[str
 
 if __name__ == "__main__":
     if sys.argv[1] == "memory":
-        print(json.dumps(_memory_child(sys.argv[2], int(sys.argv[3]))))
+        child_size = json.loads(sys.argv[4])
+        print(json.dumps(_memory_child(sys.argv[2], int(sys.argv[3]),
+                                       tuple(child_size) if isinstance(child_size, list) else child_size)))
     elif sys.argv[1] == "target":
         print(json.dumps(_target_child(int(sys.argv[2]), sys.argv[4:], int(sys.argv[3]))))
     else:

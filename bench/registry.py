@@ -5,8 +5,8 @@ module (NumPy evaluates it as the NumPy peer, ``jax.numpy`` as the JAX peer, wit
 ``jax.grad`` for its gradient), the stable NumPy gradient, the torch call, and which
 inputs the kernel must read. The fastloss calls follow from the name: ``name(*inputs)``,
 ``name_backward(1.0, *inputs, out=)`` and ``name_with_grad(*inputs, out=)``. Adding a loss
-is one ``register(Case(...))``; other engineers' bench files may expose ``register_cases(
-register, Case)`` and are pulled in when they exist.
+is one ``register(Case(...))``, and every script (quick.py, run.py, bench_cross_entropy.py)
+times it through the one harness, measure.py.
 """
 
 from __future__ import annotations
@@ -24,17 +24,15 @@ CLASSES = "classes"  # sized by (N, C): logits and class indices
 ELEMENTWISE_SIZES = [1 << 16, 1 << 24, 1 << 26]
 CLASS_SHAPES = [(65536, 10), (8192, 1000), (1024, 32000), (64, 128256)]
 # --quick: one size each, past L2 (2^21 float32 is 8 MiB an array), so the whole suite stays
-# under a minute on 2 cores; the memory-bound losses also run out of cache, where their
-# bandwidth target applies.
+# under a minute on 2 cores (run.case_sizes adds the out-of-cache size for memory-bound losses).
 QUICK_ELEMENTWISE_SIZES = [1 << 21]
 QUICK_CLASS_SHAPES = [(4096, 1000)]
-QUICK_OUT_OF_CACHE = {ELEMENTWISE: 1 << 23, CLASSES: (4096, 2048)}
-# Out of cache: at least 2^23 elements (32 MiB of float32, the whole L3 here) in the main
-# input, so every pass streams at least twice the L3 from memory; the full suite's 2^24 and
-# 2^26 are past it by far.
-OUT_OF_CACHE_ELEMENTS = {ELEMENTWISE: 1 << 23, CLASSES: 1 << 23}
 PASSES = ("forward", "backward", "with_grad")
 FORWARD_ONLY = ("forward",)
+FORWARD_AND_FUSED = ("forward", "with_grad")  # quick.py's and bench_cross_entropy.py's passes
+# A memory-bound loss, an exp/log-bound one and the class loss: what quick.py times, and what
+# run.py --quick measures thread scaling, per-target times and peak memory on.
+REPRESENTATIVE_CASES = ("binary_cross_entropy_with_logits", "mse_loss", "cross_entropy")
 
 
 @dataclass(frozen=True)
@@ -69,16 +67,22 @@ class Case:
         """A function of the input (sigmoid, softmax), not a loss: its output is an array."""
         return self.passes == FORWARD_ONLY
 
+    @property
+    def fused_pass(self) -> str:
+        """The pass that does the whole job: loss and gradient, or a transform's forward."""
+        return "forward" if self.transform else "with_grad"
+
     def sizes(self, quick: bool) -> List[Any]:
+        """The registry's sizes for this case (a new list: callers may extend it)."""
         if not quick:
-            return ELEMENTWISE_SIZES if self.kind == ELEMENTWISE else CLASS_SHAPES
+            return list(ELEMENTWISE_SIZES if self.kind == ELEMENTWISE else CLASS_SHAPES)
         if self.quick_size is not None:
-            sizes = [self.quick_size]
-        else:
-            sizes = list(QUICK_ELEMENTWISE_SIZES if self.kind == ELEMENTWISE else QUICK_CLASS_SHAPES)
-        if self.memory_bound and not any(out_of_cache(self, size) for size in sizes):
-            sizes.append(QUICK_OUT_OF_CACHE[self.kind])
-        return sizes
+            return [self.quick_size]
+        return list(QUICK_ELEMENTWISE_SIZES if self.kind == ELEMENTWISE else QUICK_CLASS_SHAPES)
+
+    def main_input_elements(self, size: Any) -> int:
+        """Elements of inputs[0] at this size (an int, or (N, C))."""
+        return size if self.kind == ELEMENTWISE else size[0] * size[1]
 
     def bytes_moved(self, inputs: Inputs, pass_name: str) -> int:
         """What must cross the memory bus at least: inputs read once, outputs written once."""
@@ -90,12 +94,6 @@ class Case:
         if self.name.startswith("nll_loss"):  # the gradient is written, the input never read
             return inputs[1].nbytes + inputs[0].nbytes
         return sum(a.nbytes for a in inputs) + sum(inputs[i].nbytes for i in self.grads_of(pass_name))
-
-
-def out_of_cache(case: Case, size: Any) -> bool:
-    """Past every cache: see OUT_OF_CACHE_ELEMENTS."""
-    elements = size if case.kind == ELEMENTWISE else size[0] * size[1]
-    return elements >= OUT_OF_CACHE_ELEMENTS[case.kind]
 
 
 CASES: Dict[str, Case] = {}

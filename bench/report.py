@@ -1,18 +1,22 @@
-"""The benchmark's outputs from its JSON document: a markdown report, a PNG plot, and the
-results section of bench/README.md."""
+"""The benchmark's outputs: run.py's markdown report from its JSON document, a PNG plot and
+the results section of bench/README.md; and the tables quick.py and bench_cross_entropy.py
+print from measure.time_case's rows, which are run.py's rows without the bandwidth."""
 
 from __future__ import annotations
 
 import re
 from typing import Any, Dict, List, Optional
 
+import measure
+import registry
+
 PEERS = ("torch", "jax", "numpy")
+# fastloss's calls a row may time, each a line of the table: its fused pass writing over its
+# input is bench_cross_entropy.py's.
+FASTLOSS_VARIANTS = {"fastloss": "", "fastloss_in_place": ", out= the input"}
 README_BEGIN = "<!-- results: begin (bench/run.py --update-readme) -->"
 README_END = "<!-- results: end -->"
 BANDWIDTH_TARGET = 85.0  # % of memory bound for the memory-bound losses, out of cache
-# ... for passes that move at least this much: nll_loss's forward reads one cache line per row
-# (72 KiB at 1024x32000), which takes the latency of those reads, not a bandwidth.
-BANDWIDTH_TARGET_MIN_BYTES = 1 << 25
 CROSS_ENTROPY_TARGET = ("cross_entropy", [8192, 1000], 4.0)  # fused pass, ms
 
 
@@ -31,25 +35,64 @@ def best_peer(ms: Dict[str, float]) -> Optional[str]:
     return min(peers, key=lambda p: ms[p]) if peers else None
 
 
-def _results_table(document: Dict[str, Any]) -> List[str]:
-    lines = ["| loss | size | pass | fastloss ms | torch ms | jax ms | numpy ms | vs torch | vs jax | vs numpy "
-             "| % of memory bound |", "|---|---|---|" + "---:|" * 8]
-    for row in document["results"]:
+def times_table(rows: List[Dict[str, Any]]) -> List[str]:
+    """A line per case, size, pass and fastloss variant: medians, speedups over each peer (n/a
+    for one not installed or not timed), and % of memory bound where the rows have it."""
+    bound = any("percent_of_memory_bound" in numbers for row in rows for numbers in row["passes"].values())
+    lines = ["| loss | size | pass | fastloss ms | torch ms | jax ms | numpy ms | vs torch | vs jax | vs numpy |"
+             + (" % of memory bound |" if bound else ""), "|---|---|---|" + "---:|" * (8 if bound else 7)]
+    for row in rows:
         for pass_name, numbers in row["passes"].items():
             ms = numbers["ms"]
-            ours = ms["fastloss"]
-            speedups = [f"{ms[p] / ours:.2f}x" if p in ms else "n/a" for p in PEERS]
-            lines.append(f"| {row['case']} | {size_label(row['size'])} | {pass_name} | {ours:.3g} | "
-                         + " | ".join(_ms(ms.get(p)) for p in PEERS) + " | " + " | ".join(speedups)
-                         + f" | {numbers['percent_of_memory_bound']:.0f}% |")
+            for variant, suffix in FASTLOSS_VARIANTS.items():
+                if variant not in ms:
+                    continue
+                ours = ms[variant]
+                speedups = [f"{ms[p] / ours:.2f}x" if p in ms else "n/a" for p in PEERS]
+                line = (f"| {row['case']} | {size_label(row['size'])} | {pass_name}{suffix} | {ours:.3g} | "
+                        + " | ".join(_ms(ms.get(p)) for p in PEERS) + " | " + " | ".join(speedups) + " |")
+                if bound:
+                    percent = numbers.get("percent_of_memory_bound") if variant == "fastloss" else None
+                    line += " n/a |" if percent is None else f" {percent:.0f}% |"
+                lines.append(line)
+    return lines
+
+
+def out_of_cache_line(rows: List[Dict[str, Any]]) -> str:
+    """Which rows ran out of cache, by measure.out_of_cache."""
+    past = [f"{row['case']} {size_label(row['size'])}" for row in rows if row["out_of_cache"]]
+    return (f"Out of cache (main input of {measure.OUT_OF_CACHE_BYTES >> 20} MiB or more): "
+            + (", ".join(past) if past else "none") + ".")
+
+
+def peer_problem_lines(rows: List[Dict[str, Any]]) -> List[str]:
+    """The peers whose results disagreed with the NumPy reference, and why (they were not timed)."""
+    problems = [f"{r['case']} {size_label(r['size'])}: {p} not timed ({why})"
+                for r in rows for p, why in r["peer_problems"].items()]
+    return ["", "### Peers whose results disagreed (not timed)", "", *[f"- {p}" for p in problems]] if problems else []
+
+
+def times_summary(rows: List[Dict[str, Any]]) -> List[str]:
+    """quick.py's and bench_cross_entropy.py's report: the times, which rows ran out of cache,
+    and the peers that disagreed."""
+    return [*times_table(rows), "", out_of_cache_line(rows), *peer_problem_lines(rows)]
+
+
+def peak_memory_table(peaks: Dict[str, Any]) -> List[str]:
+    """measure.peak_extra_memory's results by label: MiB per library, or the child's error."""
+    lines = ["| loss | fastloss, out= the input | fastloss, new gradient | torch autograd |", "|---|---:|---:|---:|"]
+    for label, peak in peaks.items():
+        if isinstance(peak, str):
+            lines.append(f"| {label} | n/a | n/a | n/a ({peak}) |")
+            continue
+        cells = ["n/a" if peak[k] is None else f"{peak[k]:.1f}" for k in ("fastloss_in_place", "fastloss", "torch")]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
 
 def speed_target_misses(document: Dict[str, Any]) -> List[str]:
     """The issue's targets: no case slower than the best peer; memory-bound losses at >= 85%
     of memory bound out of cache; fused cross-entropy at 8192x1000 in <= 4 ms."""
-    import registry
-
     misses = []
     for row in document["results"]:
         case = registry.CASES.get(row["case"])
@@ -59,8 +102,11 @@ def speed_target_misses(document: Dict[str, Any]) -> List[str]:
             label = f"{row['case']} {size_label(row['size'])} {pass_name}"
             if peer is not None and ms[peer] < ms["fastloss"]:
                 misses.append(f"{label}: {ms['fastloss']:.3g} ms, slower than {peer} ({ms[peer]:.3g} ms)")
+            # Judged where the pass itself moves an out-of-cache amount: nll_loss's forward reads
+            # one cache line per row (72 KiB at 1024x32000), which takes those reads' latency,
+            # not a bandwidth.
             if (case is not None and case.memory_bound and row["out_of_cache"]
-                    and numbers["bytes"] >= BANDWIDTH_TARGET_MIN_BYTES
+                    and numbers["bytes"] >= measure.OUT_OF_CACHE_BYTES
                     and numbers["percent_of_memory_bound"] < BANDWIDTH_TARGET):
                 misses.append(f"{label}: {numbers['percent_of_memory_bound']:.0f}% of memory bound "
                               f"(target {BANDWIDTH_TARGET:.0f}%)")
@@ -97,7 +143,7 @@ def markdown(document: Dict[str, Any]) -> str:
         "",
         f"### Times (median of {document['repeats']}, float32, reduction mean)",
         "",
-        *_results_table(document),
+        *times_table(document["results"]),
     ]
     if document["thread_scaling_ms"]:
         most = max(len(t) for t in document["thread_scaling_ms"].values())
@@ -110,13 +156,7 @@ def markdown(document: Dict[str, Any]) -> str:
                          + f" | {100 * ts[0] / (len(ts) * ts[-1]):.0f}% |")
     if document["peak_extra_memory_mib"]:
         lines += ["", "### Peak extra memory, fused forward+backward out of cache (MiB, fresh process)", "",
-                  "| loss | fastloss, out= the input | fastloss, new gradient | torch autograd |", "|---|---:|---:|---:|"]
-        for name, peak in document["peak_extra_memory_mib"].items():
-            if isinstance(peak, str):
-                lines.append(f"| {name} | n/a | n/a | n/a ({peak}) |")
-                continue
-            cells = ["n/a" if peak[k] is None else f"{peak[k]:.1f}" for k in ("fastloss_in_place", "fastloss", "torch")]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+                  *peak_memory_table(document["peak_extra_memory_mib"])]
     if document["per_target_with_grad_ms"]:
         targets = document["per_target_with_grad_ms"]
         names = sorted({n for t in targets.values() if isinstance(t, dict) for n in t})
@@ -127,10 +167,7 @@ def markdown(document: Dict[str, Any]) -> str:
                 lines.append(f"| {target} | " + " | ".join(_ms(timings.get(n)) for n in names) + " |")
             else:
                 lines.append(f"| {target} | " + " | ".join(["n/a"] * len(names)) + f" |  ({timings})")
-    problems = [f"{r['case']} {size_label(r['size'])}: {p} not timed ({why})"
-                for r in document["results"] for p, why in r["peer_problems"].items()]
-    if problems:
-        lines += ["", "### Peers whose results disagreed (not timed)", "", *[f"- {p}" for p in problems]]
+    lines += peer_problem_lines(document["results"])
     if document.get("not_benchmarked"):
         lines += ["", "Not benchmarked yet (no registry entry): " + ", ".join(document["not_benchmarked"])]
     misses = speed_target_misses(document)

@@ -2,11 +2,12 @@
 against the machine's memory bandwidth.
 
     python bench/run.py [--quick] [--threads N] [--repeats R] [--cases a,b] [--results DIR]
-                        [--update-readme]
+                        [--update-readme]  (every option: --help, or bench/README.md)
 
-Prints a markdown report; writes DIR/latest.json (machine info and every number) and
-DIR/latest.png (speedup over the best peer and % of memory bound per loss). With
---update-readme the results section of bench/README.md is rewritten from this run.
+Every case is timed through the harness, measure.time_case. Prints a markdown report;
+writes DIR/latest.json (machine info and every number) and DIR/latest.png (speedup over the
+best peer and % of memory bound per loss). With --update-readme the results section of
+bench/README.md is rewritten from this run.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import measure  # noqa: E402
 import registry  # noqa: E402
 import report  # noqa: E402
-
-QUICK_CASES = ("mse_loss", "binary_cross_entropy_with_logits", "cross_entropy")
 
 
 def _library_versions() -> Dict[str, Optional[str]]:
@@ -65,64 +64,33 @@ def machine_info(fastloss: Any, threads: int) -> Dict[str, Any]:
     }
 
 
-def _set_peer_threads(threads: int) -> None:
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.set_num_threads(threads)
-
-
-def run_case(functional: Any, case: registry.Case, size: Any, repeats: int,
-             probe: measure.BandwidthProbe) -> Dict[str, Any]:
-    inputs = case.make(np.random.default_rng(0), size)
-    out = measure.output_buffer(inputs)
-    calls = {"fastloss": measure.fastloss_calls(functional, case, inputs, out), "numpy": measure.numpy_calls(case, inputs)}
-    for peer, build in (("torch", measure.torch_calls), ("jax", measure.jax_calls)):
-        peer_calls = build(case, inputs)
-        if peer_calls is not None:
-            calls[peer] = peer_calls
-    problems = measure.check_case(case, calls)
-    if "fastloss" in problems:
-        raise AssertionError(f"{case.name} at {size}: fastloss {problems['fastloss']}")
-    timed = {library: c for library, c in calls.items() if library not in problems}
-    passes = {}
-    for pass_name in case.passes:
-        # The bandwidth probes run in the same rounds as the libraries (see BandwidthProbe);
-        # check_case has already run every call once, which is their warm-up.
-        ms = measure.interleaved_medians_ms({**{lib: c[pass_name] for lib, c in timed.items()}, **probe.calls()},
-                                            repeats, warm_up=False)
-        bandwidth = probe.bandwidth(ms)
-        ms = {lib: t for lib, t in ms.items() if not lib.startswith("_")}
-        moved = case.bytes_moved(inputs, pass_name)
-        reference = bandwidth["read_gbs"] if pass_name == "forward" and not case.transform else bandwidth["copy_gbs"]
-        passes[pass_name] = {
-            "ms": ms,
-            "bytes": moved,
-            "bandwidth": bandwidth,
-            "percent_of_memory_bound": 100.0 * (moved / (ms["fastloss"] / 1e3) / 1e9) / reference,
-        }
-    return {"case": case.name, "size": list(size) if isinstance(size, tuple) else size,
-            "out_of_cache": registry.out_of_cache(case, size),
-            "peer_problems": problems, "passes": passes}
+def case_sizes(case: registry.Case, quick: bool) -> List[Any]:
+    """The registry's sizes; --quick adds the out-of-cache size to a memory-bound loss that has
+    none, since its bandwidth target is judged there."""
+    sizes = case.sizes(quick)
+    if quick and case.memory_bound and not any(measure.out_of_cache(case, size) for size in sizes):
+        sizes.append(measure.out_of_cache_size(case))
+    return sizes
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats: under a minute on 2 cores")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="for every library (default: all CPUs)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per call (default 7, 3 with --quick)")
     parser.add_argument("--cases", default=None, help="comma-separated loss names (default: all)")
-    parser.add_argument("--results", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    parser.add_argument("--results", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
+                        help="folder for latest.json and latest.png (default: bench/results)")
     parser.add_argument("--elementwise-sizes", default=None,
                         help="comma-separated log2 element counts instead of the defaults (e.g. 16,24,26)")
     parser.add_argument("--class-shapes", default=None,
                         help="comma-separated NxC shapes for the cross-entropy family (e.g. 8192x1000)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--no-targets", action="store_true", help="skip timing each compiled SIMD target")
-    parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--no-plot", action="store_true", help="skip latest.png")
     parser.add_argument("--update-readme", action="store_true", help="rewrite the README's results section")
-    parser.add_argument("--readme", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md"))
+    parser.add_argument("--readme", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md"),
+                        help="the file --update-readme rewrites (default: bench/README.md)")
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 7)
 
@@ -137,8 +105,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         registry.CLASS_SHAPES[:] = registry.QUICK_CLASS_SHAPES[:] = shapes
 
     started = time.perf_counter()
-    fastloss.set_num_threads(args.threads)
-    _set_peer_threads(args.threads)
+    measure.set_threads(args.threads)
     cases = registry.available_cases(functional)
     if args.cases:
         wanted = args.cases.split(",")
@@ -148,18 +115,18 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     bandwidth = measure.memory_bandwidth(probe)
     results = []
     for case in cases:
-        for size in case.sizes(args.quick):
+        for size in case_sizes(case, args.quick):
             case_started = time.perf_counter()
-            results.append(run_case(functional, case, size, repeats, probe))
+            results.append(measure.time_case(functional, case, size, repeats, probe=probe))
             print(f"  {case.name} {report.size_label(size)}: {time.perf_counter() - case_started:.1f} s",
                   file=sys.stderr, flush=True)
 
     print(f"  (cases: {time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
     # --quick keeps the subprocess and scaling measurements to three representative losses.
-    representative = [c for c in cases if not args.quick or c.name in QUICK_CASES]
+    representative = [c for c in cases if not args.quick or c.name in registry.REPRESENTATIVE_CASES]
     scaling = {}
     for case in representative:
-        sizes = [s for s in case.sizes(args.quick) if registry.out_of_cache(case, s)]
+        sizes = [s for s in case_sizes(case, args.quick) if measure.out_of_cache(case, s)]
         for size in sizes or [measure.out_of_cache_size(case)]:
             inputs = case.make(np.random.default_rng(0), size)
             scaling[f"{case.name} {report.size_label(size)}"] = measure.thread_scaling_ms(

@@ -1,11 +1,15 @@
 """The benchmark harness works: every registry entry's libraries agree on tiny inputs, the
-correctness check catches a wrong result, a missing peer becomes n/a, and the report and
-README update are built from a run. No timing is asserted."""
+correctness check catches a wrong result, a missing peer becomes n/a, the report and README
+update are built from a run, every script times, checks and measures through the one harness
+(measure.py), and "out of cache" is defined once. No timing is asserted."""
 
 from __future__ import annotations
 
+import glob
 import importlib.util
 import os
+import re
+import subprocess
 import sys
 
 import numpy as np
@@ -14,9 +18,12 @@ import pytest
 import fastloss
 import fastloss.functional as F
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+BENCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench")
+sys.path.insert(0, BENCH)
 
+import bench_cross_entropy  # noqa: E402
 import measure  # noqa: E402
+import quick  # noqa: E402
 import registry  # noqa: E402
 import report  # noqa: E402
 import run  # noqa: E402
@@ -25,20 +32,10 @@ TINY = {registry.ELEMENTWISE: 1000, registry.CLASSES: (37, 11)}
 CASES = registry.available_cases(F)
 
 
-def _all_calls(case: registry.Case, inputs: registry.Inputs) -> dict:
-    calls = {"fastloss": measure.fastloss_calls(F, case, inputs, measure.output_buffer(inputs)),
-             "numpy": measure.numpy_calls(case, inputs)}
-    for peer, build in (("torch", measure.torch_calls), ("jax", measure.jax_calls)):
-        peer_calls = build(case, inputs)
-        if peer_calls is not None:
-            calls[peer] = peer_calls
-    return calls
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_every_library_agrees_with_the_numpy_reference(case):
     inputs = case.make(np.random.default_rng(1), TINY[case.kind])
-    calls = _all_calls(case, inputs)
+    calls = measure.library_calls(F, case, inputs)
     assert measure.check_case(case, calls) == {}
     assert set(calls["fastloss"]) == set(case.passes)
 
@@ -46,7 +43,7 @@ def test_every_library_agrees_with_the_numpy_reference(case):
 def test_a_wrong_result_is_reported_and_not_timed():
     case = registry.CASES["mse_loss"]
     inputs = case.make(np.random.default_rng(1), 100)
-    calls = _all_calls(case, inputs)
+    calls = measure.library_calls(F, case, inputs)
     calls["numpy"]["with_grad"] = lambda: (case.value(np, *inputs) * 1.01, case.numpy_grad(*inputs))
     assert "fastloss" in measure.check_case(case, calls)
 
@@ -104,13 +101,15 @@ def test_a_pass_moving_less_than_the_caches_is_not_judged_against_bandwidth():
 def test_quick_runs_the_memory_bound_losses_out_of_cache():
     for name in ("mse_loss", "l1_loss", "nll_loss"):
         case = registry.CASES[name]
-        assert any(registry.out_of_cache(case, size) for size in case.sizes(quick=True)), name
-    assert not any(registry.out_of_cache(registry.CASES["sigmoid"], s) for s in registry.CASES["sigmoid"].sizes(True))
+        assert any(measure.out_of_cache(case, size) for size in run.case_sizes(case, quick=True)), name
+    sigmoid = registry.CASES["sigmoid"]
+    assert not any(measure.out_of_cache(sigmoid, size) for size in run.case_sizes(sigmoid, quick=True))
 
 
 def test_the_in_place_fused_call_adds_no_gradient_sized_memory():
-    peak = measure.peak_extra_memory(registry.CASES["mse_loss"], threads=1)
-    gradient_mib = measure.OUT_OF_CACHE_SIZE * 4 / 2**20
+    case = registry.CASES["mse_loss"]
+    peak = measure.peak_extra_memory(case, threads=1)
+    gradient_mib = measure.out_of_cache_size(case) * 4 / 2**20
     assert peak["fastloss_in_place"] < 0.1 * gradient_mib
     assert peak["fastloss"] >= 0.9 * gradient_mib  # a new gradient is allocated and touched
     if peak["torch"] is not None:
@@ -121,3 +120,98 @@ def test_each_runnable_target_is_timed_and_others_say_why():
     targets = measure.per_target_ms(["baseline", "no_such_target"], 1, ["mse_loss"], repeats=1)
     assert set(targets["baseline"]) == {"mse_loss"}
     assert isinstance(targets["no_such_target"], str)
+
+
+# --- one harness, one definition of "out of cache" ------------------------------------------------
+
+PLANTED_MS = 123.0  # what the fake timing function returns: a printed 123 came from the harness
+PLANTED_PEAK = {"fastloss": 1.5, "fastloss_in_place": 0.5, "torch": 2.5}
+
+
+@pytest.fixture
+def planted_harness(monkeypatch):
+    """measure's timing, check and peak-memory functions replaced by ones that record their
+    calls and return planted numbers (the check also reports NumPy as disagreeing), so that a
+    script's output can only show them if it went through the harness."""
+    events = []
+
+    def medians(libraries, repeats, warm_up=True):
+        events.append(("time", tuple(libraries)))
+        return {name: PLANTED_MS for name in libraries}
+
+    def check(case, calls):
+        events.append(("check", case.name))
+        return {"numpy": "planted disagreement"}
+
+    def peak(case, threads, size=None):
+        events.append(("memory", case.name))
+        return PLANTED_PEAK
+
+    monkeypatch.setattr(measure, "interleaved_medians_ms", medians)
+    monkeypatch.setattr(measure, "check_case", check)
+    monkeypatch.setattr(measure, "peak_extra_memory", peak)
+    # run.main's --class-shapes writes into these lists; a copy keeps other tests' sizes.
+    monkeypatch.setattr(registry, "CLASS_SHAPES", list(registry.CLASS_SHAPES))
+    monkeypatch.setattr(registry, "QUICK_CLASS_SHAPES", list(registry.QUICK_CLASS_SHAPES))
+    monkeypatch.setattr(bench_cross_entropy, "SHAPES", [(37, 11)])
+    return events
+
+
+SCRIPTS = {  # main(results folder), the cross_entropy size it runs, whether it measures memory
+    "quick": (lambda tmp: quick.main(["--size", "10", "--repeats", "1", "--threads", "1"]), "1x1000", False),
+    "bench_cross_entropy": (lambda tmp: bench_cross_entropy.main(["--repeats", "1", "--threads", "1"]), "37x11", True),
+    "run": (lambda tmp: run.main(["--cases", "cross_entropy", "--class-shapes", "37x11", "--repeats", "1",
+                                  "--threads", "1", "--no-targets", "--no-plot", "--results", str(tmp)]), "37x11", True),
+}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_each_script_times_checks_and_measures_memory_through_the_harness(script, planted_harness, tmp_path,
+                                                                         capsys):
+    main, size, measures_memory = SCRIPTS[script]
+    main(tmp_path)
+    out = capsys.readouterr().out
+    first_check = planted_harness.index(("check", "cross_entropy"))
+    timed = [libraries for event, libraries in planted_harness[first_check:] if event == "time"]
+    assert timed and all("numpy" not in libraries for libraries in timed), "checked, then timed without NumPy"
+    assert f"| cross_entropy | {size} | with_grad | 123 |" in out
+    assert "numpy not timed (planted disagreement)" in out
+    assert fastloss.simd_target() in out
+    assert (("memory", "cross_entropy") in planted_harness) == measures_memory
+    if measures_memory:
+        assert "| 0.5 | 1.5 | 2.5 |" in out
+
+
+def test_bench_cross_entropy_also_times_the_fused_pass_over_its_input(planted_harness, capsys):
+    bench_cross_entropy.main(["--repeats", "1", "--threads", "1"])
+    assert "| cross_entropy | 37x11 | with_grad, out= the input | 123 |" in capsys.readouterr().out
+    assert any("fastloss_in_place" in libraries for event, libraries in planted_harness if event == "time")
+
+
+def test_quick_needs_only_numpy():
+    """torch and JAX made unimportable: their columns read n/a."""
+    program = ("import runpy, sys; sys.modules['torch'] = sys.modules['jax'] = None; "
+               "sys.argv = ['quick.py', '--size', '10', '--repeats', '1', '--threads', '1']; "
+               f"runpy.run_path({os.path.join(BENCH, 'quick.py')!r}, run_name='__main__')")
+    completed = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=BENCH)
+    assert completed.returncode == 0, completed.stderr
+    assert "| mse_loss | 2^10 | with_grad |" in completed.stdout
+    assert re.search(r"\| mse_loss \| 2\^10 \| with_grad \| [^|]+ \| n/a \| n/a \| [^|]+ \| n/a \| n/a \|",
+                     completed.stdout)
+
+
+def test_out_of_cache_is_defined_once_in_the_harness():
+    for script in (quick, run, bench_cross_entropy, report):
+        assert script.measure is measure, script.__name__
+    definition = re.compile(r"^\s*(\w*OUT_OF_CACHE\w*)\s*=|^def (\w*out_of_cache(?:_size)?)\(", re.M)
+    for path in glob.glob(os.path.join(BENCH, "*.py")):
+        with open(path) as handle:
+            found = {"".join(names) for names in definition.findall(handle.read())}
+        expected = {"OUT_OF_CACHE_BYTES", "_OUT_OF_CACHE_CLASSES", "out_of_cache", "out_of_cache_size"}
+        assert found == (expected if os.path.basename(path) == "measure.py" else set()), path
+    with open(os.path.join(BENCH, "README.md")) as handle:
+        assert "measure.OUT_OF_CACHE_BYTES" in handle.read()
+    for kind, size in TINY.items():
+        case = next(c for c in CASES if c.kind == kind)
+        assert measure.out_of_cache(case, measure.out_of_cache_size(case)) and not measure.out_of_cache(case, size)
+    assert measure.BandwidthProbe.__init__.__defaults__ == (2 * measure.OUT_OF_CACHE_BYTES,)
