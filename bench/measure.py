@@ -184,12 +184,6 @@ def _as_tuple(result: Any) -> Tuple[Any, ...]:
     return result if isinstance(result, tuple) else (result,)
 
 
-def _pick(case: Case, grads: Tuple[Any, ...], pass_name: str) -> Any:
-    """The gradients of case.grads_of(pass_name) out of the ones of case.grads."""
-    picked = tuple(grads[case.grads.index(i)] for i in case.grads_of(pass_name))
-    return picked if len(picked) > 1 else picked[0]
-
-
 def in_place_calls(functional: Any, case: Case, inputs: Inputs) -> Calls:
     """fastloss's fused pass writing its gradient (or output) over a copy of the first input.
     From its second call on it reads what it wrote: timings of it assume a kernel whose cost
@@ -201,11 +195,8 @@ def in_place_calls(functional: Any, case: Case, inputs: Inputs) -> Calls:
 def numpy_calls(case: Case, inputs: Inputs) -> Calls:
     calls: Calls = {"forward": lambda: case.value(np, *inputs)}
     if not case.transform:
-        def grads(pass_name: str) -> Any:
-            return _pick(case, _as_tuple(case.numpy_grad(*inputs)), pass_name)
-
-        calls["backward"] = lambda: grads("backward")
-        calls["with_grad"] = lambda: (case.value(np, *inputs), *_as_tuple(grads("with_grad")))
+        calls["backward"] = lambda: case.numpy_grad(*inputs)
+        calls["with_grad"] = lambda: (case.value(np, *inputs), *_as_tuple(case.numpy_grad(*inputs)))
     return calls
 
 
@@ -237,7 +228,7 @@ def torch_calls(case: Case, inputs: Inputs) -> Optional[Calls]:
 
     operands, leaves = with_leaves(case.grads)
     graph = case.torch_call(torch, *operands)
-    fused_operands, fused_leaves = with_leaves(case.grads_of("with_grad"))
+    fused_operands, fused_leaves = with_leaves(case.grads)
 
     def backward() -> Any:
         grads = torch.autograd.grad(graph, leaves, retain_graph=True)
@@ -266,9 +257,7 @@ def jax_calls(case: Case, inputs: Inputs) -> Optional[Calls]:
     def formula(*a: Any) -> Any:
         return case.value(jnp, *a)
 
-    def argnums(pass_name: str) -> Any:
-        grads = case.grads_of(pass_name)
-        return grads if len(grads) > 1 else grads[0]
+    argnums = case.grads if len(case.grads) > 1 else case.grads[0]
 
     def flat(result: Any) -> Any:  # value_and_grad's (value, (g1, g2)) as (value, g1, g2)
         value, grads = result
@@ -276,8 +265,8 @@ def jax_calls(case: Case, inputs: Inputs) -> Optional[Calls]:
 
     compiled = {"forward": jax.jit(formula)}
     if not case.transform:
-        compiled["backward"] = jax.jit(jax.grad(formula, argnums=argnums("backward")))
-        compiled["with_grad"] = jax.jit(jax.value_and_grad(formula, argnums=argnums("with_grad")))
+        compiled["backward"] = jax.jit(jax.grad(formula, argnums=argnums))
+        compiled["with_grad"] = jax.jit(jax.value_and_grad(formula, argnums=argnums))
     calls = {name: (lambda fn=fn: jax.block_until_ready(fn(*args))) for name, fn in compiled.items()}
     if "with_grad" in calls:
         fused = calls["with_grad"]

@@ -52,15 +52,8 @@ class Case:
     # The inputs whose gradients fastloss's `_backward` returns (margin_ranking: both inputs);
     # every peer's backward differentiates the same ones, so all do the same work.
     grads: Tuple[int, ...] = (0,)
-    # The same for `_with_grad` when it differs (gaussian_nll: the input only).
-    fused_grads: Optional[Tuple[int, ...]] = None
     # --quick's size for this case instead of the kind's (cross_entropy: its 8192x1000 target).
     quick_size: Optional[Any] = None
-
-    def grads_of(self, pass_name: str) -> Tuple[int, ...]:
-        if pass_name == "with_grad" and self.fused_grads is not None:
-            return self.fused_grads
-        return self.grads
 
     @property
     def transform(self) -> bool:
@@ -93,7 +86,7 @@ class Case:
             return read
         if self.name.startswith("nll_loss"):  # the gradient is written, the input never read
             return inputs[1].nbytes + inputs[0].nbytes
-        return sum(a.nbytes for a in inputs) + sum(inputs[i].nbytes for i in self.grads_of(pass_name))
+        return sum(a.nbytes for a in inputs) + sum(inputs[i].nbytes for i in self.grads)
 
 
 CASES: Dict[str, Case] = {}
@@ -223,7 +216,7 @@ def _gaussian_nll_grads(x: np.ndarray, y: np.ndarray, v: np.ndarray) -> Tuple[np
 register(Case(
     "gaussian_nll_loss", ELEMENTWISE, lambda rng, n: (*_pair(rng, n), _unit(rng, n, 0.05)),
     value=lambda xp, x, y, v: _mean(xp, 0.5 * (xp.log(xp.maximum(v, 1e-6)) + (x - y) ** 2 / xp.maximum(v, 1e-6))),
-    numpy_grad=_gaussian_nll_grads, grads=(0, 2), fused_grads=(0,),
+    numpy_grad=_gaussian_nll_grads, grads=(0, 2),
     torch_call=lambda torch, x, y, v: torch.nn.functional.gaussian_nll_loss(x, y, v),
 ))
 register(Case(

@@ -1,6 +1,7 @@
 #include "arrays.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace fastloss {
 namespace bindings {
@@ -13,20 +14,38 @@ std::string type_description(const py::handle& obj) {
   return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
 }
 
-// [lowest, highest) byte addresses an array touches; empty arrays touch nothing.
-std::pair<uintptr_t, uintptr_t> byte_span(const FloatArray& a) {
-  uintptr_t lo = reinterpret_cast<uintptr_t>(a.data());
-  uintptr_t hi = lo;
-  const int64_t item = dtype_size(a.dtype);
-  for (size_t d = 0; d < a.shape.size(); ++d) {
-    if (a.shape[d] == 0) return {0, 0};
-    const int64_t extent = (a.shape[d] - 1) * a.strides[d] * item;
-    if (extent < 0) lo += extent; else hi += extent;
+// The array's extents and byte strides.
+struct ByteLayout {
+  std::vector<int64_t> shape, strides;
+  int64_t itemsize;
+};
+
+ByteLayout byte_layout(const py::array& a) {
+  ByteLayout l{{}, {}, static_cast<int64_t>(a.itemsize())};
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    l.shape.push_back(a.shape(d));
+    l.strides.push_back(a.strides(d));
   }
-  return {lo, hi + static_cast<uintptr_t>(item)};
+  return l;
 }
 
-bool overlaps(const FloatArray& a, const FloatArray& b) {
+// [lowest, highest) byte addresses an array touches; empty arrays touch nothing.
+std::pair<uintptr_t, uintptr_t> byte_span(const py::array& a) {
+  const ByteLayout l = byte_layout(a);
+  uintptr_t lo = reinterpret_cast<uintptr_t>(a.data());
+  uintptr_t hi = lo;
+  for (size_t d = 0; d < l.shape.size(); ++d) {
+    if (l.shape[d] == 0) return {0, 0};
+    const int64_t extent = (l.shape[d] - 1) * l.strides[d];
+    if (extent < 0)
+      lo += extent;
+    else
+      hi += extent;
+  }
+  return {lo, hi + static_cast<uintptr_t>(l.itemsize)};
+}
+
+bool overlaps(const py::array& a, const py::array& b) {
   const auto sa = byte_span(a), sb = byte_span(b);
   return sa.first < sb.second && sb.first < sa.second;
 }
@@ -35,9 +54,83 @@ bool same_view(const FloatArray& a, const FloatArray& b) {
   return a.data() == b.data() && a.shape == b.shape && a.strides == b.strides && a.dtype == b.dtype;
 }
 
+// Element offsets past which an exact overlap check enumerates no further.
+constexpr int64_t kMaxEnumeratedElements = int64_t{1} << 22;
+
+// Whether two elements of the array share a byte. Sufficient test first: sorted by stride,
+// every stride clears the span of the smaller ones (every C, Fortran, sliced or transposed
+// layout passes it); a repeated element (stride 0) fails at once; other layouts are
+// enumerated. ValueError for an irregular layout too large to enumerate.
+bool has_internal_overlap(const ByteLayout& l) {
+  std::vector<std::pair<int64_t, int64_t>> dims;  // (|stride|, extent) of extents above 1
+  int64_t numel = 1;
+  for (size_t d = 0; d < l.shape.size(); ++d) {
+    numel *= l.shape[d];
+    if (l.shape[d] > 1) dims.emplace_back(std::llabs(l.strides[d]), l.shape[d]);
+  }
+  if (numel == 0) return false;
+  std::sort(dims.begin(), dims.end());
+  int64_t span = l.itemsize;
+  bool separated = true;
+  for (const auto& [stride, extent] : dims) {
+    if (stride == 0) return true;
+    separated = separated && stride >= span;
+    span += (extent - 1) * stride;
+  }
+  if (separated) return false;
+  if (numel > kMaxEnumeratedElements) {
+    throw py::value_error("out has a layout too irregular to show that no two of its elements share memory; "
+                          "pass an array whose strides do not interleave");
+  }
+  std::vector<int64_t> offsets{0};
+  for (const auto& [stride, extent] : dims) {
+    const size_t n = offsets.size();
+    for (int64_t i = 1; i < extent; ++i)
+      for (size_t k = 0; k < n; ++k) offsets.push_back(offsets[k] + i * stride);
+  }
+  std::sort(offsets.begin(), offsets.end());
+  for (size_t k = 1; k < offsets.size(); ++k)
+    if (offsets[k] - offsets[k - 1] < l.itemsize) return true;
+  return false;
+}
+
+void check_float_dtype(const py::array& a, const py::handle& obj, const char* name) {
+  const py::dtype dt = a.dtype();
+  const bool native = dt.attr("isnative").cast<bool>();
+  if (dt.kind() != 'f' || (dt.itemsize() != 4 && dt.itemsize() != 8) || !native) {
+    throw py::type_error(std::string(name) + " must be a numpy.ndarray of float32 or float64 (native byte order), got " +
+                         type_description(obj));
+  }
+}
+
+bool whole_element_strides(const py::array& a) {
+  for (py::ssize_t d = 0; d < a.ndim(); ++d)
+    if (a.strides(d) % a.itemsize() != 0) return false;
+  return true;
+}
+
+// Shape and element strides of an array whose strides are whole elements.
+void set_layout(FloatArray& f) {
+  const int64_t item = static_cast<int64_t>(f.array.itemsize());
+  f.shape.clear();
+  f.strides.clear();
+  for (py::ssize_t d = 0; d < f.array.ndim(); ++d) {
+    f.shape.push_back(f.array.shape(d));
+    f.strides.push_back(f.array.strides(d) / item);
+  }
+}
+
 }  // namespace
 
 const char* dtype_name(DType dtype) { return dtype == DType::kFloat32 ? "float32" : "float64"; }
+
+py::object FloatArray::finish() const {
+  if (write_back) {
+    py::module_::import("numpy").attr("copyto")(write_back, array);
+    return write_back;
+  }
+  return array;
+}
 
 FloatArray float_array(const py::handle& obj, const char* name, bool allow_none) {
   FloatArray a;
@@ -47,37 +140,46 @@ FloatArray float_array(const py::handle& obj, const char* name, bool allow_none)
                          type_description(obj));
   }
   a.array = py::reinterpret_borrow<py::array>(obj);
+  check_float_dtype(a.array, obj, name);
   a.valid = true;
-  const py::dtype dt = a.array.dtype();
-  const char kind = dt.kind();
-  const bool native = dt.attr("isnative").cast<bool>();
-  if (kind != 'f' || (dt.itemsize() != 4 && dt.itemsize() != 8) || !native) {
-    throw py::type_error(std::string(name) +
-                         " must be a numpy.ndarray of float32 or float64 (native byte order), got " +
-                         type_description(obj));
-  }
-  a.dtype = dt.itemsize() == 4 ? DType::kFloat32 : DType::kFloat64;
-  const int64_t item = dt.itemsize();
-  const int nd = static_cast<int>(a.array.ndim());
-  bool whole_elements = true;
-  for (int d = 0; d < nd; ++d) whole_elements = whole_elements && a.array.strides(d) % item == 0;
-  if (!whole_elements) {
-    // Strides that are not whole elements (fields of a structured array): the one case that
-    // is copied, since no element-strided view can describe it.
+  a.dtype = a.array.itemsize() == 4 ? DType::kFloat32 : DType::kFloat64;
+  if (!whole_element_strides(a.array)) {
     a.array = py::reinterpret_steal<py::array>(
         py::module_::import("numpy").attr("ascontiguousarray")(a.array).release());
   }
-  for (int d = 0; d < nd; ++d) {
-    a.shape.push_back(a.array.shape(d));
-    a.strides.push_back(a.array.strides(d) / item);
-  }
+  set_layout(a);
   return a;
+}
+
+IndexArray index_array(const py::handle& obj, const char* name) {
+  if (!py::isinstance<py::array>(obj)) {
+    throw py::type_error(std::string(name) + " must be a numpy.ndarray of int64 or int32, got " +
+                         type_description(obj));
+  }
+  IndexArray t;
+  t.array = py::reinterpret_borrow<py::array>(obj);
+  const py::dtype dt = t.array.dtype();
+  const bool native = dt.attr("isnative").cast<bool>();
+  if (dt.kind() != 'i' || (dt.itemsize() != 4 && dt.itemsize() != 8) || !native) {
+    throw py::type_error(std::string(name) + " of class indices must have dtype int64 or int32, got " +
+                         py::str(dt).cast<std::string>());
+  }
+  if (!whole_element_strides(t.array)) {
+    t.array = py::reinterpret_steal<py::array>(
+        py::module_::import("numpy").attr("ascontiguousarray")(t.array).release());
+  }
+  t.dtype = dt.itemsize() == 4 ? IndexDType::kInt32 : IndexDType::kInt64;
+  for (py::ssize_t d = 0; d < t.array.ndim(); ++d) {
+    t.shape.push_back(t.array.shape(d));
+    t.strides.push_back(t.array.strides(d) / dt.itemsize());
+  }
+  return t;
 }
 
 void require_dtype(const FloatArray& a, DType expected, const char* name) {
   if (a.dtype != expected) {
-    throw py::type_error(std::string(name) + " must have dtype " + dtype_name(expected) +
-                         " (the input's dtype), got " + dtype_name(a.dtype));
+    throw py::type_error(std::string(name) + " must have dtype " + dtype_name(expected) + " (the input's dtype), got " +
+                         dtype_name(a.dtype));
   }
 }
 
@@ -91,23 +193,34 @@ std::string shape_str(const std::vector<int64_t>& shape) {
   return s + ")";
 }
 
-std::vector<int64_t> broadcast_strides(const FloatArray& a, const std::vector<int64_t>& shape,
-                                       const char* name) {
+std::string dims_str(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::vector<int64_t> without_axis(const std::vector<int64_t>& v, size_t axis) {
+  std::vector<int64_t> out;
+  for (size_t d = 0; d < v.size(); ++d)
+    if (d != axis) out.push_back(v[d]);
+  return out;
+}
+
+std::vector<int64_t> broadcast_strides(const FloatArray& a, const std::vector<int64_t>& shape, const char* name) {
   const size_t nd = shape.size();
-  if (a.shape.size() > nd) {
-    throw py::value_error(std::string(name) + " of shape " + shape_str(a.shape) +
-                          " cannot be broadcast to shape " + shape_str(shape));
-  }
+  const auto fail = [&] {
+    return py::value_error(std::string(name) + " of shape " + shape_str(a.shape) + " cannot be broadcast to shape " +
+                           shape_str(shape));
+  };
+  if (a.shape.size() > nd) throw fail();
   std::vector<int64_t> strides(nd, 0);
   const size_t offset = nd - a.shape.size();
   for (size_t d = 0; d < a.shape.size(); ++d) {
     const int64_t extent = a.shape[d];
-    if (extent == shape[offset + d]) {
+    if (extent == shape[offset + d])
       strides[offset + d] = a.strides[d];
-    } else if (extent != 1) {
-      throw py::value_error(std::string(name) + " of shape " + shape_str(a.shape) +
-                            " cannot be broadcast to shape " + shape_str(shape));
-    }
+    else if (extent != 1)
+      throw fail();
   }
   return strides;
 }
@@ -130,30 +243,58 @@ std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const char*
 
 FloatArray new_array(const std::vector<int64_t>& shape, DType dtype) {
   std::vector<py::ssize_t> dims(shape.begin(), shape.end());
-  py::array arr = dtype == DType::kFloat32 ? py::array(py::array_t<float>(dims))
-                                           : py::array(py::array_t<double>(dims));
-  return float_array(arr, "out");
+  FloatArray a;
+  a.array = dtype == DType::kFloat32 ? py::array(py::array_t<float>(dims)) : py::array(py::array_t<double>(dims));
+  a.valid = true;
+  a.dtype = dtype;
+  set_layout(a);
+  return a;
 }
 
 FloatArray output_array(const py::handle& out, const std::vector<int64_t>& shape, DType dtype,
-                        const std::vector<const FloatArray*>& inputs, const FloatArray* may_alias) {
+                        const std::vector<const FloatArray*>& operands, const FloatArray* may_alias) {
   if (out.is_none()) return new_array(shape, dtype);
-  FloatArray o = float_array(out, "out");
-  require_dtype(o, dtype, "out");
-  if (o.shape != shape) {
-    throw py::value_error("out must have shape " + shape_str(shape) + ", got " + shape_str(o.shape));
+  if (!py::isinstance<py::array>(out)) {
+    throw py::type_error("out must be a numpy.ndarray of float32 or float64, got " + type_description(out));
   }
-  if (!o.array.writeable()) throw py::value_error("out must be writeable (got a read-only array)");
-  for (const FloatArray* in : inputs) {
+  const py::array target = py::reinterpret_borrow<py::array>(out);
+  check_float_dtype(target, out, "out");
+  const DType out_dtype = target.itemsize() == 4 ? DType::kFloat32 : DType::kFloat64;
+  if (out_dtype != dtype) {
+    throw py::type_error(std::string("out must have dtype ") + dtype_name(dtype) + " (the input's dtype), got " +
+                         dtype_name(out_dtype));
+  }
+  const ByteLayout layout = byte_layout(target);
+  if (layout.shape != shape) {
+    throw py::value_error("out must have shape " + shape_str(shape) + ", got " + shape_str(layout.shape));
+  }
+  if (!target.writeable()) throw py::value_error("out must be writeable (got a read-only array)");
+  if (has_internal_overlap(layout)) {
+    throw py::value_error("out has elements that share memory: more than one element of the written-to array "
+                          "refers to a single memory location; pass an array without repeated elements");
+  }
+  const bool described = whole_element_strides(target);
+  FloatArray o;
+  o.array = target;
+  o.valid = true;
+  o.dtype = dtype;
+  if (described) set_layout(o);
+  for (const FloatArray* in : operands) {
     if (in == nullptr || !in->present()) continue;
-    if (may_alias != nullptr && in == may_alias && same_view(o, *in)) continue;
-    if (overlaps(o, *in)) {
+    if (described && may_alias != nullptr && in == may_alias && same_view(o, *in)) continue;
+    if (overlaps(target, in->array)) {
       throw py::value_error(
-          "out overlaps an operand it would overwrite; only out=input (the very same array) is "
-          "supported for an in-place gradient");
+          "out overlaps an operand it would overwrite; only out=input (the very same array) is supported for an "
+          "in-place result");
     }
   }
-  return o;
+  if (described) return o;
+  // No element-strided view describes it (a field of a structured array): compute into a
+  // stand-in that finish() copies into it. An operand that was that same field was copied
+  // when read (float_array), so out=input stays in place.
+  FloatArray stand_in = new_array(shape, dtype);
+  stand_in.write_back = target;
+  return stand_in;
 }
 
 double real_scalar(const py::handle& obj, const char* name) {
@@ -163,16 +304,7 @@ double real_scalar(const py::handle& obj, const char* name) {
   return py::reinterpret_borrow<py::object>(obj).attr("__float__")().cast<double>();
 }
 
-py::object numpy_scalar(double value, DType dtype) {
-  return py::module_::import("numpy").attr(dtype_name(dtype))(value);
-}
-
-Reduction parse_reduction(const std::string& reduction) {
-  if (reduction == "none") return Reduction::kNone;
-  if (reduction == "mean") return Reduction::kMean;
-  if (reduction == "sum") return Reduction::kSum;
-  throw py::value_error(reduction + " is not a valid value for reduction");
-}
+py::object numpy_scalar(double value, DType dtype) { return py::module_::import("numpy").attr(dtype_name(dtype))(value); }
 
 }  // namespace bindings
 }  // namespace fastloss

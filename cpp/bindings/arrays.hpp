@@ -1,5 +1,7 @@
-// NumPy arrays as core views: dtype checks, element strides, broadcasting, outputs.
-// Nothing here copies array data.
+// NumPy arrays as core views: every check of an array argument (type, dtype, byte order,
+// shape, broadcasting, `out`) lives here or in a family's register_*.cc, never in Python.
+// Nothing here copies array data, except an input whose strides are not whole elements
+// (a field of a structured array), which no element-strided view can describe.
 #pragma once
 
 #include "pybind.hpp"
@@ -15,13 +17,26 @@ namespace bindings {
 
 // A float32/float64 NumPy array seen as a strided view (strides in elements).
 struct FloatArray {
-  py::array array;  // keeps the buffer alive (unset when absent)
+  py::array array;       // the buffer the core reads or writes (unset when absent)
+  py::object write_back;  // the caller's `out` when `array` stands in for it (see output_array)
   bool valid = false;
   DType dtype = DType::kFloat32;
   std::vector<int64_t> shape;
   std::vector<int64_t> strides;
   bool present() const { return valid; }
   const void* data() const { return array.data(); }
+  MutableView mutable_view() { return MutableView{array.mutable_data(), strides.data()}; }
+  ConstView view() const { return ConstView{array.data(), strides.data()}; }
+  // The result to hand back: the caller's `out` (after copying a stand-in into it) or the array.
+  py::object finish() const;
+};
+
+// An int32/int64 NumPy array of class indices, read in place.
+struct IndexArray {
+  py::array array;
+  IndexDType dtype = IndexDType::kInt64;
+  std::vector<int64_t> shape, strides;
+  ConstView view() const { return ConstView{array.data(), strides.data()}; }
 };
 
 const char* dtype_name(DType dtype);
@@ -30,13 +45,15 @@ const char* dtype_name(DType dtype);
 // naming `name`. None gives an absent FloatArray when allow_none is set.
 FloatArray float_array(const py::handle& obj, const char* name, bool allow_none = false);
 
+// obj must be a numpy.ndarray of int32 or int64 in native byte order, else TypeError naming `name`.
+IndexArray index_array(const py::handle& obj, const char* name);
+
 // TypeError unless a has the dtype `expected` (named after the argument `name`).
 void require_dtype(const FloatArray& a, DType expected, const char* name);
 
-// NumPy broadcasting of a (named `name`) onto `shape`: its strides over `shape`, 0 along
+// NumPy broadcasting of `a` (named `name`) onto `shape`: its strides over `shape`, 0 along
 // broadcast dimensions. ValueError when it does not broadcast.
-std::vector<int64_t> broadcast_strides(const FloatArray& a, const std::vector<int64_t>& shape,
-                                       const char* name);
+std::vector<int64_t> broadcast_strides(const FloatArray& a, const std::vector<int64_t>& shape, const char* name);
 
 // The broadcast shape of operands `a_name` and `b_name` (ValueError naming both when they do
 // not broadcast).
@@ -49,18 +66,23 @@ double real_scalar(const py::handle& obj, const char* name);
 // A new C-contiguous array of `shape` and `dtype`.
 FloatArray new_array(const std::vector<int64_t>& shape, DType dtype);
 
-// The array to write a result of `shape`/`dtype` into: `out` when given (checked: ndarray,
-// exact shape and dtype, writeable, and not overlapping any of `inputs` unless it is exactly
-// `may_alias`), else a new array.
+// The array to write a result of `shape`/`dtype` into: a new one when `out` is None, else
+// `out` itself, checked: an ndarray of exactly that shape and dtype, writeable, no two of its
+// elements at one memory location, and overlapping none of `operands` unless it is exactly
+// `may_alias` (an in-place result). An `out` whose strides are not whole elements (a field of
+// a structured array) is written through a contiguous stand-in that finish() copies into it.
 FloatArray output_array(const py::handle& out, const std::vector<int64_t>& shape, DType dtype,
-                        const std::vector<const FloatArray*>& inputs, const FloatArray* may_alias);
-
-Reduction parse_reduction(const std::string& reduction);
+                        const std::vector<const FloatArray*>& operands, const FloatArray* may_alias);
 
 // A reduced loss as a NumPy scalar of `dtype` (summed in float64, rounded once).
 py::object numpy_scalar(double value, DType dtype);
 
+// "(2, 3)" and "[2, 3]": shapes in NumPy's and in torch's words.
 std::string shape_str(const std::vector<int64_t>& shape);
+std::string dims_str(const std::vector<int64_t>& shape);
+
+// `v` without element `axis`.
+std::vector<int64_t> without_axis(const std::vector<int64_t>& v, size_t axis);
 
 }  // namespace bindings
 }  // namespace fastloss

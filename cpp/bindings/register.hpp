@@ -7,8 +7,10 @@ namespace fastloss {
 namespace bindings {
 
 void register_runtime(py::module_& m);
+void register_reduction(py::module_& m);
+void register_transforms(py::module_& m);
 void register_elementwise(py::module_& m);
-void register_cross_entropy(py::module_& m);
+void register_class_losses(py::module_& m);
 void register_row_losses(py::module_& m);
 
 }  // namespace bindings

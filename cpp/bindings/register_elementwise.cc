@@ -1,179 +1,185 @@
-// Bindings of the elementwise losses (BCE, BCE-with-logits, MSE, ...): one generic set of
-// functions keyed by ElementwiseLoss, so a new loss needs no binding code.
+// Bindings of the elementwise losses (BCE, BCE-with-logits, MSE, ...): one prepared call for
+// every loss, keyed by ElementwiseLoss, so a new loss needs no binding code beyond its shape
+// rule below (if torch gives it one).
 #include "pybind.hpp"
 
-#include <array>
 #include <string>
 #include <vector>
 
 #include "arrays.hpp"
 #include "fastloss/elementwise.hpp"
+#include "loss_call.hpp"
 #include "register.hpp"
 
 namespace fastloss {
 namespace bindings {
 namespace {
 
-const char* aux_name(ElementwiseLoss loss) {
-  static const char* const kNames[] = {
-#define FASTLOSS_AUX_NAME(name, by_weight_sum, aux) aux,
-      FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_AUX_NAME)
-#undef FASTLOSS_AUX_NAME
-  };
-  return kNames[static_cast<int>(loss)];
+// torch's shape rules and messages of each loss: which operands must match the input's
+// shape exactly; the others broadcast.
+void check_shapes(ElementwiseLoss loss, const FloatArray& input, const FloatArray& target, const FloatArray& weight,
+                  const FloatArray& aux) {
+  switch (loss) {
+    case ElementwiseLoss::binary_cross_entropy:
+      if (target.shape != input.shape) {
+        throw py::value_error("Using a target size (" + shape_str(target.shape) +
+                              ") that is different to the input size (" + shape_str(input.shape) +
+                              ") is deprecated. Please ensure they have the same size.");
+      }
+      break;
+    case ElementwiseLoss::binary_cross_entropy_with_logits:
+    case ElementwiseLoss::sigmoid_focal_loss:
+      if (target.shape != input.shape) {
+        throw py::value_error("Target size (" + shape_str(target.shape) + ") must be the same as input size (" +
+                              shape_str(input.shape) + ")");
+      }
+      break;
+    case ElementwiseLoss::mse_loss:
+    case ElementwiseLoss::l1_loss:
+    case ElementwiseLoss::huber_loss:
+      if (weight.present() && weight.shape != input.shape)
+        throw py::value_error("Weights and input must have the same size: weight of shape " +
+                              shape_str(weight.shape) + ", input of shape " + shape_str(input.shape));
+      break;
+    case ElementwiseLoss::margin_ranking_loss:
+      if (input.shape.size() != aux.shape.size() || input.shape.size() != target.shape.size()) {
+        throw py::value_error("margin_ranking_loss : All input tensors should have same dimension but got sizes: "
+                              "input1: " + shape_str(input.shape) + ", input2: " + shape_str(aux.shape) +
+                              ", target: " + shape_str(target.shape) + " ");
+      }
+      break;
+    default:
+      break;
+  }
 }
 
-// The operands of one call, broadcast to their common shape. Keeps arrays and strides alive
-// for the views in `call`.
-struct Prepared {
-  FloatArray input, target, weight, aux;
-  std::vector<int64_t> shape;
-  std::vector<int64_t> input_strides, target_strides, weight_strides, aux_strides;
-  ElementwiseCall call;
-};
-
-void prepare(Prepared& p, ElementwiseLoss loss, const py::handle& input, const py::handle& target,
-             const py::handle& weight, const py::handle& aux, const std::vector<double>& params) {
-  p.input = float_array(input, "input");
-  p.target = float_array(target, "target");
-  require_dtype(p.target, p.input.dtype, "target");
-  p.weight = float_array(weight, "weight", /*allow_none=*/true);
-  if (p.weight.present()) require_dtype(p.weight, p.input.dtype, "weight");
-  const char* aux_label = aux_name(loss);
-  if (!aux.is_none() && aux_label[0] == '\0')
-    throw py::value_error("this loss takes no auxiliary operand");
-  p.aux = float_array(aux, aux_label, /*allow_none=*/true);
-  if (p.aux.present()) require_dtype(p.aux, p.input.dtype, aux_label);
-  if (params.size() > 4) throw py::value_error("at most 4 loss parameters");
-
-  p.shape = broadcast_shapes(p.input.shape, "input", p.target.shape, "target");
-  p.input_strides = broadcast_strides(p.input, p.shape, "input");
-  p.target_strides = broadcast_strides(p.target, p.shape, "target");
-  if (p.weight.present()) p.weight_strides = broadcast_strides(p.weight, p.shape, "weight");
-  if (p.aux.present()) p.aux_strides = broadcast_strides(p.aux, p.shape, aux_label);
-
-  ElementwiseCall& c = p.call;
-  c.loss = loss;
-  c.dtype = p.input.dtype;
-  c.shape = Shape{static_cast<int>(p.shape.size()), p.shape.data()};
-  c.input = ConstView{p.input.data(), p.input_strides.data()};
-  c.target = ConstView{p.target.data(), p.target_strides.data()};
-  if (p.weight.present()) c.weight = ConstView{p.weight.data(), p.weight_strides.data()};
-  if (p.aux.present()) c.aux = ConstView{p.aux.data(), p.aux_strides.data()};
-  for (size_t i = 0; i < params.size(); ++i) c.params[i] = params[i];
+// gaussian_nll_loss's var: the input's shape, that shape without its last dimension (one
+// variance per row), or the input's shape with one dimension of 1 (torch's homoscedastic
+// forms). Returns var's strides over the call's shape.
+std::vector<int64_t> variance_strides(const FloatArray& var, const FloatArray& input, const std::vector<int64_t>& shape) {
+  const std::vector<int64_t>& v = var.shape;
+  const std::vector<int64_t>& x = input.shape;
+  if (v == x) return broadcast_strides(var, shape, "var");
+  if (!x.empty() && v == std::vector<int64_t>(x.begin(), x.end() - 1)) {
+    FloatArray with_last = var;
+    with_last.shape.push_back(1);
+    with_last.strides.push_back(0);
+    return broadcast_strides(with_last, shape, "var");
+  }
+  if (v.size() == x.size()) {
+    int differing = 0;
+    for (size_t d = 0; d < v.size(); ++d) differing += v[d] != x[d] ? (v[d] == 1 ? 1 : 2) : 0;
+    if (differing == 1) return broadcast_strides(var, shape, "var");
+  }
+  throw py::value_error("var is of incorrect size: var of shape " + shape_str(v) + " for input of shape " +
+                        shape_str(x));
 }
 
-MutableView view_of(FloatArray& a) { return MutableView{a.array.mutable_data(), a.strides.data()}; }
+class ElementwisePrepared : public PreparedLoss {
+ public:
+  ElementwisePrepared(ElementwiseLoss loss, const py::handle& input, const py::handle& target,
+                      const py::handle& weight, const py::handle& aux, Reduction reduction,
+                      const ElementwiseOptions& options) {
+    const OperandNames names = operand_names(loss);
+    input_ = float_array(input, names.input);
+    target_ = float_array(target, names.target);
+    require_dtype(target_, input_.dtype, names.target);
+    weight_ = float_array(weight, "weight", /*allow_none=*/true);
+    if (weight_.present()) require_dtype(weight_, input_.dtype, "weight");
+    const bool has_aux = names.aux[0] != '\0';
+    if (!aux.is_none() && !has_aux) throw py::value_error("this loss takes no auxiliary operand");
+    // pos_weight is optional; the other losses' aux (var, input2) is not.
+    const bool aux_optional = !has_aux || loss == ElementwiseLoss::binary_cross_entropy_with_logits;
+    aux_ = float_array(aux, has_aux ? names.aux : "aux", aux_optional);
+    if (aux_.present()) require_dtype(aux_, input_.dtype, names.aux);
+    check_shapes(loss, input_, target_, weight_, aux_);
 
-py::object forward(ElementwiseLoss loss, const py::handle& input, const py::handle& target,
-                   const py::handle& weight, const py::handle& aux, const std::string& reduction,
-                   const std::vector<double>& params, const py::handle& out) {
-  Prepared p;
-  prepare(p, loss, input, target, weight, aux, params);
-  const Reduction r = parse_reduction(reduction);
-  if (r == Reduction::kNone) {
-    FloatArray result =
-        output_array(out, p.shape, p.call.dtype, {&p.input, &p.target, &p.weight, &p.aux}, nullptr);
+    shape_ = broadcast_shapes(input_.shape, names.input, target_.shape, names.target);
+    input_strides_ = broadcast_strides(input_, shape_, names.input);
+    target_strides_ = broadcast_strides(target_, shape_, names.target);
+    if (weight_.present()) weight_strides_ = broadcast_strides(weight_, shape_, "weight");
+    if (aux_.present()) {
+      aux_strides_ = loss == ElementwiseLoss::gaussian_nll_loss ? variance_strides(aux_, input_, shape_)
+                                                                : broadcast_strides(aux_, shape_, names.aux);
+    }
+    call_.loss = loss;
+    call_.dtype = input_.dtype;
+    call_.shape = Shape{static_cast<int>(shape_.size()), shape_.data()};
+    call_.input = ConstView{input_.data(), input_strides_.data()};
+    call_.target = ConstView{target_.data(), target_strides_.data()};
+    if (weight_.present()) call_.weight = ConstView{weight_.data(), weight_strides_.data()};
+    if (aux_.present()) call_.aux = ConstView{aux_.data(), aux_strides_.data()};
+    call_.options = options;
+    check_values(names);
+
+    dtype = input_.dtype;
+    this->reduction = reduction;
+    loss_shape = shape_;
+    grad_shapes = {shape_};
+    first_input = &input_;
+    operands = {&input_, &target_, &weight_, &aux_};
+  }
+
+  double forward(MutableView loss_out) const override { return elementwise_forward(call_, reduction, loss_out); }
+  void backward(ConstView grad_output, double scalar, std::vector<FloatArray>& grads) const override {
+    elementwise_backward(call_, reduction, grad_output, scalar, grads[0].mutable_view());
+  }
+  double forward_backward(std::vector<FloatArray>& grads, MutableView loss_out) const override {
+    return elementwise_forward_backward(call_, reduction, grads[0].mutable_view(), loss_out);
+  }
+
+ private:
+  // The values the loss rejects, with torch's messages.
+  void check_values(const OperandNames& names) const {
+    if (value_check(call_.loss) == ValueCheck::kNone) return;
+    InvalidValues bad;
     {
-      py::gil_scoped_release release;  // pure C++ over buffers kept alive above
-      elementwise_forward(p.call, r, view_of(result));
+      py::gil_scoped_release release;  // a scan in C++ over buffers kept alive by this call
+      bad = elementwise_invalid_values(call_);
     }
-    return result.array;
+    if (bad.input > 0) throw py::value_error(std::string("all elements of ") + names.input + " should be between 0 and 1");
+    if (bad.target > 0) throw py::value_error(std::string("all elements of ") + names.target + " should be between 0 and 1");
+    if (bad.aux > 0) throw py::value_error(std::string(names.aux) + " has negative entry/entries");
   }
-  if (!out.is_none()) throw py::value_error("out is only used with reduction='none'");
-  double value;
-  {
-    py::gil_scoped_release release;
-    value = elementwise_forward(p.call, r, MutableView{});
-  }
-  return numpy_scalar(value, p.call.dtype);
-}
 
-py::array backward(ElementwiseLoss loss, const py::handle& grad_output, const py::handle& input,
-                   const py::handle& target, const py::handle& weight, const py::handle& aux,
-                   const std::string& reduction, const std::vector<double>& params,
-                   const py::handle& out) {
-  Prepared p;
-  prepare(p, loss, input, target, weight, aux, params);
-  const Reduction r = parse_reduction(reduction);
-  FloatArray go;
-  std::vector<int64_t> go_strides;
-  double go_scalar = 0.0;
-  if (r == Reduction::kNone) {
-    go = float_array(grad_output, "grad_output");
-    require_dtype(go, p.call.dtype, "grad_output");
-    go_strides = broadcast_strides(go, p.shape, "grad_output");
-  } else {
-    if (py::isinstance<py::array>(grad_output) &&
-        py::reinterpret_borrow<py::array>(grad_output).size() != 1) {
-      throw py::value_error("grad_output must be a scalar for reduction='" + reduction + "'");
-    }
-    go_scalar = real_scalar(grad_output, "grad_output");
-  }
-  FloatArray result = output_array(out, p.shape, p.call.dtype,
-                                   {&p.input, &p.target, &p.weight, &p.aux, &go}, &p.input);
-  {
-    py::gil_scoped_release release;
-    const ConstView go_view = go.present() ? ConstView{go.data(), go_strides.data()} : ConstView{};
-    elementwise_backward(p.call, r, go_view, go_scalar, view_of(result));
-  }
-  return result.array;
-}
-
-py::tuple with_grad(ElementwiseLoss loss, const py::handle& input, const py::handle& target,
-                    const py::handle& weight, const py::handle& aux, const std::string& reduction,
-                    const std::vector<double>& params, const py::handle& out) {
-  Prepared p;
-  prepare(p, loss, input, target, weight, aux, params);
-  const Reduction r = parse_reduction(reduction);
-  FloatArray grad = output_array(out, p.shape, p.call.dtype,
-                                 {&p.input, &p.target, &p.weight, &p.aux}, &p.input);
-  FloatArray loss_values;
-  if (r == Reduction::kNone) loss_values = new_array(p.shape, p.call.dtype);
-  double value;
-  {
-    py::gil_scoped_release release;
-    value = elementwise_forward_backward(
-        p.call, r, view_of(grad), loss_values.present() ? view_of(loss_values) : MutableView{});
-  }
-  if (r == Reduction::kNone) return py::make_tuple(loss_values.array, grad.array);
-  return py::make_tuple(numpy_scalar(value, p.call.dtype), grad.array);
-}
-
-int64_t invalid_count(ElementwiseLoss loss, const py::handle& input, const py::handle& target) {
-  Prepared p;
-  prepare(p, loss, input, target, py::none(), py::none(), {});
-  py::gil_scoped_release release;
-  return elementwise_invalid_count(p.call);
-}
+  FloatArray input_, target_, weight_, aux_;
+  std::vector<int64_t> shape_, input_strides_, target_strides_, weight_strides_, aux_strides_;
+  ElementwiseCall call_;
+};
 
 }  // namespace
 
 void register_elementwise(py::module_& m) {
-  py::native_enum<ElementwiseLoss> losses(m, "ElementwiseLoss", "enum.Enum",
-                                          "The elementwise losses of the core.");
+  py::native_enum<ElementwiseLoss> losses(m, "ElementwiseLoss", "enum.Enum", "The elementwise losses of the core.");
 #define FASTLOSS_ENUM_VALUE(name, ...) losses.value(#name, ElementwiseLoss::name);
   FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_ENUM_VALUE)
 #undef FASTLOSS_ENUM_VALUE
   losses.finalize();
 
-  m.def("elementwise_forward", &forward, py::arg("loss"), py::arg("input"), py::arg("target"),
-        py::arg("weight") = py::none(), py::arg("aux") = py::none(),
-        py::arg("reduction") = "mean", py::arg("params") = std::vector<double>{},
-        py::arg("out") = py::none(),
-        "Loss value: a NumPy scalar for 'mean'/'sum', an array for 'none'.");
-  m.def("elementwise_backward", &backward, py::arg("loss"), py::arg("grad_output"),
-        py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
-        py::arg("aux") = py::none(), py::arg("reduction") = "mean",
-        py::arg("params") = std::vector<double>{}, py::arg("out") = py::none(),
-        "Gradient of the loss with respect to input.");
-  m.def("elementwise_with_grad", &with_grad, py::arg("loss"), py::arg("input"), py::arg("target"),
-        py::arg("weight") = py::none(), py::arg("aux") = py::none(),
-        py::arg("reduction") = "mean", py::arg("params") = std::vector<double>{},
-        py::arg("out") = py::none(),
-        "(loss, gradient) from one pass; out may be the input array itself.");
-  m.def("elementwise_invalid_count", &invalid_count, py::arg("loss"), py::arg("input"),
-        py::arg("target"), "Number of elements whose values the loss rejects.");
+  py::class_<ElementwiseOptions>(m, "ElementwiseOptions", "The scalar options of the elementwise losses.")
+      .def(py::init([](double beta, double delta, bool log_input, bool full, double eps, bool var_gradient,
+                       bool log_target, double margin, double alpha, double gamma) {
+             return ElementwiseOptions{beta, delta, log_input, full, eps, var_gradient, log_target, margin, alpha, gamma};
+           }),
+           py::kw_only(), py::arg("beta") = 1.0, py::arg("delta") = 1.0, py::arg("log_input") = true,
+           py::arg("full") = false, py::arg("eps") = 1e-8, py::arg("var_gradient") = false,
+           py::arg("log_target") = false, py::arg("margin") = 1.0, py::arg("alpha") = 0.25, py::arg("gamma") = 2.0)
+      .def_readonly("beta", &ElementwiseOptions::beta)
+      .def_readonly("delta", &ElementwiseOptions::delta)
+      .def_readonly("log_input", &ElementwiseOptions::log_input)
+      .def_readonly("full", &ElementwiseOptions::full)
+      .def_readonly("eps", &ElementwiseOptions::eps)
+      .def_readonly("var_gradient", &ElementwiseOptions::var_gradient)
+      .def_readonly("log_target", &ElementwiseOptions::log_target)
+      .def_readonly("margin", &ElementwiseOptions::margin)
+      .def_readonly("alpha", &ElementwiseOptions::alpha)
+      .def_readonly("gamma", &ElementwiseOptions::gamma);
+
+  LossBindings<ElementwisePrepared, ElementwiseLoss, const py::handle&, const py::handle&, const py::handle&,
+               const py::handle&, Reduction, const ElementwiseOptions&>::
+      define(m, "elementwise", py::arg("loss"), py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
+             py::arg("aux") = py::none(), py::arg("reduction") = Reduction::kMean,
+             py::arg("options") = ElementwiseOptions{});
 }
 
 }  // namespace bindings

@@ -1,50 +1,25 @@
-// Bindings of the row-wise losses: cosine_embedding_loss, multi_margin_loss and
-// triplet_margin_loss over 1-d (one row) or 2-d (rows, dim) inputs; the Python layer
-// folds triplet's extra leading dimensions into rows. Every argument is checked here,
-// with torch's messages, before any work: errors leave `out` untouched.
+// Bindings of the row-wise losses over the last axis: cosine_embedding_loss,
+// multi_margin_loss, triplet_margin_loss and multilabel_soft_margin_loss. Every array
+// argument is checked here, with torch's messages, before any work.
 #include "pybind.hpp"
 
-#include <cmath>
 #include <string>
 #include <vector>
 
 #include "arrays.hpp"
 #include "fastloss/row_losses.hpp"
+#include "loss_call.hpp"
 #include "register.hpp"
 
 namespace fastloss {
 namespace bindings {
 namespace {
 
-std::string dims_str(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-// Scalar options of every row loss (each reads its own).
-struct RowOptionArgs {
-  double margin;
-  int margin_p;
-  double norm_p;
-  double eps;
-  bool swap;
-};
-
-// The operands of one call, checked, with the storage its views point into.
-struct Prepared {
-  std::vector<FloatArray> inputs;
-  FloatArray labels, weight;
-  py::array classes;
-  std::vector<int64_t> loss_shape;  // the shape of reduction='none''s result
-  Reduction reduction = Reduction::kMean;
-  RowLossCall call;
-};
-
-RowMatrix matrix_of(const FloatArray& a) {
-  // A 1-d array is one row.
-  if (a.shape.size() == 1) return RowMatrix{a.data(), 0, a.strides[0]};
-  return RowMatrix{a.data(), a.strides[0], a.strides[1]};
+// The differentiable inputs' names in each loss's torch signature.
+const char* input_name(RowLoss loss, int k) {
+  static const char* const kNames[4][3] = {
+      {"input1", "input2", ""}, {"input", "", ""}, {"anchor", "positive", "negative"}, {"input", "", ""}};
+  return kNames[static_cast<int>(loss)][k];
 }
 
 // ValueError in torch's broadcasting words unless a and b have the same shape.
@@ -59,221 +34,177 @@ void require_same_shape(const FloatArray& a, const FloatArray& b) {
                             std::to_string(sb) + ") at non-singleton dimension " + std::to_string(n - 1 - k));
     }
   }
+  throw py::value_error("shapes " + shape_str(a.shape) + " and " + shape_str(b.shape) + " differ");
 }
 
-void prepare_cosine(Prepared& p, const py::handle& target) {
-  const FloatArray& x1 = p.inputs[0];
-  const FloatArray& x2 = p.inputs[1];
-  p.labels = float_array(target, "target");
-  require_dtype(p.labels, x1.dtype, "target");
-  const size_t t_dim = p.labels.shape.size();
-  if (t_dim > 1) throw py::value_error("0D or 1D target tensor expected, multi-target not supported");
-  if (x1.shape.size() != t_dim + 1 || x2.shape.size() != t_dim + 1) {
-    throw py::value_error(std::to_string(t_dim) + "D target tensor expects " + std::to_string(t_dim + 1) +
-                          "D input tensors, but found inputs with sizes " + dims_str(x1.shape) + " and " +
-                          dims_str(x2.shape) + ".");
-  }
-  require_same_shape(x1, x2);
-  if (t_dim == 1 && p.labels.shape[0] != x1.shape[0]) {
-    throw py::value_error("The size of tensor a (" + std::to_string(x1.shape[0]) +
-                          ") must match the size of tensor b (" + std::to_string(p.labels.shape[0]) +
-                          ") at non-singleton dimension 0");
-  }
-  p.call.target = RowVector{p.labels.data(), t_dim == 1 ? p.labels.strides[0] : 0};
-}
-
-void prepare_multi_margin(Prepared& p, const py::handle& target, const py::handle& weight) {
-  const FloatArray& x = p.inputs[0];
-  const size_t nd = x.shape.size();
-  if (!((nd == 2 && x.shape[1] != 0) || (nd == 1 && x.shape[0] != 0) || nd == 0)) {
-    throw py::value_error("Expected non-empty vector or matrix with optional 0-dim batch size, but got: " +
-                          dims_str(x.shape));
-  }
-  p.call.rows = nd <= 1 ? 1 : x.shape[0];
-  p.call.dim = nd == 0 ? 1 : x.shape[nd - 1];
-  if (!py::isinstance<py::array>(target)) throw py::type_error("target must be a numpy.ndarray");
-  p.classes = py::reinterpret_borrow<py::array>(target);
-  const py::dtype dt = p.classes.dtype();
-  if (dt.kind() != 'i' || dt.itemsize() != 8 || !dt.attr("isnative").cast<bool>())
-    throw py::type_error("target must have dtype int64, got " + py::str(dt).cast<std::string>());
-  std::vector<int64_t> t_shape(p.classes.shape(), p.classes.shape() + p.classes.ndim());
-  if (p.classes.ndim() > 1 || p.classes.size() != p.call.rows) {
-    throw py::value_error("multi_margin_loss: target tensor should be 1-D with size equal to the number of input "
-                          "samples (batch size). Expected target size [" + std::to_string(p.call.rows) +
-                          "], but got " + dims_str(t_shape) + ". Input has shape " + dims_str(x.shape) + ".");
-  }
-  p.call.target = RowVector{p.classes.data(), p.classes.ndim() == 1 ? p.classes.strides(0) / 8 : 0};
-  p.weight = float_array(weight, "weight", /*allow_none=*/true);
-  if (p.weight.present()) {
-    require_dtype(p.weight, x.dtype, "weight");
-    if (p.weight.shape.size() != 1) throw py::value_error("weight must be one-dimensional");
-    if (p.weight.shape[0] != p.call.dim) {
-      throw py::value_error("inconsistent weight size, expected " + std::to_string(p.call.dim) + " but got " +
-                            dims_str(p.weight.shape));
+class RowPrepared : public PreparedLoss {
+ public:
+  RowPrepared(RowLoss loss, const py::sequence& inputs, const py::handle& target, const py::handle& weight,
+              Reduction reduction, const RowLossOptions& options) {
+    const int count = row_loss_inputs(loss);
+    if (static_cast<int>(py::len(inputs)) != count)
+      throw py::value_error("this loss takes " + std::to_string(count) + " inputs");
+    for (int k = 0; k < count; ++k) {
+      inputs_[k] = float_array(inputs[k], input_name(loss, k));
+      if (k > 0) require_dtype(inputs_[k], inputs_[0].dtype, input_name(loss, k));
     }
-    p.call.weight = RowVector{p.weight.data(), p.weight.strides[0]};
-  }
-  p.loss_shape = nd == 2 ? std::vector<int64_t>{x.shape[0]} : std::vector<int64_t>{};
-  InvalidClass bad;
-  {
-    py::gil_scoped_release release;  // O(rows) scan over buffers kept alive by p
-    bad = find_invalid_class(p.call);
-  }
-  if (bad.row >= 0) throw py::index_error("target out of range");
-}
+    call_.loss = loss;
+    call_.dtype = inputs_[0].dtype;
+    call_.options = options;
+    switch (loss) {
+      case RowLoss::kCosineEmbedding: prepare_cosine(target); break;
+      case RowLoss::kMultiMargin: prepare_multi_margin(target, weight); break;
+      case RowLoss::kTripletMargin: prepare_triplet(); break;
+      case RowLoss::kMultilabelSoftMargin: prepare_multilabel(target, weight); break;
+    }
+    for (int k = 0; k < count; ++k) call_.inputs[k] = row_view(inputs_[k]);
+    check_classes();
 
-void prepare_triplet(Prepared& p) {
-  const FloatArray& a = p.inputs[0];
-  const size_t a_dim = a.shape.size(), p_dim = p.inputs[1].shape.size(), n_dim = p.inputs[2].shape.size();
-  if (a_dim != p_dim || p_dim != n_dim) {
-    throw py::value_error("The anchor, positive, and negative tensors are expected to have the same number of "
-                          "dimensions, but got: anchor " + std::to_string(a_dim) + "D, positive " +
-                          std::to_string(p_dim) + "D, and negative " + std::to_string(n_dim) + "D inputs");
+    dtype = call_.dtype;
+    this->reduction = reduction;
+    loss_shape = rows_;
+    for (int k = 0; k < count; ++k) grad_shapes.push_back(inputs_[k].shape);
+    first_input = &inputs_[0];
+    operands = {&inputs_[0], &inputs_[1], &inputs_[2], &labels_, &weight_};
   }
-  if (a_dim < 1 || a_dim > 2) throw py::value_error("triplet_margin_loss expects 1-d or 2-d inputs here");
-  require_same_shape(a, p.inputs[1]);
-  require_same_shape(a, p.inputs[2]);
-  if (!(p.call.norm_p > 0.0)) {
-    throw py::value_error("triplet_margin_loss supports p > 0, got " + py::str(py::float_(p.call.norm_p)).cast<std::string>());
+
+  double forward(MutableView loss_out) const override { return row_loss_forward(call_, reduction, loss_out); }
+  void backward(ConstView grad_output, double scalar, std::vector<FloatArray>& grads) const override {
+    MutableRowView views[3];
+    gradient_views(grads, views);
+    row_loss_backward(call_, reduction, grad_output, scalar, views);
   }
-}
-
-void prepare(Prepared& p, RowLoss loss, const py::sequence& inputs, const py::handle& target,
-             const py::handle& weight, const std::string& reduction, const RowOptionArgs& o) {
-  const int count = row_loss_inputs(loss);
-  if (static_cast<int>(py::len(inputs)) != count) throw py::value_error("wrong number of inputs");
-  static const char* const kNames[3][3] = {
-      {"input1", "input2", ""}, {"input", "", ""}, {"anchor", "positive", "negative"}};
-  for (int k = 0; k < count; ++k) {
-    p.inputs.push_back(float_array(inputs[k], kNames[static_cast<int>(loss)][k]));
-    if (k > 0) require_dtype(p.inputs[k], p.inputs[0].dtype, kNames[static_cast<int>(loss)][k]);
+  double forward_backward(std::vector<FloatArray>& grads, MutableView loss_out) const override {
+    MutableRowView views[3];
+    gradient_views(grads, views);
+    return row_loss_forward_backward(call_, reduction, views, loss_out);
   }
-  RowLossCall& c = p.call;
-  c.loss = loss;
-  c.dtype = p.inputs[0].dtype;
-  c.margin = o.margin;
-  c.margin_p = o.margin_p;
-  c.norm_p = o.norm_p;
-  c.eps = o.eps;
-  c.swap = o.swap;
-  p.reduction = parse_reduction(reduction);
-  if (loss == RowLoss::kMultiMargin) {
-    if (o.margin_p != 1 && o.margin_p != 2) throw py::value_error("only p == 1 and p == 2 supported");
-    prepare_multi_margin(p, target, weight);
-  } else {
-    if (loss == RowLoss::kCosineEmbedding) prepare_cosine(p, target);
-    else prepare_triplet(p);
-    const FloatArray& x = p.inputs[0];
-    c.rows = x.shape.size() == 2 ? x.shape[0] : 1;
-    c.dim = x.shape.back();
-    p.loss_shape = x.shape.size() == 2 ? std::vector<int64_t>{x.shape[0]} : std::vector<int64_t>{};
+
+ private:
+  // The rows of an array shaped like the first input: its last axis. The engine reads the
+  // first (ndim - 1) strides as the row strides. A 0-d array (a 0-d multi_margin input) is
+  // one row of one element.
+  RowView row_view(const FloatArray& a) const {
+    return RowView{ConstView{a.data(), a.strides.data()}, a.strides.empty() ? 1 : a.strides.back()};
   }
-  for (int k = 0; k < count; ++k) {
-    // A 0-d multi_margin input is one row of one class.
-    c.inputs[k] = p.inputs[k].shape.empty() ? RowMatrix{p.inputs[k].data(), 0, 1} : matrix_of(p.inputs[k]);
+
+  void gradient_views(std::vector<FloatArray>& grads, MutableRowView* views) const {
+    for (size_t k = 0; k < grads.size(); ++k) {
+      FloatArray& g = grads[k];
+      views[k] = MutableRowView{MutableView{g.array.mutable_data(), g.strides.data()}, g.strides.empty() ? 1 : g.strides.back()};
+    }
   }
-}
 
-MutableRowVector loss_view(FloatArray& a) {
-  return MutableRowVector{a.array.mutable_data(), a.strides.empty() ? 0 : a.strides[0]};
-}
-
-// The gradient arrays: grads[0] is `out` when given (it may be inputs[0] itself).
-struct Gradients {
-  std::vector<FloatArray> arrays;
-  MutableRowMatrix views[3];
-};
-
-void gradients(Gradients& g, Prepared& p, const py::handle& out, const FloatArray* grad_output) {
-  std::vector<const FloatArray*> operands;
-  for (const FloatArray& a : p.inputs) operands.push_back(&a);
-  operands.push_back(&p.labels);
-  operands.push_back(&p.weight);
-  if (grad_output != nullptr) operands.push_back(grad_output);
-  for (size_t k = 0; k < p.inputs.size(); ++k) {
-    g.arrays.push_back(k == 0 ? output_array(out, p.inputs[0].shape, p.call.dtype, operands, &p.inputs[0])
-                              : new_array(p.inputs[k].shape, p.call.dtype));
-    const FloatArray& a = g.arrays.back();
-    const RowMatrix m = a.shape.empty() ? RowMatrix{a.data(), 0, 1} : matrix_of(a);
-    g.views[k] = MutableRowMatrix{g.arrays.back().array.mutable_data(), m.row_stride, m.col_stride};
+  // Rows over every dimension of the first input but the last.
+  void set_rows(const std::vector<int64_t>& shape) {
+    rows_ = shape.empty() ? std::vector<int64_t>{} : std::vector<int64_t>(shape.begin(), shape.end() - 1);
+    call_.shape = RowShape{Shape{static_cast<int>(rows_.size()), rows_.data()}, shape.empty() ? 1 : shape.back()};
   }
-}
 
-py::tuple arrays_of(const Gradients& g) {
-  py::tuple t(g.arrays.size());
-  for (size_t k = 0; k < g.arrays.size(); ++k) t[k] = g.arrays[k].array;
-  return t;
-}
+  void prepare_cosine(const py::handle& target) {
+    const FloatArray& x1 = inputs_[0];
+    const FloatArray& x2 = inputs_[1];
+    labels_ = float_array(target, "target");
+    require_dtype(labels_, x1.dtype, "target");
+    const size_t t_dim = labels_.shape.size();
+    if (t_dim > 1) throw py::value_error("0D or 1D target tensor expected, multi-target not supported");
+    if (x1.shape.size() != t_dim + 1 || x2.shape.size() != t_dim + 1) {
+      throw py::value_error(std::to_string(t_dim) + "D target tensor expects " + std::to_string(t_dim + 1) +
+                            "D input tensors, but found inputs with sizes " + dims_str(x1.shape) + " and " +
+                            dims_str(x2.shape) + ".");
+    }
+    require_same_shape(x1, x2);
+    if (t_dim == 1 && labels_.shape[0] != x1.shape[0]) {
+      throw py::value_error("The size of tensor a (" + std::to_string(x1.shape[0]) +
+                            ") must match the size of tensor b (" + std::to_string(labels_.shape[0]) +
+                            ") at non-singleton dimension 0");
+    }
+    set_rows(x1.shape);
+    call_.target = labels_.view();
+  }
 
-RowOptionArgs options(double margin, int margin_p, double norm_p, double eps, bool swap) {
-  return RowOptionArgs{margin, margin_p, norm_p, eps, swap};
-}
+  void prepare_multi_margin(const py::handle& target, const py::handle& weight) {
+    const FloatArray& x = inputs_[0];
+    const size_t nd = x.shape.size();
+    if (!((nd == 2 && x.shape[1] != 0) || (nd == 1 && x.shape[0] != 0) || nd == 0)) {
+      throw py::value_error("Expected non-empty vector or matrix with optional 0-dim batch size, but got: " +
+                            dims_str(x.shape));
+    }
+    set_rows(x.shape);
+    classes_ = index_array(target, "target");
+    const int64_t rows = call_.shape.rows.numel();
+    const int64_t given = static_cast<int64_t>(classes_.array.size());
+    if (classes_.shape.size() > 1 || given != rows) {
+      throw py::value_error("multi_margin_loss: target tensor should be 1-D with size equal to the number of input "
+                            "samples (batch size). Expected target size [" + std::to_string(rows) + "], but got " +
+                            dims_str(classes_.shape) + ". Input has shape " + dims_str(x.shape) + ".");
+    }
+    // The classes over the row dimensions: (N,) for (N, C), one element otherwise.
+    class_strides_ = rows_.empty() ? std::vector<int64_t>{} : std::vector<int64_t>{classes_.strides.empty() ? 0 : classes_.strides[0]};
+    call_.target = ConstView{classes_.array.data(), class_strides_.data()};
+    call_.target_dtype = classes_.dtype;
+    weight_ = float_array(weight, "weight", /*allow_none=*/true);
+    if (weight_.present()) {
+      require_dtype(weight_, x.dtype, "weight");
+      if (weight_.shape.size() != 1) throw py::value_error("weight must be one-dimensional");
+      if (weight_.shape[0] != call_.shape.length) {
+        throw py::value_error("inconsistent weight size, expected " + std::to_string(call_.shape.length) +
+                              " but got " + dims_str(weight_.shape));
+      }
+      call_.class_weight = weight_.data();
+      call_.class_weight_stride = weight_.strides[0];
+    }
+  }
 
-py::object forward(RowLoss loss, const py::sequence& inputs, const py::handle& target, const py::handle& weight,
-                   const std::string& reduction, double margin, int margin_p, double norm_p, double eps, bool swap) {
-  Prepared p;
-  prepare(p, loss, inputs, target, weight, reduction, options(margin, margin_p, norm_p, eps, swap));
-  if (p.reduction == Reduction::kNone) {
-    FloatArray result = new_array(p.loss_shape, p.call.dtype);
+  void prepare_triplet() {
+    const FloatArray& a = inputs_[0];
+    const size_t a_dim = a.shape.size(), p_dim = inputs_[1].shape.size(), n_dim = inputs_[2].shape.size();
+    if (a_dim != p_dim || p_dim != n_dim) {
+      throw py::value_error("The anchor, positive, and negative tensors are expected to have the same number of "
+                            "dimensions, but got: anchor " + std::to_string(a_dim) + "D, positive " +
+                            std::to_string(p_dim) + "D, and negative " + std::to_string(n_dim) + "D inputs");
+    }
+    if (a_dim == 0) throw py::value_error("triplet_margin_loss expects inputs of at least one dimension, got 0-d anchor");
+    require_same_shape(a, inputs_[1]);
+    require_same_shape(a, inputs_[2]);
+    set_rows(a.shape);
+  }
+
+  void prepare_multilabel(const py::handle& target, const py::handle& weight) {
+    const FloatArray& x = inputs_[0];
+    if (x.shape.empty()) throw py::value_error("multilabel_soft_margin_loss expects an input of at least one dimension");
+    labels_ = float_array(target, "target");
+    require_dtype(labels_, x.dtype, "target");
+    if (labels_.shape != x.shape) {
+      throw py::value_error("target of shape " + shape_str(labels_.shape) + " must have the input's shape " +
+                            shape_str(x.shape));
+    }
+    set_rows(x.shape);
+    call_.target_rows = row_view(labels_);
+    weight_ = float_array(weight, "weight", /*allow_none=*/true);
+    if (weight_.present()) {
+      require_dtype(weight_, x.dtype, "weight");
+      weight_strides_ = broadcast_strides(weight_, x.shape, "weight");
+      call_.weight_rows = RowView{ConstView{weight_.data(), weight_strides_.data()}, weight_strides_.back()};
+    }
+  }
+
+  // multi_margin's classes are in [0, C): an O(rows) scan before any work.
+  void check_classes() const {
+    if (call_.loss != RowLoss::kMultiMargin) return;
+    InvalidClass bad;
     {
-      py::gil_scoped_release release;  // pure C++ over buffers kept alive above
-      row_loss_forward(p.call, p.reduction, loss_view(result));
+      py::gil_scoped_release release;  // a scan in C++ over buffers kept alive by this call
+      bad = find_invalid_class(call_);
     }
-    return result.array;
+    if (bad.row >= 0) throw py::index_error("target out of range");
   }
-  double value;
-  {
-    py::gil_scoped_release release;
-    value = row_loss_forward(p.call, p.reduction, MutableRowVector{});
-  }
-  return numpy_scalar(value, p.call.dtype);
-}
 
-py::tuple backward(RowLoss loss, const py::handle& grad_output, const py::sequence& inputs, const py::handle& target,
-                   const py::handle& weight, const std::string& reduction, double margin, int margin_p,
-                   double norm_p, double eps, bool swap, const py::handle& out) {
-  Prepared p;
-  prepare(p, loss, inputs, target, weight, reduction, options(margin, margin_p, norm_p, eps, swap));
-  FloatArray go;
-  RowVector go_view;
-  double go_scalar = 0.0;
-  if (p.reduction == Reduction::kNone) {
-    go = float_array(grad_output, "grad_output");
-    require_dtype(go, p.call.dtype, "grad_output");
-    const std::vector<int64_t> strides = broadcast_strides(go, p.loss_shape, "grad_output");
-    go_view = RowVector{go.data(), strides.empty() ? 0 : strides[0]};
-  } else {
-    if (py::isinstance<py::array>(grad_output) && py::reinterpret_borrow<py::array>(grad_output).size() != 1)
-      throw py::value_error("grad_output must be a scalar for reduction='" + reduction + "'");
-    go_scalar = real_scalar(grad_output, "grad_output");
-  }
-  Gradients g;
-  gradients(g, p, out, &go);
-  {
-    py::gil_scoped_release release;
-    row_loss_backward(p.call, p.reduction, go_view, go_scalar, g.views);
-  }
-  return arrays_of(g);
-}
-
-py::tuple with_grad(RowLoss loss, const py::sequence& inputs, const py::handle& target, const py::handle& weight,
-                    const std::string& reduction, double margin, int margin_p, double norm_p, double eps, bool swap,
-                    const py::handle& out) {
-  Prepared p;
-  prepare(p, loss, inputs, target, weight, reduction, options(margin, margin_p, norm_p, eps, swap));
-  Gradients g;
-  gradients(g, p, out, nullptr);
-  FloatArray loss_values;
-  if (p.reduction == Reduction::kNone) loss_values = new_array(p.loss_shape, p.call.dtype);
-  double value;
-  {
-    py::gil_scoped_release release;
-    value = row_loss_forward_backward(p.call, p.reduction, g.views,
-                                      loss_values.present() ? loss_view(loss_values) : MutableRowVector{});
-  }
-  py::object loss_obj = p.reduction == Reduction::kNone ? py::object(loss_values.array) : numpy_scalar(value, p.call.dtype);
-  return py::make_tuple(loss_obj) + arrays_of(g);
-}
+  FloatArray inputs_[3], labels_, weight_;
+  IndexArray classes_;
+  std::vector<int64_t> rows_, class_strides_, weight_strides_;
+  RowLossCall call_;
+};
 
 }  // namespace
 
@@ -282,21 +213,26 @@ void register_row_losses(py::module_& m) {
   losses.value("cosine_embedding_loss", RowLoss::kCosineEmbedding)
       .value("multi_margin_loss", RowLoss::kMultiMargin)
       .value("triplet_margin_loss", RowLoss::kTripletMargin)
+      .value("multilabel_soft_margin_loss", RowLoss::kMultilabelSoftMargin)
       .finalize();
-  m.def("row_loss_forward", &forward, py::arg("loss"), py::arg("inputs"), py::arg("target") = py::none(),
-        py::arg("weight") = py::none(), py::arg("reduction") = "mean", py::arg("margin") = 0.0,
-        py::arg("margin_p") = 1, py::arg("norm_p") = 2.0, py::arg("eps") = 1e-6, py::arg("swap") = false,
-        "Loss value: a NumPy scalar for 'mean'/'sum', an array for 'none'.");
-  m.def("row_loss_backward", &backward, py::arg("loss"), py::arg("grad_output"), py::arg("inputs"),
-        py::arg("target") = py::none(), py::arg("weight") = py::none(), py::arg("reduction") = "mean",
-        py::arg("margin") = 0.0, py::arg("margin_p") = 1, py::arg("norm_p") = 2.0, py::arg("eps") = 1e-6,
-        py::arg("swap") = false, py::arg("out") = py::none(),
-        "Gradients with respect to every input; out (for the first) may be the first input itself.");
-  m.def("row_loss_with_grad", &with_grad, py::arg("loss"), py::arg("inputs"), py::arg("target") = py::none(),
-        py::arg("weight") = py::none(), py::arg("reduction") = "mean", py::arg("margin") = 0.0,
-        py::arg("margin_p") = 1, py::arg("norm_p") = 2.0, py::arg("eps") = 1e-6, py::arg("swap") = false,
-        py::arg("out") = py::none(),
-        "(loss, *gradients) in one pass; out (for the first gradient) may be the first input itself.");
+
+  py::class_<RowLossOptions>(m, "RowLossOptions", "The scalar options of the row-wise losses.")
+      .def(py::init([](double margin, int margin_p, double norm_p, double eps, bool swap) {
+             return RowLossOptions{margin, margin_p, norm_p, eps, swap};
+           }),
+           py::kw_only(), py::arg("margin") = 0.0, py::arg("margin_p") = 1, py::arg("norm_p") = 2.0,
+           py::arg("eps") = 1e-6, py::arg("swap") = false)
+      .def_readonly("margin", &RowLossOptions::margin)
+      .def_readonly("margin_p", &RowLossOptions::margin_p)
+      .def_readonly("norm_p", &RowLossOptions::norm_p)
+      .def_readonly("eps", &RowLossOptions::eps)
+      .def_readonly("swap", &RowLossOptions::swap);
+
+  LossBindings<RowPrepared, RowLoss, const py::sequence&, const py::handle&, const py::handle&, Reduction,
+               const RowLossOptions&>::define(m, "row_loss", py::arg("loss"), py::arg("inputs"),
+                                              py::arg("target") = py::none(), py::arg("weight") = py::none(),
+                                              py::arg("reduction") = Reduction::kMean,
+                                              py::arg("options") = RowLossOptions{});
 }
 
 }  // namespace bindings

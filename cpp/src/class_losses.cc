@@ -19,11 +19,6 @@ const kernel_abi::ClassKernels<T>& class_kernels() {
     return dispatch::class_kernels().f64;
 }
 
-rows::Matrix matrix_of(const ClassView& v) { return rows::Matrix{v.rows.data, v.rows.strides, v.class_stride}; }
-rows::MutableMatrix matrix_of(const MutableClassView& v) {
-  return rows::MutableMatrix{v.rows.data, v.rows.strides, v.class_stride};
-}
-
 // One class-loss call: its options as the kernels read them (weight and alpha contiguous).
 template <class T>
 class ClassLossRun {
@@ -31,20 +26,16 @@ class ClassLossRun {
   explicit ClassLossRun(const ClassLossCall& call) : call_(call) {
     weight_ = contiguous(call.weight, call.weight_stride);
     alpha_ = contiguous(call.alpha, call.alpha_stride);
-    options_ = kernel_abi::ClassOptions{};
     options_.loss = call.loss;
     options_.probability_targets = call.probability_targets();
     options_.weight = weight_.empty() ? nullptr : weight_.data();
-    options_.ignore_index = call.ignore_index;
-    options_.label_smoothing = call.label_smoothing;
     options_.alpha = alpha_.empty() ? nullptr : alpha_.data();
-    options_.alpha_scalar = call.alpha_scalar;
-    options_.gamma = call.gamma;
+    options_.options = call.options;
     // The sum of the class weights: only label smoothing reads it (an O(C) loop per call
     // otherwise, which dominated nll_loss over 1024 rows of 32000 classes).
     options_.weight_total = 0.0;
-    if (call.label_smoothing > 0.0)
-      for (int64_t c = 0; c < call.shape.classes; ++c) options_.weight_total += weight_.empty() ? 1.0 : weight_[c];
+    if (call.options.label_smoothing > 0.0)
+      for (int64_t c = 0; c < call.shape.length; ++c) options_.weight_total += weight_.empty() ? 1.0 : weight_[c];
   }
 
   // Sum of w[t] over non-ignored rows (index targets) or the row count (probabilities).
@@ -54,31 +45,29 @@ class ClassLossRun {
   }
 
   rows::IndexScan scan() const {
-    return rows::scan_indices<T>(call_.shape.rows, rows::Vector{call_.index_target.data, call_.index_target.strides},
-                                 call_.index_dtype, call_.shape.classes, &call_.ignore_index,
-                                 weight_.empty() ? nullptr : weight_.data());
+    return rows::scan_indices<T>(call_.shape.rows, call_.index_target, call_.index_dtype, call_.shape.length,
+                                 &call_.options.ignore_index, weight_.empty() ? nullptr : weight_.data());
   }
 
   // One pass: the row losses when want_loss (returned summed; written to loss_out when
   // present), the gradient when grad is present, scaled per row by grad_output or `scale`.
-  double run(bool want_loss, MutableClassView grad, ConstView grad_output, double scale, MutableView loss_out) {
+  double run(bool want_loss, MutableRowView grad, ConstView grad_output, double scale, MutableView loss_out) {
     rows::Pass pass;
-    pass.rows = call_.shape.rows;
-    pass.length = call_.shape.classes;
-    pass.in[0] = matrix_of(call_.input);
+    pass.shape = call_.shape;
+    pass.in[0] = call_.input;
     // nll_loss reads one element a row: no row to stage.
     pass.unstaged[0] = call_.loss == ClassLoss::kNllLoss;
     if (call_.probability_targets()) {
-      pass.in[1] = matrix_of(call_.prob_target);
+      pass.in[1] = call_.prob_target;
     } else {
-      pass.index = rows::Vector{call_.index_target.data, call_.index_target.strides};
+      pass.index = call_.index_target;
       pass.index_dtype = call_.index_dtype;
     }
-    if (grad.present()) pass.out[0] = matrix_of(grad);
-    pass.grad_output = rows::Vector{grad_output.data, grad_output.strides};
+    pass.out[0] = grad;
+    pass.grad_output = grad_output;
     pass.scale = scale;
-    pass.loss_out = rows::MutableVector{loss_out.data, loss_out.strides};
-    pass.scratch_doubles = kernel_abi::class_scratch_doubles(call_.shape.classes);
+    pass.loss_out = loss_out;
+    pass.scratch_doubles = kernel_abi::class_scratch_doubles(call_.shape.length);
     options_.want_loss = want_loss;
     const kernel_abi::ClassKernels<T>& k = class_kernels<T>();
     return rows::run<T>(pass, [&](const kernel_abi::RowBlock<T>& block) { k.losses(block, options_); });
@@ -90,13 +79,13 @@ class ClassLossRun {
     std::vector<T> out;
     if (data == nullptr) return out;
     const T* v = static_cast<const T*>(data);
-    for (int64_t c = 0; c < call_.shape.classes; ++c) out.push_back(v[c * stride]);
+    for (int64_t c = 0; c < call_.shape.length; ++c) out.push_back(v[c * stride]);
     return out;
   }
 
   const ClassLossCall& call_;
   std::vector<T> weight_, alpha_;
-  kernel_abi::ClassOptions options_;
+  kernel_abi::ClassOptions options_{};
 };
 
 template <class F>
@@ -106,15 +95,14 @@ auto with_dtype(DType dtype, F&& f) {
 
 }  // namespace
 
-void softmax(DType dtype, const ClassShape& shape, ClassView in, MutableClassView out, bool log) {
+void softmax(DType dtype, const RowShape& shape, RowView in, MutableRowView out, bool log) {
   with_dtype(dtype, [&](auto zero) {
     using T = decltype(zero);
     rows::Pass pass;
-    pass.rows = shape.rows;
-    pass.length = shape.classes;
-    pass.in[0] = matrix_of(in);
-    pass.out[0] = matrix_of(out);
-    pass.scratch_doubles = kernel_abi::class_scratch_doubles(shape.classes);
+    pass.shape = shape;
+    pass.in[0] = in;
+    pass.out[0] = out;
+    pass.scratch_doubles = kernel_abi::class_scratch_doubles(shape.length);
     const kernel_abi::ClassKernels<T>& k = class_kernels<T>();
     rows::run<T>(pass, [&](const kernel_abi::RowBlock<T>& block) { k.softmax(block, log); });
     return 0;
@@ -140,7 +128,7 @@ double class_loss_forward(const ClassLossCall& call, Reduction reduction, Mutabl
 }
 
 void class_loss_backward(const ClassLossCall& call, Reduction reduction, ConstView grad_output,
-                         double grad_output_scalar, MutableClassView grad_input) {
+                         double grad_output_scalar, MutableRowView grad_input) {
   with_dtype(call.dtype, [&](auto zero) {
     ClassLossRun<decltype(zero)> run(call);
     if (reduction == Reduction::kNone) {
@@ -154,7 +142,7 @@ void class_loss_backward(const ClassLossCall& call, Reduction reduction, ConstVi
   });
 }
 
-double class_loss_forward_backward(const ClassLossCall& call, Reduction reduction, MutableClassView grad_input,
+double class_loss_forward_backward(const ClassLossCall& call, Reduction reduction, MutableRowView grad_input,
                                    MutableView loss_out) {
   return with_dtype(call.dtype, [&](auto zero) {
     ClassLossRun<decltype(zero)> run(call);

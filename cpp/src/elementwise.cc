@@ -24,8 +24,7 @@ Sums run_pass(const ElementwiseCall& call, Mode mode, ConstView grad_output, Mut
   const ConstView inputs[kernel_abi::kNumSlots] = {call.input, call.target, call.weight,
                                                    call.aux, grad_output};
   const kernel_abi::BlockKernelFn kernel = block_kernel(call.loss, call.dtype);
-  const kernel_abi::Params params{
-      scale, {call.params[0], call.params[1], call.params[2], call.params[3]}};
+  const kernel_abi::Params params{scale, call.options};
   return run_blocks(call.shape, call.dtype, kernel_abi::kNumSlots, inputs, out, reduce,
                     [&](const void* const* in_blocks, void* out_block, int64_t n) {
                       kernel_abi::Block block{};
@@ -36,17 +35,28 @@ Sums run_pass(const ElementwiseCall& call, Mode mode, ConstView grad_output, Mut
                     });
 }
 
-// The denominator of reduction="mean": sum(weight) for MSE/L1 with a weight, else numel.
-double mean_denominator(const ElementwiseCall& call) {
-  if (call.weight.present() && mean_divides_by_weight_sum(call.loss))
-    return run_pass(call, Mode::kWeightSum, {}, {}, 1.0, true).weight;
-  return static_cast<double>(call.shape.numel());
+// The denominator of a reduction: sum(weight) for MSE/L1's weighted mean, numel for the
+// others' mean, the first extent for kBatchMean, 1 for kSum.
+double denominator(const ElementwiseCall& call, Reduction reduction) {
+  switch (reduction) {
+    case Reduction::kMean:
+      if (call.weight.present() && mean_divides_by_weight_sum(call.loss))
+        return run_pass(call, Mode::kWeightSum, {}, {}, 1.0, true).weight;
+      return static_cast<double>(call.shape.numel());
+    case Reduction::kBatchMean:
+      return call.shape.ndim == 0 ? 1.0 : static_cast<double>(call.shape.extents[0]);
+    case Reduction::kSum:
+    case Reduction::kNone:
+      break;
+  }
+  return 1.0;
 }
 
+// The reduced loss from one kLossSum pass (which also summed the weights).
 double reduce_total(const ElementwiseCall& call, Reduction reduction, const Sums& sums) {
-  if (reduction == Reduction::kSum) return sums.loss;
-  const bool by_weight = call.weight.present() && mean_divides_by_weight_sum(call.loss);
-  return sums.loss / (by_weight ? sums.weight : static_cast<double>(call.shape.numel()));
+  if (reduction == Reduction::kMean && call.weight.present() && mean_divides_by_weight_sum(call.loss))
+    return sums.loss / sums.weight;
+  return reduction == Reduction::kSum ? sums.loss : sums.loss / denominator(call, reduction);
 }
 
 }  // namespace
@@ -60,6 +70,24 @@ bool mean_divides_by_weight_sum(ElementwiseLoss loss) {
   return kByWeight[static_cast<int>(loss)];
 }
 
+OperandNames operand_names(ElementwiseLoss loss) {
+  static const OperandNames kNames[kLosses] = {
+#define FASTLOSS_OPERAND_NAMES(name, by_weight_sum, input, target, aux, check) {input, target, aux},
+      FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_OPERAND_NAMES)
+#undef FASTLOSS_OPERAND_NAMES
+  };
+  return kNames[static_cast<int>(loss)];
+}
+
+ValueCheck value_check(ElementwiseLoss loss) {
+  static const ValueCheck kChecks[kLosses] = {
+#define FASTLOSS_VALUE_CHECK(name, by_weight_sum, input, target, aux, check) ValueCheck::check,
+      FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_VALUE_CHECK)
+#undef FASTLOSS_VALUE_CHECK
+  };
+  return kChecks[static_cast<int>(loss)];
+}
+
 double elementwise_forward(const ElementwiseCall& call, Reduction reduction, MutableView out) {
   if (reduction == Reduction::kNone) {
     run_pass(call, Mode::kLoss, {}, out, 1.0, false);
@@ -68,35 +96,44 @@ double elementwise_forward(const ElementwiseCall& call, Reduction reduction, Mut
   return reduce_total(call, reduction, run_pass(call, Mode::kLossSum, {}, {}, 1.0, true));
 }
 
-void elementwise_backward(const ElementwiseCall& call, Reduction reduction,
-                          ConstView grad_output, double grad_output_scalar,
-                          MutableView grad_input) {
+void elementwise_backward(const ElementwiseCall& call, Reduction reduction, ConstView grad_output,
+                          double grad_output_scalar, MutableView grad_input) {
   if (reduction == Reduction::kNone) {
     run_pass(call, Mode::kGrad, grad_output, grad_input, 1.0, false);
     return;
   }
-  const double scale = reduction == Reduction::kMean
-                           ? grad_output_scalar / mean_denominator(call)
-                           : grad_output_scalar;
-  run_pass(call, Mode::kGrad, {}, grad_input, scale, false);
+  run_pass(call, Mode::kGrad, {}, grad_input, grad_output_scalar / denominator(call, reduction), false);
 }
 
-double elementwise_forward_backward(const ElementwiseCall& call, Reduction reduction,
-                                    MutableView grad_input, MutableView loss_out) {
+double elementwise_forward_backward(const ElementwiseCall& call, Reduction reduction, MutableView grad_input,
+                                    MutableView loss_out) {
   if (reduction == Reduction::kNone) {
     // The loss pass runs first: grad_input may be the input itself.
     run_pass(call, Mode::kLoss, {}, loss_out, 1.0, false);
     run_pass(call, Mode::kGrad, {}, grad_input, 1.0, false);
     return 0.0;
   }
-  const double denominator =
-      reduction == Reduction::kMean ? mean_denominator(call) : 1.0;
-  const Sums sums = run_pass(call, Mode::kLossSumGrad, {}, grad_input, 1.0 / denominator, true);
-  return reduction == Reduction::kSum ? sums.loss : sums.loss / denominator;
+  const double d = denominator(call, reduction);
+  const Sums sums = run_pass(call, Mode::kLossSumGrad, {}, grad_input, 1.0 / d, true);
+  return reduction == Reduction::kSum ? sums.loss : sums.loss / d;
 }
 
-int64_t elementwise_invalid_count(const ElementwiseCall& call) {
-  return static_cast<int64_t>(run_pass(call, Mode::kInvalidCount, {}, {}, 1.0, true).loss);
+InvalidValues elementwise_invalid_values(const ElementwiseCall& call) {
+  InvalidValues bad;
+  switch (value_check(call.loss)) {
+    case ValueCheck::kInputAndTarget: {
+      const Sums counts = run_pass(call, Mode::kInvalidCount, {}, {}, 1.0, true);
+      bad.input = static_cast<int64_t>(counts.loss);
+      bad.target = static_cast<int64_t>(counts.weight);
+      break;
+    }
+    case ValueCheck::kAux:
+      if (call.aux.present()) bad.aux = static_cast<int64_t>(run_pass(call, Mode::kInvalidAuxCount, {}, {}, 1.0, true).loss);
+      break;
+    case ValueCheck::kNone:
+      break;
+  }
+  return bad;
 }
 
 }  // namespace fastloss

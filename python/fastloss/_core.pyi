@@ -7,6 +7,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 _Float = NDArray[np.float32] | NDArray[np.float64]
+_Index = NDArray[np.int64] | NDArray[np.int32]
+_Loss = np.floating | _Float
 
 # --- runtime (register_runtime.cc) ------------------------------------------------------
 
@@ -16,6 +18,16 @@ def supported_targets() -> list[str]: ...
 def force_target(name: str) -> None: ...
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
+
+# --- reductions (loss_call.cc) ----------------------------------------------------------
+
+class Reduction(enum.Enum):
+    none = 0
+    mean = 1
+    sum = 2
+    batchmean = 3
+
+# --- transforms (register_transforms.cc) ------------------------------------------------
 
 class UnaryOp(enum.Enum):
     exp = 0
@@ -27,6 +39,7 @@ class UnaryOp(enum.Enum):
     softplus = 6
 
 def unary(op: UnaryOp, x: _Float, out: _Float | None = None) -> _Float: ...
+def softmax(x: _Float, axis: int, log: bool, out: _Float | None = None) -> _Float: ...
 
 # --- elementwise losses (register_elementwise.cc) ---------------------------------------
 
@@ -45,85 +58,125 @@ class ElementwiseLoss(enum.Enum):
     margin_ranking_loss = 11
     sigmoid_focal_loss = 12
 
+class ElementwiseOptions:
+    def __init__(
+        self,
+        *,
+        beta: float = 1.0,
+        delta: float = 1.0,
+        log_input: bool = True,
+        full: bool = False,
+        eps: float = 1e-08,
+        var_gradient: bool = False,
+        log_target: bool = False,
+        margin: float = 1.0,
+        alpha: float = 0.25,
+        gamma: float = 2.0,
+    ) -> None: ...
+    @property
+    def beta(self) -> float: ...
+    @property
+    def delta(self) -> float: ...
+    @property
+    def log_input(self) -> bool: ...
+    @property
+    def full(self) -> bool: ...
+    @property
+    def eps(self) -> float: ...
+    @property
+    def var_gradient(self) -> bool: ...
+    @property
+    def log_target(self) -> bool: ...
+    @property
+    def margin(self) -> float: ...
+    @property
+    def alpha(self) -> float: ...
+    @property
+    def gamma(self) -> float: ...
+
 def elementwise_forward(
     loss: ElementwiseLoss,
     input: _Float,
     target: _Float,
     weight: _Float | None = None,
     aux: _Float | None = None,
-    reduction: str = "mean",
-    params: Sequence[float] = ...,
+    reduction: Reduction = ...,
+    options: ElementwiseOptions = ...,
     out: _Float | None = None,
-) -> np.floating | _Float: ...
+) -> _Loss: ...
 def elementwise_backward(
-    loss: ElementwiseLoss,
     grad_output: float | _Float,
+    loss: ElementwiseLoss,
     input: _Float,
     target: _Float,
     weight: _Float | None = None,
     aux: _Float | None = None,
-    reduction: str = "mean",
-    params: Sequence[float] = ...,
+    reduction: Reduction = ...,
+    options: ElementwiseOptions = ...,
     out: _Float | None = None,
-) -> _Float: ...
+) -> tuple[_Float, ...]: ...
 def elementwise_with_grad(
     loss: ElementwiseLoss,
     input: _Float,
     target: _Float,
     weight: _Float | None = None,
     aux: _Float | None = None,
-    reduction: str = "mean",
-    params: Sequence[float] = ...,
+    reduction: Reduction = ...,
+    options: ElementwiseOptions = ...,
     out: _Float | None = None,
-) -> tuple[np.floating | _Float, _Float]: ...
-def elementwise_invalid_count(loss: ElementwiseLoss, input: _Float, target: _Float) -> int: ...
+) -> tuple[_Loss, ...]: ...
 
-# --- softmax / cross-entropy family (register_cross_entropy.cc) -------------------------
-
-_Index = NDArray[np.int64] | NDArray[np.int32]
+# --- class losses (register_class_losses.cc) ----------------------------------------------
 
 class ClassLoss(enum.Enum):
     nll_loss = 0
     cross_entropy = 1
     softmax_focal_loss = 2
 
-def softmax(x: _Float, axis: int, log: bool, out: _Float | None = None) -> _Float: ...
+class ClassLossOptions:
+    def __init__(
+        self, *, ignore_index: int = -100, label_smoothing: float = 0.0, alpha: float = 1.0, gamma: float = 2.0
+    ) -> None: ...
+    @property
+    def ignore_index(self) -> int: ...
+    @property
+    def label_smoothing(self) -> float: ...
+    @property
+    def alpha(self) -> float: ...
+    @property
+    def gamma(self) -> float: ...
+
 def class_loss_forward(
     loss: ClassLoss,
     input: _Float,
     target: _Index | _Float,
     weight: _Float | None = None,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-    label_smoothing: float = 0.0,
-    alpha: float | _Float | None = None,
-    gamma: float = 2.0,
-) -> np.floating | _Float: ...
+    alpha: _Float | None = None,
+    reduction: Reduction = ...,
+    options: ClassLossOptions = ...,
+    out: _Float | None = None,
+) -> _Loss: ...
 def class_loss_backward(
-    loss: ClassLoss,
     grad_output: float | _Float,
+    loss: ClassLoss,
     input: _Float,
     target: _Index | _Float,
     weight: _Float | None = None,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-    label_smoothing: float = 0.0,
-    alpha: float | _Float | None = None,
-    gamma: float = 2.0,
+    alpha: _Float | None = None,
+    reduction: Reduction = ...,
+    options: ClassLossOptions = ...,
     out: _Float | None = None,
-) -> _Float: ...
+) -> tuple[_Float, ...]: ...
 def class_loss_with_grad(
     loss: ClassLoss,
     input: _Float,
     target: _Index | _Float,
     weight: _Float | None = None,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-    label_smoothing: float = 0.0,
-    alpha: float | _Float | None = None,
-    gamma: float = 2.0,
+    alpha: _Float | None = None,
+    reduction: Reduction = ...,
+    options: ClassLossOptions = ...,
     out: _Float | None = None,
-) -> tuple[np.floating | _Float, _Float]: ...
+) -> tuple[_Loss, ...]: ...
 
 # --- row-wise losses (register_row_losses.cc) ---------------------------------------------
 
@@ -131,43 +184,48 @@ class RowLoss(enum.Enum):
     cosine_embedding_loss = 0
     multi_margin_loss = 1
     triplet_margin_loss = 2
+    multilabel_soft_margin_loss = 3
+
+class RowLossOptions:
+    def __init__(
+        self, *, margin: float = 0.0, margin_p: int = 1, norm_p: float = 2.0, eps: float = 1e-06, swap: bool = False
+    ) -> None: ...
+    @property
+    def margin(self) -> float: ...
+    @property
+    def margin_p(self) -> int: ...
+    @property
+    def norm_p(self) -> float: ...
+    @property
+    def eps(self) -> float: ...
+    @property
+    def swap(self) -> bool: ...
 
 def row_loss_forward(
     loss: RowLoss,
     inputs: Sequence[_Float],
-    target: _Float | NDArray[np.int64] | None = None,
+    target: _Float | _Index | None = None,
     weight: _Float | None = None,
-    reduction: str = "mean",
-    margin: float = 0.0,
-    margin_p: int = 1,
-    norm_p: float = 2.0,
-    eps: float = 1e-6,
-    swap: bool = False,
-) -> np.floating | _Float: ...
+    reduction: Reduction = ...,
+    options: RowLossOptions = ...,
+    out: _Float | None = None,
+) -> _Loss: ...
 def row_loss_backward(
-    loss: RowLoss,
     grad_output: float | _Float,
+    loss: RowLoss,
     inputs: Sequence[_Float],
-    target: _Float | NDArray[np.int64] | None = None,
+    target: _Float | _Index | None = None,
     weight: _Float | None = None,
-    reduction: str = "mean",
-    margin: float = 0.0,
-    margin_p: int = 1,
-    norm_p: float = 2.0,
-    eps: float = 1e-6,
-    swap: bool = False,
+    reduction: Reduction = ...,
+    options: RowLossOptions = ...,
     out: _Float | None = None,
 ) -> tuple[_Float, ...]: ...
 def row_loss_with_grad(
     loss: RowLoss,
     inputs: Sequence[_Float],
-    target: _Float | NDArray[np.int64] | None = None,
+    target: _Float | _Index | None = None,
     weight: _Float | None = None,
-    reduction: str = "mean",
-    margin: float = 0.0,
-    margin_p: int = 1,
-    norm_p: float = 2.0,
-    eps: float = 1e-6,
-    swap: bool = False,
+    reduction: Reduction = ...,
+    options: RowLossOptions = ...,
     out: _Float | None = None,
-) -> tuple[np.floating | _Float, ...]: ...
+) -> tuple[_Loss, ...]: ...

@@ -1,379 +1,218 @@
 """Loss classes with ``torch.nn``'s names and constructor arguments.
 
-Calling a loss returns the loss value; ``.backward(grad_output=1.0)`` returns the gradient
-with respect to the input of the last call.
+Each class is declared by the functional it wraps (``class MSELoss(Module, wraps="mse_loss")``):
+its constructor takes that function's parameters after the arrays it is called with, in
+torch's order, checked as the function checks them. Calling a loss returns the loss value;
+``.backward(grad_output=1.0)`` returns the gradient(s) of the last successful call, computed
+from the arrays as they are when ``backward`` is called (nothing is copied, as everywhere in
+fastloss: an array changed in between gives the gradient at its new values), and raises
+after a call that raised.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from . import _reduction
-from ._arrays import GradOutput
+from . import _checks
 from . import functional as F
+from ._declare import DECLARATIONS, REQUIRED, Declaration
 
-__all__ = ["BCELoss", "BCEWithLogitsLoss", "MSELoss", "NLLLoss", "CrossEntropyLoss", "SoftmaxFocalLoss", "Softmax", "LogSoftmax",
-           "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss",
-           "SoftMarginLoss", "HingeEmbeddingLoss", "MarginRankingLoss", "SigmoidFocalLoss",
-           "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss", "MultiMarginLoss", "TripletMarginLoss"]
+__all__ = ["BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss",
+           "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss", "HingeEmbeddingLoss", "MarginRankingLoss",
+           "SigmoidFocalLoss", "MultiLabelSoftMarginLoss", "NLLLoss", "CrossEntropyLoss", "SoftmaxFocalLoss",
+           "CosineEmbeddingLoss", "MultiMarginLoss", "TripletMarginLoss", "Softmax", "LogSoftmax"]
 
 
-class _Loss:
-    """Holds the reduction and remembers the last call's arguments for ``backward``."""
+class Module:
+    """Base of every class here: a functional (``wraps``) with its options stored as attributes.
 
-    _forward: Callable[..., Any]
-    _backward: Callable[..., np.ndarray]
-    _with_grad: Callable[..., Tuple[Any, np.ndarray]]
+    A loss's options are checked when the module is built and again at every call (the
+    functional's own checks); torch's legacy ``size_average``/``reduce`` become ``reduction``.
+    """
 
-    def __init__(self, size_average: Optional[bool] = None, reduce: Optional[bool] = None,
-                 reduction: str = "mean") -> None:
-        if size_average is not None or reduce is not None:
-            reduction = _reduction.legacy_get_string(size_average, reduce)
-        self.reduction = reduction
-        self._last: Optional[Tuple[np.ndarray, np.ndarray]] = None
+    _function: Callable[..., Any]
+    _option_names: Tuple[str, ...]
+    _declaration: Optional[Declaration]
+
+    def __init_subclass__(cls, wraps: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if wraps is None:  # an intermediate base (Loss, Transform)
+            return
+        cls._function = staticmethod(getattr(F, wraps))  # type: ignore[assignment]
+        cls._declaration = DECLARATIONS.get(wraps)
+        params = _constructor_params(cls._function, cls._declaration)
+        cls._option_names = tuple(p.name for p in params if p.name not in ("size_average", "reduce"))
+        cls.__init__ = _make_init(cls.__name__, params)  # type: ignore[method-assign]
 
     def _options(self) -> Dict[str, Any]:
-        return {"reduction": self.reduction}
+        return {name: getattr(self, name) for name in self._option_names}
 
-    def forward(self, input: np.ndarray, target: np.ndarray) -> Any:
-        loss = type(self)._forward(input, target, **self._options())
-        self._last = (input, target)
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self._options().items())})"
+
+
+def _constructor_params(function: Callable[..., Any], decl: Optional[Declaration]) -> Tuple[inspect.Parameter, ...]:
+    """The function's parameters after the arrays a module is called with (and before ``out``)."""
+    params = list(inspect.signature(function).parameters.values())
+    called = decl.call_arrays if decl is not None else 1
+    return tuple(p for p in params[called:] if p.name != "out")
+
+
+def _make_init(class_name: str, params: Tuple[inspect.Parameter, ...]) -> Callable[..., None]:
+    """An ``__init__`` with exactly these parameters (as the functions are generated in _declare)."""
+    namespace: Dict[str, Any] = {"_init": _init}
+    parts = []
+    for i, p in enumerate(params):
+        namespace[f"_default{i}"] = p.default
+        parts.append(p.name if p.default is REQUIRED else f"{p.name}=_default{i}")
+    names = ", ".join(f"{p.name!r}: {p.name}" for p in params)
+    source = f"def __init__(self, {', '.join(parts)}):\n    _init(self, {{{names}}})\n"
+    exec(compile(source, f"<fastloss.nn.{class_name}.__init__>", "exec"), namespace)  # noqa: S102
+    return namespace["__init__"]  # type: ignore[no-any-return]
+
+
+def _init(module: Module, args: Dict[str, Any]) -> None:
+    if args.get("size_average") is not None or args.get("reduce") is not None:
+        args["reduction"] = _checks.legacy_reduction(args["size_average"], args["reduce"])
+    decl = module._declaration
+    if decl is not None:
+        if "reduction" in args:
+            decl.reduction_check(args["reduction"], args)
+        for p in decl.options:
+            p.check(args[p.name])  # type: ignore[misc]
+    for name in module._option_names:
+        setattr(module, name, args[name])
+
+
+class Loss(Module):
+    """Base of the loss classes: forward (``__call__``), ``backward`` and ``with_grad``."""
+
+    _last: Optional[Tuple[Any, ...]] = None
+
+    def forward(self, *arrays: Any) -> Any:
+        """The loss of ``arrays`` (the functional's leading arrays, e.g. input and target)."""
+        self._last = None  # a call that raises leaves no arrays for backward
+        loss = self._function(*arrays, **self._options())
+        self._last = arrays
         return loss
 
     __call__ = forward
 
-    def backward(self, grad_output: GradOutput = 1.0, out: Optional[np.ndarray] = None) -> np.ndarray:
-        """Gradient with respect to the input of the last call."""
+    def backward(self, grad_output: Any = 1.0, out: Optional[np.ndarray] = None) -> Any:
+        """The gradient(s) of the last successful call, from its arrays as they are now."""
         if self._last is None:
-            raise RuntimeError("backward() called before the loss was computed")
-        input, target = self._last
-        return type(self)._backward(grad_output, input, target, out=out, **self._options())
+            raise RuntimeError("backward() called before a successful call of the loss (the last call raised, or "
+                               "none was made)")
+        return self._backward(grad_output, *self._last, out=out, **self._options())
 
-    def with_grad(self, input: np.ndarray, target: np.ndarray,
-                  out: Optional[np.ndarray] = None) -> Tuple[Any, np.ndarray]:
-        """``(loss, grad_input)`` in one pass; ``out`` may be ``input``."""
-        return type(self)._with_grad(input, target, out=out, **self._options())
+    def with_grad(self, *arrays: Any, out: Optional[np.ndarray] = None) -> Tuple[Any, ...]:
+        """``(loss, *gradients)`` of ``arrays`` in one pass; ``out`` may be the first array."""
+        return self._fused(*arrays, out=out, **self._options())
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(reduction={self.reduction!r})"
+    def __init_subclass__(cls, wraps: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init_subclass__(wraps=wraps, **kwargs)
+        if wraps is not None:
+            cls._backward = staticmethod(getattr(F, wraps + "_backward"))  # type: ignore[attr-defined]
+            cls._fused = staticmethod(getattr(F, wraps + "_with_grad"))  # type: ignore[attr-defined]
 
 
-class BCELoss(_Loss):
-    _forward = staticmethod(F.binary_cross_entropy)
-    _backward = staticmethod(F.binary_cross_entropy_backward)
-    _with_grad = staticmethod(F.binary_cross_entropy_with_grad)
+class BCELoss(Loss, wraps="binary_cross_entropy"):
+    """torch.nn.BCELoss."""
 
-    def __init__(self, weight: Optional[np.ndarray] = None, size_average: Optional[bool] = None,
-                 reduce: Optional[bool] = None, reduction: str = "mean") -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.weight = weight
 
-    def _options(self) -> Dict[str, Any]:
-        return {"weight": self.weight, "reduction": self.reduction}
+class BCEWithLogitsLoss(Loss, wraps="binary_cross_entropy_with_logits"):
+    """torch.nn.BCEWithLogitsLoss."""
 
 
-class BCEWithLogitsLoss(_Loss):
-    _forward = staticmethod(F.binary_cross_entropy_with_logits)
-    _backward = staticmethod(F.binary_cross_entropy_with_logits_backward)
-    _with_grad = staticmethod(F.binary_cross_entropy_with_logits_with_grad)
+class MSELoss(Loss, wraps="mse_loss"):
+    """torch.nn.MSELoss (and its functional's ``weight``)."""
 
-    def __init__(self, weight: Optional[np.ndarray] = None, size_average: Optional[bool] = None,
-                 reduce: Optional[bool] = None, reduction: str = "mean",
-                 pos_weight: Optional[np.ndarray] = None) -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.weight = weight
-        self.pos_weight = pos_weight
 
-    def _options(self) -> Dict[str, Any]:
-        return {"weight": self.weight, "reduction": self.reduction, "pos_weight": self.pos_weight}
+class L1Loss(Loss, wraps="l1_loss"):
+    """torch.nn.L1Loss (and its functional's ``weight``)."""
 
 
-class MSELoss(_Loss):
-    _forward = staticmethod(F.mse_loss)
-    _backward = staticmethod(F.mse_loss_backward)
-    _with_grad = staticmethod(F.mse_loss_with_grad)
+class SmoothL1Loss(Loss, wraps="smooth_l1_loss"):
+    """torch.nn.SmoothL1Loss."""
 
 
-# --- the cross-entropy family ---------------------------------------------------------
+class HuberLoss(Loss, wraps="huber_loss"):
+    """torch.nn.HuberLoss (and its functional's ``weight``)."""
 
 
-class NLLLoss(_Loss):
-    _forward = staticmethod(F.nll_loss)
-    _backward = staticmethod(F.nll_loss_backward)
-    _with_grad = staticmethod(F.nll_loss_with_grad)
+class KLDivLoss(Loss, wraps="kl_div"):
+    """torch.nn.KLDivLoss."""
 
-    def __init__(self, weight: Optional[np.ndarray] = None, size_average: Optional[bool] = None,
-                 ignore_index: int = -100, reduce: Optional[bool] = None, reduction: str = "mean") -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.weight = weight
-        self.ignore_index = ignore_index
 
-    def _options(self) -> Dict[str, Any]:
-        return {"weight": self.weight, "ignore_index": self.ignore_index, "reduction": self.reduction}
+class PoissonNLLLoss(Loss, wraps="poisson_nll_loss"):
+    """torch.nn.PoissonNLLLoss."""
 
 
-class CrossEntropyLoss(NLLLoss):
-    _forward = staticmethod(F.cross_entropy)
-    _backward = staticmethod(F.cross_entropy_backward)
-    _with_grad = staticmethod(F.cross_entropy_with_grad)
+class GaussianNLLLoss(Loss, wraps="gaussian_nll_loss"):
+    """torch.nn.GaussianNLLLoss: called as ``loss(input, target, var)``; ``backward`` returns
+    ``(grad_input, grad_var)``."""
 
-    def __init__(self, weight: Optional[np.ndarray] = None, size_average: Optional[bool] = None,
-                 ignore_index: int = -100, reduce: Optional[bool] = None, reduction: str = "mean",
-                 label_smoothing: float = 0.0) -> None:
-        super().__init__(weight, size_average, ignore_index, reduce, reduction)
-        self.label_smoothing = label_smoothing
 
-    def _options(self) -> Dict[str, Any]:
-        return {**super()._options(), "label_smoothing": self.label_smoothing}
+class SoftMarginLoss(Loss, wraps="soft_margin_loss"):
+    """torch.nn.SoftMarginLoss."""
 
 
-class SoftmaxFocalLoss(_Loss):
-    """Multi-class focal loss; see :func:`fastloss.functional.softmax_focal_loss`."""
+class HingeEmbeddingLoss(Loss, wraps="hinge_embedding_loss"):
+    """torch.nn.HingeEmbeddingLoss."""
 
-    _forward = staticmethod(F.softmax_focal_loss)
-    _backward = staticmethod(F.softmax_focal_loss_backward)
-    _with_grad = staticmethod(F.softmax_focal_loss_with_grad)
 
-    def __init__(self, alpha: Optional[Any] = None, gamma: float = 2.0, weight: Optional[np.ndarray] = None,
-                 ignore_index: int = -100, reduction: str = "mean") -> None:
-        super().__init__(reduction=reduction)
-        self.alpha = alpha
-        self.gamma = gamma
-        self.weight = weight
-        self.ignore_index = ignore_index
+class MarginRankingLoss(Loss, wraps="margin_ranking_loss"):
+    """torch.nn.MarginRankingLoss: called as ``loss(input1, input2, target)``; ``backward``
+    returns both inputs' gradients."""
 
-    def _options(self) -> Dict[str, Any]:
-        return {"alpha": self.alpha, "gamma": self.gamma, "weight": self.weight,
-                "ignore_index": self.ignore_index, "reduction": self.reduction}
 
-
-class Softmax:
-    """``softmax`` along ``axis`` as a callable module."""
-
-    def __init__(self, axis: int = 1) -> None:
-        self.axis = axis
-
-    def __call__(self, input: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
-        return F.softmax(input, self.axis, out)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(axis={self.axis})"
-
-
-class LogSoftmax(Softmax):
-    """``log_softmax`` along ``axis`` as a callable module."""
-
-    def __call__(self, input: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
-        return F.log_softmax(input, self.axis, out)
-
-
-# --- regression, divergence, margin and focal losses ----------------------------------
-
-
-class _OptionsLoss(_Loss):
-    """A loss whose constructor options (beyond the reduction) are passed through by name."""
-
-    _option_names: Tuple[str, ...] = ()
-
-    def _options(self) -> Dict[str, Any]:
-        return {"reduction": self.reduction, **{name: getattr(self, name) for name in self._option_names}}
-
-
-class _ThreeOperandLoss(_OptionsLoss):
-    """A loss called on three arrays (gaussian_nll: input, target, var; margin_ranking: x1, x2, y)."""
-
-    def forward(self, a: np.ndarray, b: np.ndarray, c: Any) -> Any:  # type: ignore[override]
-        loss = type(self)._forward(a, b, c, **self._options())
-        self._last3 = (a, b, c)
-        return loss
-
-    __call__ = forward
-
-    def backward(self, grad_output: GradOutput = 1.0, out: Optional[np.ndarray] = None) -> Any:
-        """Gradients with respect to the differentiable operands of the last call."""
-        if getattr(self, "_last3", None) is None:
-            raise RuntimeError("backward() called before the loss was computed")
-        return type(self)._backward(grad_output, *self._last3, out=out, **self._options())
-
-    def with_grad(self, a: np.ndarray, b: np.ndarray, c: Any,  # type: ignore[override]
-                  out: Optional[np.ndarray] = None) -> Any:
-        return type(self)._with_grad(a, b, c, out=out, **self._options())
-
-
-class L1Loss(MSELoss):
-    _forward = staticmethod(F.l1_loss)
-    _backward = staticmethod(F.l1_loss_backward)
-    _with_grad = staticmethod(F.l1_loss_with_grad)
-
-
-class SmoothL1Loss(_OptionsLoss):
-    _forward = staticmethod(F.smooth_l1_loss)
-    _backward = staticmethod(F.smooth_l1_loss_backward)
-    _with_grad = staticmethod(F.smooth_l1_loss_with_grad)
-    _option_names = ("beta",)
-
-    def __init__(self, size_average: Optional[bool] = None, reduce: Optional[bool] = None,
-                 reduction: str = "mean", beta: float = 1.0) -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.beta = beta
-
-
-class HuberLoss(_OptionsLoss):
-    _forward = staticmethod(F.huber_loss)
-    _backward = staticmethod(F.huber_loss_backward)
-    _with_grad = staticmethod(F.huber_loss_with_grad)
-    _option_names = ("delta",)
-
-    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
-        super().__init__(reduction=reduction)
-        self.delta = delta
-
-
-class KLDivLoss(_OptionsLoss):
-    _forward = staticmethod(F.kl_div)
-    _backward = staticmethod(F.kl_div_backward)
-    _with_grad = staticmethod(F.kl_div_with_grad)
-    _option_names = ("log_target",)
-
-    def __init__(self, size_average: Optional[bool] = None, reduce: Optional[bool] = None,
-                 reduction: str = "mean", log_target: bool = False) -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.log_target = log_target
-
-
-class PoissonNLLLoss(_OptionsLoss):
-    _forward = staticmethod(F.poisson_nll_loss)
-    _backward = staticmethod(F.poisson_nll_loss_backward)
-    _with_grad = staticmethod(F.poisson_nll_loss_with_grad)
-    _option_names = ("log_input", "full", "eps")
-
-    def __init__(self, log_input: bool = True, full: bool = False, size_average: Optional[bool] = None,
-                 eps: float = 1e-8, reduce: Optional[bool] = None, reduction: str = "mean") -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.log_input = log_input
-        self.full = full
-        self.eps = eps
-
-
-class GaussianNLLLoss(_ThreeOperandLoss):
-    """Called as ``loss(input, target, var)``; ``backward`` returns ``(grad_input, grad_var)``."""
-
-    _forward = staticmethod(F.gaussian_nll_loss)
-    _backward = staticmethod(F.gaussian_nll_loss_backward)
-    _with_grad = staticmethod(F.gaussian_nll_loss_with_grad)
-    _option_names = ("full", "eps")
-
-    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
-        super().__init__(reduction=reduction)
-        self.full = full
-        self.eps = eps
-
-
-class SoftMarginLoss(MSELoss):
-    _forward = staticmethod(F.soft_margin_loss)
-    _backward = staticmethod(F.soft_margin_loss_backward)
-    _with_grad = staticmethod(F.soft_margin_loss_with_grad)
-
-
-class HingeEmbeddingLoss(_OptionsLoss):
-    _forward = staticmethod(F.hinge_embedding_loss)
-    _backward = staticmethod(F.hinge_embedding_loss_backward)
-    _with_grad = staticmethod(F.hinge_embedding_loss_with_grad)
-    _option_names = ("margin",)
-
-    def __init__(self, margin: float = 1.0, size_average: Optional[bool] = None,
-                 reduce: Optional[bool] = None, reduction: str = "mean") -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.margin = margin
-
-
-class MarginRankingLoss(_ThreeOperandLoss):
-    """Called as ``loss(input1, input2, target)``; ``backward`` returns both inputs' gradients."""
-
-    _forward = staticmethod(F.margin_ranking_loss)
-    _backward = staticmethod(F.margin_ranking_loss_backward)
-    _with_grad = staticmethod(F.margin_ranking_loss_with_grad)
-    _option_names = ("margin",)
-
-    def __init__(self, margin: float = 0.0, size_average: Optional[bool] = None,
-                 reduce: Optional[bool] = None, reduction: str = "mean") -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.margin = margin
-
-
-class SigmoidFocalLoss(_OptionsLoss):
+class SigmoidFocalLoss(Loss, wraps="sigmoid_focal_loss"):
     """torchvision's sigmoid focal loss as a module (default reduction "none")."""
 
-    _forward = staticmethod(F.sigmoid_focal_loss)
-    _backward = staticmethod(F.sigmoid_focal_loss_backward)
-    _with_grad = staticmethod(F.sigmoid_focal_loss_with_grad)
-    _option_names = ("alpha", "gamma")
 
-    def __init__(self, alpha: float = 0.25, gamma: float = 2.0, reduction: str = "none") -> None:
-        super().__init__(reduction=reduction)
-        self.alpha = alpha
-        self.gamma = gamma
+class MultiLabelSoftMarginLoss(Loss, wraps="multilabel_soft_margin_loss"):
+    """torch.nn.MultiLabelSoftMarginLoss."""
 
 
-class MultiLabelSoftMarginLoss(BCELoss):
-    _forward = staticmethod(F.multilabel_soft_margin_loss)
-    _backward = staticmethod(F.multilabel_soft_margin_loss_backward)
-    _with_grad = staticmethod(F.multilabel_soft_margin_loss_with_grad)
+class NLLLoss(Loss, wraps="nll_loss"):
+    """torch.nn.NLLLoss."""
 
 
-# --- row-wise losses --------------------------------------------------------------------
+class CrossEntropyLoss(Loss, wraps="cross_entropy"):
+    """torch.nn.CrossEntropyLoss."""
 
 
-class CosineEmbeddingLoss(_ThreeOperandLoss):
-    """Called as ``loss(input1, input2, target)``; ``backward`` returns both inputs' gradients."""
-
-    _forward = staticmethod(F.cosine_embedding_loss)
-    _backward = staticmethod(F.cosine_embedding_loss_backward)
-    _with_grad = staticmethod(F.cosine_embedding_loss_with_grad)
-    _option_names = ("margin",)
-
-    def __init__(self, margin: float = 0.0, size_average: Optional[bool] = None,
-                 reduce: Optional[bool] = None, reduction: str = "mean") -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.margin = margin
+class SoftmaxFocalLoss(Loss, wraps="softmax_focal_loss"):
+    """Multi-class focal loss; see :func:`fastloss.functional.softmax_focal_loss`."""
 
 
-class MultiMarginLoss(_OptionsLoss):
-    _forward = staticmethod(F.multi_margin_loss)
-    _backward = staticmethod(F.multi_margin_loss_backward)
-    _with_grad = staticmethod(F.multi_margin_loss_with_grad)
-    _option_names = ("p", "margin", "weight")
-
-    def __init__(self, p: int = 1, margin: float = 1.0, weight: Optional[np.ndarray] = None,
-                 size_average: Optional[bool] = None, reduce: Optional[bool] = None,
-                 reduction: str = "mean") -> None:
-        super().__init__(size_average, reduce, reduction)
-        if p != 1 and p != 2:
-            raise ValueError("only p == 1 and p == 2 supported")
-        if weight is not None and weight.ndim != 1:
-            raise ValueError(f"MultiMarginLoss: expected weight to be None or 1D tensor, got {weight.ndim}D instead")
-        self.p = p
-        self.margin = margin
-        self.weight = weight
+class CosineEmbeddingLoss(Loss, wraps="cosine_embedding_loss"):
+    """torch.nn.CosineEmbeddingLoss: called as ``loss(input1, input2, target)``; ``backward``
+    returns both inputs' gradients."""
 
 
-class TripletMarginLoss(_ThreeOperandLoss):
-    """Called as ``loss(anchor, positive, negative)``; ``backward`` returns the three gradients."""
+class MultiMarginLoss(Loss, wraps="multi_margin_loss"):
+    """torch.nn.MultiMarginLoss."""
 
-    _forward = staticmethod(F.triplet_margin_loss)
-    _backward = staticmethod(F.triplet_margin_loss_backward)
-    _with_grad = staticmethod(F.triplet_margin_loss_with_grad)
-    _option_names = ("margin", "p", "eps", "swap")
 
-    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False,
-                 size_average: Optional[bool] = None, reduce: Optional[bool] = None,
-                 reduction: str = "mean") -> None:
-        super().__init__(size_average, reduce, reduction)
-        if margin <= 0:
-            raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got {margin} instead")
-        self.margin = margin
-        self.p = p
-        self.eps = eps
-        self.swap = swap
+class TripletMarginLoss(Loss, wraps="triplet_margin_loss"):
+    """torch.nn.TripletMarginLoss: called as ``loss(anchor, positive, negative)``; ``backward``
+    returns the three gradients."""
+
+
+class Transform(Module):
+    """Base of the array transforms: ``module(input, out=None)``; ``out`` may be the input."""
+
+    def __call__(self, input: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+        return self._function(input, out=out, **self._options())  # type: ignore[no-any-return]
+
+
+class Softmax(Transform, wraps="softmax"):
+    """``softmax`` along ``axis`` as a callable module."""
+
+
+class LogSoftmax(Transform, wraps="log_softmax"):
+    """``log_softmax`` along ``axis`` as a callable module."""

@@ -18,11 +18,11 @@ namespace {
 
 using fastloss::ClassLoss;
 using fastloss::ClassLossCall;
-using fastloss::ClassShape;
-using fastloss::ClassView;
+using fastloss::RowShape;
+using fastloss::RowView;
 using fastloss::ConstView;
 using fastloss::DType;
-using fastloss::MutableClassView;
+using fastloss::MutableRowView;
 using fastloss::MutableView;
 using fastloss::Reduction;
 using fastloss::Shape;
@@ -142,16 +142,16 @@ void make_call(Call<T>& c, const Problem<T>& p, const Options& o, ClassLoss loss
   ClassLossCall& call = c.call;
   call.loss = loss;
   call.dtype = dtype_of<T>();
-  call.shape = ClassShape{Shape{1, c.row_extent.data()}, p.classes};
-  call.input = ClassView{ConstView{p.x.data(), c.row_stride.data()}, 1};
+  call.shape = RowShape{Shape{1, c.row_extent.data()}, p.classes};
+  call.input = RowView{ConstView{p.x.data(), c.row_stride.data()}, 1};
   if (o.probabilities) {
-    call.prob_target = ClassView{ConstView{p.probs.data(), c.row_stride.data()}, 1};
+    call.prob_target = RowView{ConstView{p.probs.data(), c.row_stride.data()}, 1};
   } else {
     call.index_target = ConstView{p.target.data(), c.target_stride.data()};
   }
   if (o.weighted) call.weight = p.weight.data();
-  call.ignore_index = o.ignore_index;
-  call.label_smoothing = o.smoothing;
+  call.options.ignore_index = o.ignore_index;
+  call.options.label_smoothing = o.smoothing;
 }
 
 class CrossEntropyTest : public fastloss_test::PerTarget {};
@@ -177,9 +177,9 @@ void check_against_reference(int64_t rows, int64_t classes, const Options& o, un
   const double sum = fastloss::class_loss_forward(c.call, Reduction::kSum, {});
   const double mean = fastloss::class_loss_forward(c.call, Reduction::kMean, {});
   fastloss::class_loss_backward(c.call, Reduction::kSum, {}, 0.5,
-                                MutableClassView{MutableView{grad.data(), c.row_stride.data()}, 1});
+                                MutableRowView{MutableView{grad.data(), c.row_stride.data()}, 1});
   const double fused_mean = fastloss::class_loss_forward_backward(
-      c.call, Reduction::kMean, MutableClassView{MutableView{fused.data(), c.row_stride.data()}, 1}, {});
+      c.call, Reduction::kMean, MutableRowView{MutableView{fused.data(), c.row_stride.data()}, 1}, {});
   const long double tol = tolerance<T>() * (1 + classes / 1000);
   for (int64_t r = 0; r < rows; ++r) expect_close(ref_loss[r], loss_rows[r], tol, "row loss", r);
   EXPECT_EQ(loss_rows[rows], T(0)) << "wrote past the end";
@@ -227,10 +227,10 @@ void check_softmax_rows(const std::vector<std::vector<long double>>& rows) {
     for (long double v : r) x.push_back(static_cast<T>(v));
   std::vector<T> p(x.size()), lp(x.size());
   const int64_t extent[1] = {n}, stride[1] = {classes};
-  const ClassShape shape{Shape{1, extent}, classes};
-  const ClassView in{ConstView{x.data(), stride}, 1};
-  fastloss::softmax(dtype_of<T>(), shape, in, MutableClassView{MutableView{p.data(), stride}, 1}, false);
-  fastloss::softmax(dtype_of<T>(), shape, in, MutableClassView{MutableView{lp.data(), stride}, 1}, true);
+  const RowShape shape{Shape{1, extent}, classes};
+  const RowView in{ConstView{x.data(), stride}, 1};
+  fastloss::softmax(dtype_of<T>(), shape, in, MutableRowView{MutableView{p.data(), stride}, 1}, false);
+  fastloss::softmax(dtype_of<T>(), shape, in, MutableRowView{MutableView{lp.data(), stride}, 1}, true);
   for (int64_t r = 0; r < n; ++r) {
     std::vector<long double> xr;
     for (int64_t c = 0; c < classes; ++c) xr.push_back(x[r * classes + c]);
@@ -268,7 +268,7 @@ TEST_P(CrossEntropyTest, CrossEntropyOfMaskedAndHugeLogits) {
   std::vector<double> loss(3), grad(12);
   const int64_t unit = 1;
   fastloss::class_loss_forward_backward(c.call, Reduction::kNone,
-                                        MutableClassView{MutableView{grad.data(), c.row_stride.data()}, 1},
+                                        MutableRowView{MutableView{grad.data(), c.row_stride.data()}, 1},
                                         MutableView{loss.data(), &unit});
   for (int i = 0; i < 3; ++i) expect_close(ref_loss[i], loss[i], 1e-14L, "loss", i);
   expect_close(std::log(2.0L), loss[1], 1e-14L, "tied huge logits", 1);
@@ -291,7 +291,7 @@ TEST_P(CrossEntropyTest, MaskedRangesSpanningWholeLogSumExpChunks) {
   std::vector<float> loss(p.rows), grad(p.x.size()), probs(p.x.size());
   const int64_t unit = 1;
   fastloss::class_loss_forward_backward(c.call, Reduction::kNone,
-                                        MutableClassView{MutableView{grad.data(), c.row_stride.data()}, 1},
+                                        MutableRowView{MutableView{grad.data(), c.row_stride.data()}, 1},
                                         MutableView{loss.data(), &unit});
   for (int64_t r = 0; r < p.rows; ++r) expect_close(ref_loss[r], loss[r], 1e-5L, "loss", r);
   EXPECT_TRUE(std::isinf(loss[1])) << "target 1500 is masked in row 1";
@@ -300,7 +300,7 @@ TEST_P(CrossEntropyTest, MaskedRangesSpanningWholeLogSumExpChunks) {
     expect_close(ref_grad[i], grad[i], 1e-5L, "grad", i);
   }
   fastloss::softmax(DType::kFloat32, c.call.shape, c.call.input,
-                    MutableClassView{MutableView{probs.data(), c.row_stride.data()}, 1}, false);
+                    MutableRowView{MutableView{probs.data(), c.row_stride.data()}, 1}, false);
   for (size_t i = 0; i < probs.size(); ++i) ASSERT_FALSE(std::isnan(probs[i])) << i;
 }
 
@@ -325,15 +325,15 @@ TEST_P(CrossEntropyTest, ClassAxisWithInnerDimensionMatchesTransposedRows) {
     make_call(flat, rows, o);
     const int64_t extents[2] = {N, D}, x_strides[2] = {C * D, 1}, t_strides[2] = {D, 1};
     ClassLossCall k = flat.call;
-    k.shape = ClassShape{Shape{2, extents}, C};
-    k.input = ClassView{ConstView{ncd.data(), x_strides}, D};
-    if (probabilities) k.prob_target = ClassView{ConstView{nd_probs.data(), x_strides}, D};
+    k.shape = RowShape{Shape{2, extents}, C};
+    k.input = RowView{ConstView{ncd.data(), x_strides}, D};
+    if (probabilities) k.prob_target = RowView{ConstView{nd_probs.data(), x_strides}, D};
     else k.index_target = ConstView{rows.target.data(), t_strides};
     std::vector<float> g_flat(N * D * C), g_k(N * C * D);
     const double a = fastloss::class_loss_forward_backward(
-        flat.call, Reduction::kMean, MutableClassView{MutableView{g_flat.data(), flat.row_stride.data()}, 1}, {});
+        flat.call, Reduction::kMean, MutableRowView{MutableView{g_flat.data(), flat.row_stride.data()}, 1}, {});
     const double b = fastloss::class_loss_forward_backward(
-        k, Reduction::kMean, MutableClassView{MutableView{g_k.data(), x_strides}, D}, {});
+        k, Reduction::kMean, MutableRowView{MutableView{g_k.data(), x_strides}, D}, {});
     EXPECT_EQ(a, b);
     for (int64_t n = 0; n < N; ++n)
       for (int64_t c = 0; c < C; ++c)
@@ -341,9 +341,9 @@ TEST_P(CrossEntropyTest, ClassAxisWithInnerDimensionMatchesTransposedRows) {
           ASSERT_EQ(g_flat[(n * D + d) * C + c], g_k[(n * C + c) * D + d]) << n << " " << c << " " << d;
     // In place through the strided layout.
     std::vector<float> logits = ncd;
-    k.input = ClassView{ConstView{logits.data(), x_strides}, D};
+    k.input = RowView{ConstView{logits.data(), x_strides}, D};
     EXPECT_EQ(b, fastloss::class_loss_forward_backward(
-                     k, Reduction::kMean, MutableClassView{MutableView{logits.data(), x_strides}, D}, {}));
+                     k, Reduction::kMean, MutableRowView{MutableView{logits.data(), x_strides}, D}, {}));
     EXPECT_EQ(logits, g_k);
   }
 }
@@ -356,9 +356,9 @@ TEST_P(CrossEntropyTest, InPlaceGradientEqualsSeparateOutput) {
   make_call(c, p, o);
   std::vector<float> grad(p.x.size());
   const double loss = fastloss::class_loss_forward_backward(
-      c.call, Reduction::kMean, MutableClassView{MutableView{grad.data(), c.row_stride.data()}, 1}, {});
+      c.call, Reduction::kMean, MutableRowView{MutableView{grad.data(), c.row_stride.data()}, 1}, {});
   const double in_place = fastloss::class_loss_forward_backward(
-      c.call, Reduction::kMean, MutableClassView{MutableView{p.x.data(), c.row_stride.data()}, 1}, {});
+      c.call, Reduction::kMean, MutableRowView{MutableView{p.x.data(), c.row_stride.data()}, 1}, {});
   EXPECT_EQ(loss, in_place);
   EXPECT_EQ(grad, p.x);
 }
@@ -373,7 +373,7 @@ TEST_P(CrossEntropyTest, NllLossPicksOneLogProbabilityPerRow) {
   make_call(c, p, o, ClassLoss::kNllLoss);
   std::vector<double> grad(p.x.size(), 9.0);
   const double sum = fastloss::class_loss_forward_backward(
-      c.call, Reduction::kSum, MutableClassView{MutableView{grad.data(), c.row_stride.data()}, 1}, {});
+      c.call, Reduction::kSum, MutableRowView{MutableView{grad.data(), c.row_stride.data()}, 1}, {});
   long double expected = 0;
   for (int64_t r = 0; r < p.rows; ++r) {
     const int64_t t = p.target[r];
@@ -394,13 +394,13 @@ TEST_P(CrossEntropyTest, FocalLossWithGammaZeroIsCrossEntropyBitwise) {
   Call<float> ce, focal;
   make_call(ce, p, o);
   make_call(focal, p, o, ClassLoss::kSoftmaxFocal);
-  focal.call.gamma = 0.0;
+  focal.call.options.gamma = 0.0;
   std::vector<float> g_ce(p.x.size()), g_focal(p.x.size());
   EXPECT_EQ(fastloss::class_loss_forward_backward(
-                ce.call, Reduction::kMean, MutableClassView{MutableView{g_ce.data(), ce.row_stride.data()}, 1}, {}),
+                ce.call, Reduction::kMean, MutableRowView{MutableView{g_ce.data(), ce.row_stride.data()}, 1}, {}),
             fastloss::class_loss_forward_backward(
                 focal.call, Reduction::kMean,
-                MutableClassView{MutableView{g_focal.data(), focal.row_stride.data()}, 1}, {}));
+                MutableRowView{MutableView{g_focal.data(), focal.row_stride.data()}, 1}, {}));
   EXPECT_EQ(g_ce, g_focal);
 }
 
@@ -410,12 +410,12 @@ TEST_P(CrossEntropyTest, FocalLossMatchesLongDoubleReference) {
   o.weighted = true;
   Call<double> c;
   make_call(c, p, o, ClassLoss::kSoftmaxFocal);
-  c.call.gamma = 1.5;
-  c.call.alpha_scalar = 0.25;
+  c.call.options.gamma = 1.5;
+  c.call.options.alpha = 0.25;
   std::vector<double> loss(p.rows), grad(p.x.size());
   const int64_t unit = 1;
   fastloss::class_loss_forward_backward(c.call, Reduction::kNone,
-                                        MutableClassView{MutableView{grad.data(), c.row_stride.data()}, 1},
+                                        MutableRowView{MutableView{grad.data(), c.row_stride.data()}, 1},
                                         MutableView{loss.data(), &unit});
   for (int64_t r = 0; r < p.rows; ++r) {
     std::vector<long double> x(p.x.begin() + r * p.classes, p.x.begin() + (r + 1) * p.classes);
@@ -457,12 +457,12 @@ TEST_P(CrossEntropyTest, ReductionIsBitwiseIdenticalForAnyThreadCount) {
   const int before = fastloss::get_num_threads();
   fastloss::set_num_threads(1);
   std::vector<float> serial_grad(p.x.size()), grad(p.x.size());
-  const MutableClassView serial_view{MutableView{serial_grad.data(), c.row_stride.data()}, 1};
+  const MutableRowView serial_view{MutableView{serial_grad.data(), c.row_stride.data()}, 1};
   const double serial = fastloss::class_loss_forward_backward(c.call, Reduction::kMean, serial_view, {});
   for (int threads : {2, 3, 7}) {
     fastloss::set_num_threads(threads);
     const double parallel = fastloss::class_loss_forward_backward(
-        c.call, Reduction::kMean, MutableClassView{MutableView{grad.data(), c.row_stride.data()}, 1}, {});
+        c.call, Reduction::kMean, MutableRowView{MutableView{grad.data(), c.row_stride.data()}, 1}, {});
     EXPECT_EQ(std::memcmp(&serial, &parallel, sizeof(double)), 0) << threads << " threads";
     EXPECT_EQ(serial_grad, grad);
   }

@@ -220,7 +220,7 @@ TEST_P(ElementwiseTest, InPlaceGradientOverwritesInput) {
   EXPECT_EQ(expected, d.x);
 }
 
-TEST_P(ElementwiseTest, BinaryCrossEntropyCountsOutOfRangeValues) {
+TEST_P(ElementwiseTest, BinaryCrossEntropyCountsOutOfRangeValuesPerOperand) {
   const float nan = std::nanf("");
   std::vector<float> x = {0.5f, 1.5f, nan, 0.0f, 1.0f, -0.0f, 0.25f};
   std::vector<float> y = {0.5f, 0.5f, 0.5f, -0.1f, 1.0f, 0.0f, nan};
@@ -230,7 +230,51 @@ TEST_P(ElementwiseTest, BinaryCrossEntropyCountsOutOfRangeValues) {
   call.shape = Shape{1, &n};
   call.input = ConstView{x.data(), &unit};
   call.target = ConstView{y.data(), &unit};
-  EXPECT_EQ(fastloss::elementwise_invalid_count(call), 4);
+  const fastloss::InvalidValues bad = fastloss::elementwise_invalid_values(call);
+  EXPECT_EQ(bad.input, 2);   // 1.5, NaN
+  EXPECT_EQ(bad.target, 2);  // -0.1, NaN
+  EXPECT_EQ(bad.aux, 0);
+}
+
+TEST_P(ElementwiseTest, GaussianNllCountsNegativeVariances) {
+  // A NaN var is not negative (torch's any(var < 0) passes it too).
+  std::vector<double> x(6, 0.5), y(6, 0.25), var = {1.0, -1e-300, 0.0, std::nan(""), -2.0, 3.0};
+  const int64_t n = 6, unit = 1;
+  ElementwiseCall call;
+  call.loss = ElementwiseLoss::gaussian_nll_loss;
+  call.dtype = DType::kFloat64;
+  call.shape = Shape{1, &n};
+  call.input = ConstView{x.data(), &unit};
+  call.target = ConstView{y.data(), &unit};
+  call.aux = ConstView{var.data(), &unit};
+  const fastloss::InvalidValues bad = fastloss::elementwise_invalid_values(call);
+  EXPECT_EQ(bad.aux, 2);
+  EXPECT_EQ(bad.input + bad.target, 0);
+}
+
+// kl_div's "batchmean": the sum over the first extent, for the loss, its gradient and the
+// fused pass alike.
+TEST_P(ElementwiseTest, BatchMeanDividesTheSumByTheFirstExtent) {
+  const int64_t extents[2] = {4, 3}, strides[2] = {3, 1};
+  std::vector<double> x(12), y(12), grad(12), fused(12), summed(12);
+  for (int i = 0; i < 12; ++i) {
+    x[i] = -0.1 * (i + 1);
+    y[i] = 0.05 * (i + 1);
+  }
+  ElementwiseCall call;
+  call.loss = ElementwiseLoss::kl_div;
+  call.dtype = DType::kFloat64;
+  call.shape = Shape{2, extents};
+  call.input = ConstView{x.data(), strides};
+  call.target = ConstView{y.data(), strides};
+  const double sum = fastloss::elementwise_forward(call, Reduction::kSum, {});
+  EXPECT_EQ(fastloss::elementwise_forward(call, Reduction::kBatchMean, {}), sum / 4);
+  fastloss::elementwise_backward(call, Reduction::kBatchMean, {}, 2.0, MutableView{grad.data(), strides});
+  fastloss::elementwise_backward(call, Reduction::kSum, {}, 0.5, MutableView{summed.data(), strides});
+  EXPECT_EQ(grad, summed);
+  EXPECT_EQ(fastloss::elementwise_forward_backward(call, Reduction::kBatchMean, MutableView{fused.data(), strides}, {}),
+            sum / 4);
+  for (int i = 0; i < 12; ++i) EXPECT_DOUBLE_EQ(fused[i], summed[i] / 2);
 }
 
 FASTLOSS_INSTANTIATE_PER_TARGET(ElementwiseTest);

@@ -38,7 +38,7 @@ LD sign(LD x) { return (x > 0) - (x < 0); }
 struct Case {
   std::string name;
   ElementwiseLoss loss;
-  std::vector<double> params;
+  fastloss::ElementwiseOptions options;
   bool uses_aux;
   std::function<double(std::mt19937&)> x, y, aux;
   std::function<Reference(LD x, LD y, LD aux)> reference;
@@ -51,13 +51,20 @@ std::function<double(std::mt19937&)> choice(std::vector<double> values) {
   return [=](std::mt19937& rng) { return values[std::uniform_int_distribution<size_t>(0, values.size() - 1)(rng)]; };
 }
 
+// The default options with `set` applied.
+fastloss::ElementwiseOptions options(const std::function<void(fastloss::ElementwiseOptions&)>& set) {
+  fastloss::ElementwiseOptions o;
+  set(o);
+  return o;
+}
+
 std::vector<Case> cases() {
   std::vector<Case> c;
   const auto none = uniform(0, 0);
   c.push_back({"l1", ElementwiseLoss::l1_loss, {}, false, uniform(-3, 3), uniform(-3, 3), none,
                [](LD x, LD y, LD) { return Reference{std::fabs(x - y), sign(x - y)}; }});
   for (double beta : {0.0, 0.5, 2.0}) {
-    c.push_back({"smooth_l1", ElementwiseLoss::smooth_l1_loss, {beta}, false, uniform(-3, 3), uniform(-3, 3), none,
+    c.push_back({"smooth_l1", ElementwiseLoss::smooth_l1_loss, options([=](auto& o) { o.beta = beta; }), false, uniform(-3, 3), uniform(-3, 3), none,
                  [beta](LD x, LD y, LD) {
                    const LD d = x - y;
                    if (std::fabs(d) < beta) return Reference{0.5L * d * d / beta, d / beta};
@@ -65,7 +72,7 @@ std::vector<Case> cases() {
                  }});
   }
   for (double delta : {0.3, 1.0, 2.5}) {
-    c.push_back({"huber", ElementwiseLoss::huber_loss, {delta}, false, uniform(-3, 3), uniform(-3, 3), none,
+    c.push_back({"huber", ElementwiseLoss::huber_loss, options([=](auto& o) { o.delta = delta; }), false, uniform(-3, 3), uniform(-3, 3), none,
                  [delta](LD x, LD y, LD) {
                    const LD d = x - y;
                    if (std::fabs(d) < delta) return Reference{0.5L * d * d, d};
@@ -75,7 +82,7 @@ std::vector<Case> cases() {
   for (bool log_input : {true, false}) {
     for (bool full : {false, true}) {
       const double eps = 1e-8;
-      c.push_back({"poisson", ElementwiseLoss::poisson_nll_loss, {double(log_input), double(full), eps}, false,
+      c.push_back({"poisson", ElementwiseLoss::poisson_nll_loss, options([=](auto& o) { o.log_input = log_input; o.full = full; o.eps = eps; }), false,
                    log_input ? uniform(-5, 5) : uniform(0.01, 5), choice({0, 0.5, 1, 1.5, 2, 3, 7}), none,
                    [=](LD x, LD y, LD) {
                      Reference r = log_input ? Reference{std::exp(x) - y * x, std::exp(x) - y}
@@ -88,7 +95,7 @@ std::vector<Case> cases() {
   for (bool full : {false, true}) {
     for (bool wrt_var : {false, true}) {
       const double eps = 1e-6;
-      c.push_back({"gaussian", ElementwiseLoss::gaussian_nll_loss, {double(full), eps, double(wrt_var)}, true,
+      c.push_back({"gaussian", ElementwiseLoss::gaussian_nll_loss, options([=](auto& o) { o.full = full; o.eps = eps; o.var_gradient = wrt_var; }), true,
                    uniform(-3, 3), uniform(-3, 3), choice({1e-9, 0.01, 0.5, 1, 4}),
                    [=](LD x, LD y, LD var) {
                      const LD v = std::max(var, static_cast<LD>(eps));
@@ -99,7 +106,7 @@ std::vector<Case> cases() {
     }
   }
   for (bool log_target : {false, true}) {
-    c.push_back({"kl_div", ElementwiseLoss::kl_div, {double(log_target)}, false, uniform(-8, 0),
+    c.push_back({"kl_div", ElementwiseLoss::kl_div, options([=](auto& o) { o.log_target = log_target; }), false, uniform(-8, 0),
                  log_target ? uniform(-8, 0) : choice({0, 1e-6, 0.1, 0.5, 1}), none, [=](LD x, LD y, LD) {
                    if (log_target) return Reference{std::exp(y) * (y - x), -std::exp(y)};
                    return Reference{(y == 0 ? 0 : y * std::log(y)) - y * x, -y};
@@ -108,7 +115,7 @@ std::vector<Case> cases() {
   c.push_back({"soft_margin", ElementwiseLoss::soft_margin_loss, {}, false, uniform(-40, 40), choice({-1, 1}), none,
                [](LD x, LD y, LD) { return Reference{softplus(-y * x), -y * sigmoid(-y * x)}; }});
   for (double margin : {0.0, 1.0}) {
-    c.push_back({"hinge", ElementwiseLoss::hinge_embedding_loss, {margin}, false, uniform(-3, 3),
+    c.push_back({"hinge", ElementwiseLoss::hinge_embedding_loss, options([=](auto& o) { o.margin = margin; }), false, uniform(-3, 3),
                  choice({-1, 1, 0.5}), none, [=](LD x, LD y, LD) {
                    const LD slack = margin - x;
                    Reference r{0, 0};
@@ -116,7 +123,7 @@ std::vector<Case> cases() {
                    if (y != -1) r = {r.loss + x, r.grad + 1};
                    return r;
                  }});
-    c.push_back({"margin_ranking", ElementwiseLoss::margin_ranking_loss, {margin}, true, uniform(-3, 3),
+    c.push_back({"margin_ranking", ElementwiseLoss::margin_ranking_loss, options([=](auto& o) { o.margin = margin; }), true, uniform(-3, 3),
                  choice({-1, 1}), uniform(-3, 3), [=](LD x1, LD y, LD x2) {
                    const LD arg = -y * (x1 - x2) + margin;
                    return Reference{std::max(arg, 0.0L), arg >= 0 ? -y : 0.0L};
@@ -124,7 +131,7 @@ std::vector<Case> cases() {
   }
   for (double alpha : {0.25, -1.0}) {
     for (double gamma : {0.0, 0.5, 2.0}) {
-      c.push_back({"focal", ElementwiseLoss::sigmoid_focal_loss, {alpha, gamma}, false, uniform(-30, 30),
+      c.push_back({"focal", ElementwiseLoss::sigmoid_focal_loss, options([=](auto& o) { o.alpha = alpha; o.gamma = gamma; }), false, uniform(-30, 30),
                    choice({0, 1, 0.3}), none, [=](LD x, LD y, LD) {
                      const LD s = sigmoid(x), s_neg = sigmoid(-x);
                      const LD ce = y * softplus(-x) + (1 - y) * softplus(x);
@@ -170,7 +177,7 @@ void check_case(const Case& c, size_t n, size_t offset) {
   call.target = ConstView{y.data() + offset, &unit};
   call.weight = ConstView{w.data() + offset, &unit};
   if (c.uses_aux) call.aux = ConstView{a.data() + offset, &unit};
-  for (size_t i = 0; i < c.params.size(); ++i) call.params[i] = c.params[i];
+  call.options = c.options;
 
   std::vector<T> loss(n), grad(n), fused(n);
   fastloss::elementwise_forward(call, Reduction::kNone, MutableView{loss.data(), &unit});
@@ -223,7 +230,7 @@ void check_placements(const Case& c) {
     call.target = ConstView{y, &unit};
     call.weight = ConstView{w, &unit};
     if (c.uses_aux) call.aux = ConstView{a, &unit};
-    for (size_t i = 0; i < c.params.size(); ++i) call.params[i] = c.params[i];
+    call.options = c.options;
     fastloss::elementwise_backward(call, Reduction::kSum, {}, 1.0, MutableView{grad, &unit});
     for (int64_t offset = -kSpan - n; offset <= kSpan + n; ++offset) {
       if (offset > -n && offset < n) continue;  // the output may not overlap the weight
@@ -273,8 +280,8 @@ TEST_P(LossKernelTest, FocalLossKeepsItsDigitsForConfidentLogitsInFloat32) {
   call.shape = Shape{1, &n};
   call.input = ConstView{x.data(), &unit};
   call.target = ConstView{y.data(), &unit};
-  call.params[0] = 0.25;
-  call.params[1] = 2.0;
+  call.options.alpha = 0.25;
+  call.options.gamma = 2.0;
   std::vector<float> loss(n);
   fastloss::elementwise_forward(call, Reduction::kNone, MutableView{loss.data(), &unit});
   for (int64_t i = 0; i < n; ++i) {

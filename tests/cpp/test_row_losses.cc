@@ -1,7 +1,7 @@
-// The row-wise losses (cosine_embedding, multi_margin, triplet_margin) on every supported
-// SIMD target against long-double references: per-row losses, every input's gradient from
-// backward and from the fused pass, the reductions, every option, contiguous and strided
-// rows, row lengths around the vector widths.
+// The row-wise losses (cosine_embedding, multi_margin, triplet_margin, multilabel_soft_margin)
+// on every supported SIMD target against long-double references: per-row losses, every
+// input's gradient from backward and from the fused pass, the reductions, every option,
+// contiguous and strided rows, row lengths around the vector widths, several row dimensions.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,13 +16,15 @@
 namespace {
 
 using fastloss::DType;
-using fastloss::MutableRowMatrix;
-using fastloss::MutableRowVector;
+using fastloss::ConstView;
+using fastloss::MutableRowView;
+using fastloss::MutableView;
 using fastloss::Reduction;
 using fastloss::RowLoss;
 using fastloss::RowLossCall;
-using fastloss::RowMatrix;
-using fastloss::RowVector;
+using fastloss::RowShape;
+using fastloss::RowView;
+using fastloss::Shape;
 using LD = long double;
 using Rows = std::vector<std::vector<LD>>;  // [input][row * dim + i]
 
@@ -131,6 +133,20 @@ Reference triplet_reference(const Rows& x, int64_t rows, int64_t dim, const Opti
   return ref;
 }
 
+// -(1/C) sum_c w_c (y log sigmoid(x) + (1 - y) log sigmoid(-x)); d/dx = w_c (sigmoid(x) - y) / C.
+Reference multilabel_reference(const Rows& x, const std::vector<LD>& labels, const std::vector<LD>& weight,
+                               int64_t rows, int64_t dim, const Options& o) {
+  Reference ref{std::vector<LD>(rows), Rows(1, std::vector<LD>(rows * dim))};
+  const auto log_sigmoid = [](LD v) { return -std::log1p(std::exp(-v)); };
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < dim; ++c) {
+      const LD v = x[0][r * dim + c], y = labels[r * dim + c], w = o.weighted ? weight[c] : 1;
+      ref.loss[r] -= w * (y * log_sigmoid(v) + (1 - y) * log_sigmoid(-v)) / dim;
+      ref.grad[0][r * dim + c] = w * (1 / (1 + std::exp(-v)) - y) / dim;
+    }
+  return ref;
+}
+
 template <class T>
 constexpr DType dtype_of() { return sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64; }
 
@@ -171,32 +187,45 @@ void check_loss(RowLoss loss, const Options& o, int64_t rows, int64_t dim, const
     cls[r] = static_cast<int64_t>(rng() % dim);
   }
   for (int64_t c = 0; c < dim; ++c) weight_ld[c] = weight[c] = static_cast<T>(0.5 + (c % 4) * 0.25);
+  // multilabel_soft_margin's labels in [0, 1], laid out like the input.
+  std::vector<T> label_rows(rows * row_stride);
+  std::vector<LD> label_rows_ld(rows * dim);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < dim; ++i) {
+      const T y = static_cast<T>(std::uniform_real_distribution<double>(0.0, 1.0)(rng));
+      label_rows[r * row_stride + i * cs] = y;
+      label_rows_ld[r * dim + i] = y;
+    }
+  const int64_t broadcast = 0;  // the (C,) weight repeats along the rows
 
+  const int64_t unit = 1;
   RowLossCall call;
   call.loss = loss;
   call.dtype = dtype_of<T>();
-  call.rows = rows;
-  call.dim = dim;
-  for (int k = 0; k < inputs; ++k) call.inputs[k] = RowMatrix{store[k].data(), row_stride, cs};
-  if (loss == RowLoss::kCosineEmbedding) call.target = RowVector{labels.data(), 1};
-  if (loss == RowLoss::kMultiMargin) call.target = RowVector{cls.data(), 1};
-  if (o.weighted) call.weight = RowVector{weight.data(), 1};
-  call.margin = o.margin;
-  call.margin_p = o.margin_p;
-  call.norm_p = o.norm_p;
-  call.eps = o.eps;
-  call.swap = o.swap;
+  call.shape = RowShape{Shape{1, &rows}, dim};
+  for (int k = 0; k < inputs; ++k) call.inputs[k] = RowView{ConstView{store[k].data(), &row_stride}, cs};
+  if (loss == RowLoss::kCosineEmbedding) call.target = ConstView{labels.data(), &unit};
+  if (loss == RowLoss::kMultiMargin) call.target = ConstView{cls.data(), &unit};
+  if (loss == RowLoss::kMultilabelSoftMargin) {
+    call.target_rows = RowView{ConstView{label_rows.data(), &row_stride}, cs};
+    if (o.weighted) call.weight_rows = RowView{ConstView{weight.data(), &broadcast}, 1};
+  } else if (o.weighted) {
+    call.class_weight = weight.data();
+  }
+  call.options = fastloss::RowLossOptions{o.margin, o.margin_p, o.norm_p, o.eps, o.swap};
   ASSERT_EQ(fastloss::find_invalid_class(call).row, -1);
 
-  const Reference ref = loss == RowLoss::kCosineEmbedding ? cosine_reference(x, label_ld, rows, dim, o)
-                        : loss == RowLoss::kMultiMargin   ? multi_margin_reference(x, cls, weight_ld, rows, dim, o)
-                                                          : triplet_reference(x, rows, dim, o);
+  const Reference ref =
+      loss == RowLoss::kCosineEmbedding ? cosine_reference(x, label_ld, rows, dim, o)
+      : loss == RowLoss::kMultiMargin   ? multi_margin_reference(x, cls, weight_ld, rows, dim, o)
+      : loss == RowLoss::kMultilabelSoftMargin ? multilabel_reference(x, label_rows_ld, weight_ld, rows, dim, o)
+                                               : triplet_reference(x, rows, dim, o);
   const LD tol = tolerance<T>();
   LD total = 0;
   for (LD l : ref.loss) total += l;
 
   std::vector<T> loss_rows(rows, T(-7));
-  fastloss::row_loss_forward(call, Reduction::kNone, MutableRowVector{loss_rows.data(), 1});
+  fastloss::row_loss_forward(call, Reduction::kNone, MutableView{loss_rows.data(), &unit});
   for (int64_t r = 0; r < rows; ++r) EXPECT_NEAR(loss_rows[r], ref.loss[r], tol * (1 + std::fabs(ref.loss[r]))) << r;
   EXPECT_NEAR(fastloss::row_loss_forward(call, Reduction::kSum, {}), total, tol * (1 + std::fabs(total)) * rows);
   EXPECT_NEAR(fastloss::row_loss_forward(call, Reduction::kMean, {}), total / rows, tol * (1 + std::fabs(total)));
@@ -205,8 +234,8 @@ void check_loss(RowLoss loss, const Options& o, int64_t rows, int64_t dim, const
   std::vector<T> grad_output(rows);
   for (int64_t r = 0; r < rows; ++r) grad_output[r] = static_cast<T>(0.5 + r);
   std::vector<std::vector<T>> grads(inputs, std::vector<T>(rows * row_stride, T(0)));
-  MutableRowMatrix views[3];
-  for (int k = 0; k < inputs; ++k) views[k] = MutableRowMatrix{grads[k].data(), row_stride, cs};
+  MutableRowView views[3];
+  for (int k = 0; k < inputs; ++k) views[k] = MutableRowView{MutableView{grads[k].data(), &row_stride}, cs};
   auto expect_grads = [&](const std::vector<LD>& row_scale, const char* what) {
     for (int k = 0; k < inputs; ++k)
       for (int64_t r = 0; r < rows; ++r)
@@ -216,7 +245,7 @@ void check_loss(RowLoss loss, const Options& o, int64_t rows, int64_t dim, const
               << what << " input " << k << " row " << r << " i " << i;
         }
   };
-  fastloss::row_loss_backward(call, Reduction::kNone, RowVector{grad_output.data(), 1}, 0.0, views);
+  fastloss::row_loss_backward(call, Reduction::kNone, ConstView{grad_output.data(), &unit}, 0.0, views);
   expect_grads(std::vector<LD>(grad_output.begin(), grad_output.end()), "backward none");
   fastloss::row_loss_backward(call, Reduction::kSum, {}, 3.0, views);
   expect_grads(std::vector<LD>(rows, 3.0L), "backward sum");
@@ -275,18 +304,72 @@ TEST_P(RowLosses, TripletMargin) {
   check_all<double>(RowLoss::kTripletMargin, options);
 }
 
+TEST_P(RowLosses, MultilabelSoftMargin) {
+  std::vector<Options> options(2);
+  options[1].weighted = true;
+  check_all<float>(RowLoss::kMultilabelSoftMargin, options);
+  check_all<double>(RowLoss::kMultilabelSoftMargin, options);
+}
+
+// Rows over two row dimensions in a transposed layout give, row for row and bit for bit, the
+// losses and gradients of the same rows laid out as one dimension.
+TEST_P(RowLosses, RowsOverSeveralDimensionsMatchOneDimension) {
+  const int64_t a = 3, b = 4, dim = 5;
+  std::vector<double> store[3];
+  std::mt19937 rng(5);
+  for (auto& v : store) {
+    v.resize(a * b * dim);
+    for (double& e : v) e = std::uniform_real_distribution<double>(-2, 2)(rng);
+  }
+  // Row (i, j) of the 2-d layout lives at i * dim + j * a * dim (the (b, a, dim) array
+  // transposed); the 1-d layout lists the same rows in (i, j) order.
+  const int64_t extents[2] = {a, b}, strides[2] = {dim, a * dim};
+  std::vector<double> flat[3];
+  for (int k = 0; k < 3; ++k)
+    for (int64_t i = 0; i < a; ++i)
+      for (int64_t j = 0; j < b; ++j)
+        for (int64_t c = 0; c < dim; ++c) flat[k].push_back(store[k][i * dim + j * a * dim + c]);
+  const int64_t rows = a * b, flat_stride = dim, unit = 1, loss_strides[2] = {b, 1};
+  RowLossCall nd, one;
+  nd.loss = one.loss = RowLoss::kTripletMargin;
+  nd.dtype = one.dtype = DType::kFloat64;
+  nd.shape = RowShape{Shape{2, extents}, dim};
+  one.shape = RowShape{Shape{1, &rows}, dim};
+  std::vector<double> nd_grads[3], one_grads[3];
+  MutableRowView nd_views[3], one_views[3];
+  for (int k = 0; k < 3; ++k) {
+    nd.inputs[k] = RowView{ConstView{store[k].data(), strides}, 1};
+    one.inputs[k] = RowView{ConstView{flat[k].data(), &flat_stride}, 1};
+    nd_grads[k].assign(a * b * dim, 0.0);
+    one_grads[k].assign(a * b * dim, 0.0);
+    nd_views[k] = MutableRowView{MutableView{nd_grads[k].data(), strides}, 1};
+    one_views[k] = MutableRowView{MutableView{one_grads[k].data(), &flat_stride}, 1};
+  }
+  std::vector<double> nd_loss(rows), one_loss(rows);
+  EXPECT_EQ(fastloss::row_loss_forward_backward(nd, Reduction::kSum, nd_views, {}),
+            fastloss::row_loss_forward_backward(one, Reduction::kSum, one_views, {}));
+  fastloss::row_loss_forward(nd, Reduction::kNone, MutableView{nd_loss.data(), loss_strides});
+  fastloss::row_loss_forward(one, Reduction::kNone, MutableView{one_loss.data(), &unit});
+  EXPECT_EQ(nd_loss, one_loss);
+  for (int k = 0; k < 3; ++k)
+    for (int64_t i = 0; i < a; ++i)
+      for (int64_t j = 0; j < b; ++j)
+        for (int64_t c = 0; c < dim; ++c)
+          ASSERT_EQ(nd_grads[k][i * dim + j * a * dim + c], one_grads[k][(i * b + j) * dim + c]) << k;
+}
+
 // Zero rows: cosine's epsilon keeps cos = 0 (loss 1 for label 1) with a zero gradient;
 // triplet's zero distance has a zero gradient.
 TEST_P(RowLosses, ZeroRows) {
   std::vector<double> zeros(4, 0.0), labels = {1.0}, grad1(4, 5.0), grad2(4, 5.0);
+  const int64_t one = 1, row_stride = 4, unit = 1;
   RowLossCall call;
   call.loss = RowLoss::kCosineEmbedding;
   call.dtype = DType::kFloat64;
-  call.rows = 1;
-  call.dim = 4;
-  call.inputs[0] = call.inputs[1] = RowMatrix{zeros.data(), 4, 1};
-  call.target = RowVector{labels.data(), 1};
-  MutableRowMatrix views[3] = {{grad1.data(), 4, 1}, {grad2.data(), 4, 1}, {}};
+  call.shape = RowShape{Shape{1, &one}, 4};
+  call.inputs[0] = call.inputs[1] = RowView{ConstView{zeros.data(), &row_stride}, 1};
+  call.target = ConstView{labels.data(), &unit};
+  MutableRowView views[3] = {{MutableView{grad1.data(), &row_stride}, 1}, {MutableView{grad2.data(), &row_stride}, 1}, {}};
   EXPECT_EQ(fastloss::row_loss_forward_backward(call, Reduction::kSum, views, {}), 1.0);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(grad1[i], 0.0);
 }
@@ -294,13 +377,13 @@ TEST_P(RowLosses, ZeroRows) {
 TEST_P(RowLosses, InvalidClass) {
   std::vector<double> x(6, 0.0);
   std::vector<int64_t> cls = {0, 2, 3};
+  const int64_t rows = 3, row_stride = 2, unit = 1;
   RowLossCall call;
   call.loss = RowLoss::kMultiMargin;
   call.dtype = DType::kFloat64;
-  call.rows = 3;
-  call.dim = 2;
-  call.inputs[0] = RowMatrix{x.data(), 2, 1};
-  call.target = RowVector{cls.data(), 1};
+  call.shape = RowShape{Shape{1, &rows}, 2};
+  call.inputs[0] = RowView{ConstView{x.data(), &row_stride}, 1};
+  call.target = ConstView{cls.data(), &unit};
   const fastloss::InvalidClass bad = fastloss::find_invalid_class(call);
   EXPECT_EQ(bad.row, 1);
   EXPECT_EQ(bad.value, 2);

@@ -228,11 +228,6 @@ def test_bad_input(case: Case):
 # --- NaN / inf propagation, compared with torch -------------------------------------------
 
 _SPECIALS = [("nan", np.nan), ("inf", np.inf), ("-inf", -np.inf)]
-# Known divergences from torch, reported to the family's owner: torch evaluates
-# y*logsigmoid(x) + (1-y)*logsigmoid(-x) (inf - inf = NaN for an infinite target), fastloss
-# composes multilabel_soft_margin_loss on the BCE-with-logits kernel (-inf).
-_KNOWN_NAN_DIVERGENCES = {("multilabel_soft_margin_loss", "target", "inf"),
-                          ("multilabel_soft_margin_loss", "target", "-inf")}
 
 
 def _torch_kwargs(kw: Kwargs) -> Kwargs:
@@ -250,11 +245,8 @@ def _nan_cases():
             if op == spec.index_target:
                 continue
             for label, value in _SPECIALS:
-                marks = ([pytest.mark.xfail(strict=True, reason="torch gives NaN (inf - inf)")]
-                         if (spec.name, op, label) in _KNOWN_NAN_DIVERGENCES else [])
                 for reduction in ("none", "mean"):
-                    yield pytest.param(spec, op, value, reduction, marks=marks,
-                                       id=f"{spec.name}-{op}-{label}-{reduction}")
+                    yield pytest.param(spec, op, value, reduction, id=f"{spec.name}-{op}-{label}-{reduction}")
 
 
 @pytest.mark.parametrize("spec,op,value,reduction", list(_nan_cases()))

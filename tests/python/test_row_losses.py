@@ -239,7 +239,7 @@ def test_nn_classes_match_functional(rng):
     assert len(tm.backward()) == 3
     with pytest.raises(ValueError, match="only p == 1 and p == 2 supported"):
         nn.MultiMarginLoss(p=3)
-    with pytest.raises(ValueError, match="expected margin to be greater than 0"):
+    with pytest.raises(ValueError, match="margin must be greater than 0"):
         nn.TripletMarginLoss(margin=0.0)
 
 

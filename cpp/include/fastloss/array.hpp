@@ -9,7 +9,15 @@ enum class DType : int { kFloat32 = 0, kFloat64 = 1 };
 
 inline int dtype_size(DType dtype) { return dtype == DType::kFloat32 ? 4 : 8; }
 
-enum class Reduction : int { kNone = 0, kMean = 1, kSum = 2 };
+enum class Reduction : int {
+  kNone = 0,
+  kMean = 1,
+  kSum = 2,
+  kBatchMean = 3  // the sum divided by the input's first extent (kl_div's "batchmean")
+};
+
+// The dtype of an integer operand (class indices): read as it is, never converted.
+enum class IndexDType : int { kInt32 = 0, kInt64 = 1 };
 
 // A read-only operand laid over the problem's shape: strides are in elements, one per
 // dimension of that shape, 0 along broadcast dimensions. data == nullptr means "absent".
@@ -34,6 +42,28 @@ struct Shape {
     for (int d = 0; d < ndim; ++d) n *= extents[d];
     return n;
   }
+};
+
+// Rows of `length` elements laid over the row dimensions: the classes of the class losses,
+// the last axis of the row-wise losses. For (N, C, d1..dk) class-loss inputs the row
+// dimensions are (N, d1..dk); a single row has none.
+struct RowShape {
+  Shape rows;
+  int64_t length = 0;
+};
+
+// A row operand: `rows` over the row dimensions (one stride per row dimension, 0 where it
+// broadcasts) and `elem_stride` between the elements of a row.
+struct RowView {
+  ConstView rows;
+  int64_t elem_stride = 1;
+  bool present() const { return rows.present(); }
+};
+
+struct MutableRowView {
+  MutableView rows;
+  int64_t elem_stride = 1;
+  bool present() const { return rows.present(); }
 };
 
 }  // namespace fastloss

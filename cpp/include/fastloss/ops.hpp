@@ -2,24 +2,26 @@
 // per-target kernels and the bindings.
 #pragma once
 
-// Elementwise losses: X(name, mean_divides_by_weight_sum, aux_name).
-// mean_divides_by_weight_sum is torch's rule for reduction="mean" with a weight: MSE and L1
-// divide by sum(weight), the others by numel. aux_name names the loss-specific operand
-// (empty when the loss has none).
-#define FASTLOSS_ELEMENTWISE_LOSSES(X)                        \
-  X(binary_cross_entropy, false, "")                          \
-  X(binary_cross_entropy_with_logits, false, "pos_weight")    \
-  X(mse_loss, true, "")                                       \
-  X(l1_loss, true, "")                                        \
-  X(smooth_l1_loss, false, "")                                \
-  X(huber_loss, false, "")                                    \
-  X(poisson_nll_loss, false, "")                              \
-  X(gaussian_nll_loss, false, "var")                          \
-  X(kl_div, false, "")                                        \
-  X(soft_margin_loss, false, "")                              \
-  X(hinge_embedding_loss, false, "")                          \
-  X(margin_ranking_loss, false, "input2")                     \
-  X(sigmoid_focal_loss, false, "")
+// Elementwise losses: X(name, mean_divides_by_weight_sum, input, target, aux, value_check).
+// - mean_divides_by_weight_sum: torch's rule for reduction="mean" with a weight: MSE and L1
+//   divide by sum(weight), the others by numel.
+// - input, target, aux: the operands' names in torch's signature, for messages; aux is the
+//   loss-specific operand ("" when the loss has none).
+// - value_check: which operands' values the loss rejects (ValueCheck below).
+#define FASTLOSS_ELEMENTWISE_LOSSES(X)                                                              \
+  X(binary_cross_entropy, false, "input", "target", "", kInputAndTarget)                            \
+  X(binary_cross_entropy_with_logits, false, "input", "target", "pos_weight", kNone)                \
+  X(mse_loss, true, "input", "target", "", kNone)                                                   \
+  X(l1_loss, true, "input", "target", "", kNone)                                                    \
+  X(smooth_l1_loss, false, "input", "target", "", kNone)                                            \
+  X(huber_loss, false, "input", "target", "", kNone)                                                \
+  X(poisson_nll_loss, false, "input", "target", "", kNone)                                          \
+  X(gaussian_nll_loss, false, "input", "target", "var", kAux)                                       \
+  X(kl_div, false, "input", "target", "", kNone)                                                    \
+  X(soft_margin_loss, false, "input", "target", "", kNone)                                          \
+  X(hinge_embedding_loss, false, "input", "target", "", kNone)                                      \
+  X(margin_ranking_loss, false, "input1", "target", "input2", kNone)                                \
+  X(sigmoid_focal_loss, false, "inputs", "targets", "", kNone)
 
 // Unary math ops exposed as array functions: X(name).
 #define FASTLOSS_UNARY_OPS(X) \
@@ -32,6 +34,10 @@
   X(softplus)
 
 namespace fastloss {
+
+// The operands whose values an elementwise loss checks before any work (BCE: input and
+// target in [0, 1]; gaussian_nll_loss: var >= 0).
+enum class ValueCheck : int { kNone, kInputAndTarget, kAux };
 
 enum class ElementwiseLoss : int {
 #define FASTLOSS_ENUM_ENTRY(name, ...) name,

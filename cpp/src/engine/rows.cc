@@ -46,7 +46,7 @@ void row_offsets(const Shape& rows, const int64_t* strides, int64_t first, int64
 constexpr int64_t kScanRows = 8192;
 
 template <class T>
-IndexScan scan_indices(const Shape& rows, Vector index, IndexDType dtype, int64_t classes, const int64_t* ignore,
+IndexScan scan_indices(const Shape& rows, ConstView index, IndexDType dtype, int64_t classes, const int64_t* ignore,
                        const T* class_weight) {
   const int64_t count = rows.numel();
   const int64_t chunks = parallel::chunk_count(count, kScanRows);
@@ -56,7 +56,7 @@ IndexScan scan_indices(const Shape& rows, Vector index, IndexDType dtype, int64_
     const int64_t first = chunk * kScanRows;
     const int64_t last = std::min(count, first + kScanRows);
     std::vector<int64_t> offsets(static_cast<size_t>(last - first));
-    row_offsets(rows, index.row_strides, first, last - first, offsets.data());
+    row_offsets(rows, index.strides, first, last - first, offsets.data());
     for (int64_t r = first; r < last; ++r) {
       const int64_t offset = offsets[static_cast<size_t>(r - first)];
       const int64_t t = dtype == IndexDType::kInt32 ? static_cast<const int32_t*>(index.data)[offset]
@@ -84,8 +84,8 @@ IndexScan scan_indices(const Shape& rows, Vector index, IndexDType dtype, int64_
   return total;
 }
 
-template IndexScan scan_indices<float>(const Shape&, Vector, IndexDType, int64_t, const int64_t*, const float*);
-template IndexScan scan_indices<double>(const Shape&, Vector, IndexDType, int64_t, const int64_t*, const double*);
+template IndexScan scan_indices<float>(const Shape&, ConstView, IndexDType, int64_t, const int64_t*, const float*);
+template IndexScan scan_indices<double>(const Shape&, ConstView, IndexDType, int64_t, const int64_t*, const double*);
 
 }  // namespace rows
 }  // namespace fastloss

@@ -24,45 +24,19 @@
 namespace fastloss {
 namespace rows {
 
-// A row operand: strides (in elements) over the row dimensions and along a row.
-struct Matrix {
-  const void* data = nullptr;
-  const int64_t* row_strides = nullptr;
-  int64_t elem_stride = 1;
-  bool present() const { return data != nullptr; }
-};
-struct MutableMatrix {
-  void* data = nullptr;
-  const int64_t* row_strides = nullptr;
-  int64_t elem_stride = 1;
-  bool present() const { return data != nullptr; }
-};
-// A per-row operand: one element per row.
-struct Vector {
-  const void* data = nullptr;
-  const int64_t* row_strides = nullptr;
-  bool present() const { return data != nullptr; }
-};
-struct MutableVector {
-  void* data = nullptr;
-  const int64_t* row_strides = nullptr;
-  bool present() const { return data != nullptr; }
-};
-
 // One pass over the rows: what it reads and writes. Float operands have the pass's type T.
 struct Pass {
-  Shape rows;          // the row dimensions (their product is the row count)
-  int64_t length = 0;  // elements per row
-  Matrix in[kernel_abi::kRowOperands];
+  RowShape shape;
+  RowView in[kernel_abi::kRowOperands];
   // Inputs that are read in place even when strided (the kernel follows in_stride).
   bool unstaged[kernel_abi::kRowOperands] = {};
-  MutableMatrix out[kernel_abi::kRowOperands];
-  Vector index;  // class indices
+  MutableRowView out[kernel_abi::kRowOperands];
+  ConstView index;  // per-row class indices
   IndexDType index_dtype = IndexDType::kInt64;
-  Vector label;        // per-row labels
-  Vector grad_output;  // per-row gradient scale; else every row's is `scale`
+  ConstView label;        // per-row labels
+  ConstView grad_output;  // per-row gradient scale; else every row's is `scale`
   double scale = 1.0;
-  MutableVector loss_out;      // each row's loss
+  MutableView loss_out;         // each row's loss
   int64_t scratch_doubles = 0;  // kernel scratch per thread
 };
 
@@ -106,7 +80,7 @@ struct IndexScan {
   int64_t bad_value = 0;
 };
 template <class T>
-IndexScan scan_indices(const Shape& rows, Vector index, IndexDType dtype, int64_t classes, const int64_t* ignore,
+IndexScan scan_indices(const Shape& rows, ConstView index, IndexDType dtype, int64_t classes, const int64_t* ignore,
                        const T* class_weight);
 
 // Per-thread buffers of one chunk.
@@ -132,8 +106,9 @@ ChunkScratch<T>& thread_scratch() {
 template <class T, class Kernel>
 double run(const Pass& pass, Kernel&& kernel) {
   constexpr int kOperands = kernel_abi::kRowOperands;
-  const int64_t length = pass.length;
-  const int64_t rows = pass.rows.numel();
+  const int64_t length = pass.shape.length;
+  const Shape& row_shape = pass.shape.rows;
+  const int64_t rows = row_shape.numel();
   const int64_t per_chunk = rows_per_chunk(length);
   const int64_t chunks = parallel::chunk_count(rows, per_chunk);
   const bool has_outputs = pass.out[0].present();
@@ -173,12 +148,12 @@ double run(const Pass& pass, Kernel&& kernel) {
     block.rows = count;
     block.length = length;
     for (int k = 0; k < kOperands; ++k) {
-      const Matrix& in = pass.in[k];
+      const RowView& in = pass.in[k];
       if (in.present()) {
         s.in_rows[k].resize(n);
         const T** rows_k = s.in_rows[k].data();
-        const T* base = static_cast<const T*>(in.data);
-        row_offsets(pass.rows, in.row_strides, first, count, offsets);
+        const T* base = static_cast<const T*>(in.rows.data);
+        row_offsets(row_shape, in.rows.strides, first, count, offsets);
         if (!staged[k]) {
           for (int64_t i = 0; i < count; ++i) rows_k[i] = base + offsets[i];
         } else {
@@ -193,12 +168,12 @@ double run(const Pass& pass, Kernel&& kernel) {
         block.in[k] = rows_k;
         block.in_stride[k] = staged[k] ? 1 : in.elem_stride;
       }
-      const MutableMatrix& out = pass.out[k];
+      const MutableRowView& out = pass.out[k];
       if (out.present()) {
         s.out_rows[k].resize(n);
         T** rows_k = s.out_rows[k].data();
-        T* base = static_cast<T*>(out.data);
-        row_offsets(pass.rows, out.row_strides, first, count, offsets);
+        T* base = static_cast<T*>(out.rows.data);
+        row_offsets(row_shape, out.rows.strides, first, count, offsets);
         if (!staged[kOperands + k]) {
           for (int64_t i = 0; i < count; ++i) rows_k[i] = base + offsets[i];
         } else {
@@ -213,7 +188,7 @@ double run(const Pass& pass, Kernel&& kernel) {
     }
     if (pass.index.present()) {
       s.index.resize(n);
-      row_offsets(pass.rows, pass.index.row_strides, first, count, offsets);
+      row_offsets(row_shape, pass.index.strides, first, count, offsets);
       if (pass.index_dtype == IndexDType::kInt32) {
         const int32_t* index = static_cast<const int32_t*>(pass.index.data);
         for (int64_t i = 0; i < count; ++i) s.index[i] = index[offsets[i]];
@@ -225,14 +200,14 @@ double run(const Pass& pass, Kernel&& kernel) {
     }
     if (pass.label.present()) {
       s.label.resize(n);
-      row_offsets(pass.rows, pass.label.row_strides, first, count, offsets);
+      row_offsets(row_shape, pass.label.strides, first, count, offsets);
       const T* label = static_cast<const T*>(pass.label.data);
       for (int64_t i = 0; i < count; ++i) s.label[i] = static_cast<double>(label[offsets[i]]);
       block.label = s.label.data();
     }
     if (has_outputs) {
       if (pass.grad_output.present()) {
-        row_offsets(pass.rows, pass.grad_output.row_strides, first, count, offsets);
+        row_offsets(row_shape, pass.grad_output.strides, first, count, offsets);
         const T* grad_output = static_cast<const T*>(pass.grad_output.data);
         for (int64_t i = 0; i < count; ++i) s.scale[i] = static_cast<double>(grad_output[offsets[i]]);
       } else {
@@ -253,7 +228,7 @@ double run(const Pass& pass, Kernel&& kernel) {
         for (int64_t i = 0; i < count; ++i) s.out_home[k][i][c * stride] = from[i * length + c];
     }
     if (pass.loss_out.present()) {
-      row_offsets(pass.rows, pass.loss_out.row_strides, first, count, offsets);
+      row_offsets(row_shape, pass.loss_out.strides, first, count, offsets);
       T* loss_out = static_cast<T*>(pass.loss_out.data);
       for (int64_t i = 0; i < count; ++i) loss_out[offsets[i]] = static_cast<T>(s.loss[i]);
     }

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "fastloss/ops.hpp"
+#include "fastloss/elementwise.hpp"
 
 namespace fastloss {
 namespace kernel_abi {
@@ -18,8 +18,9 @@ enum class Mode : int {
   kLossSum,      // sums of w_i * loss_i (and of w_i)
   kGrad,         // out[i] = scale * go_i * w_i * dloss_i/dx_i
   kLossSumGrad,  // kLossSum and kGrad in one pass
-  kWeightSum,    // sum of w_i only
-  kInvalidCount  // number of i whose (x_i, y_i) the loss rejects (e.g. BCE outside [0,1])
+  kWeightSum,         // sum of w_i only
+  kInvalidCount,      // numbers of x_i (as loss) and y_i (as weight) the loss rejects
+  kInvalidAuxCount    // number of a_i the loss rejects (as loss)
 };
 
 // Operand slots of an elementwise loss. Absent slots are null.
@@ -31,11 +32,10 @@ struct Block {
   int64_t n;
 };
 
-// Loss-specific scalar options (pos_weight flag, beta, delta, margin, eps, ...) and the
-// gradient scale (grad_output / mean denominator).
+// The gradient scale (grad_output / mean denominator) and the loss's options.
 struct Params {
   double scale;
-  double p[4];
+  ElementwiseOptions options;
 };
 
 struct Sums {

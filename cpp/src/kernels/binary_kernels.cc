@@ -14,11 +14,14 @@ using loss_helpers::clamp_min;
 // The gradient is torch's (x - y) / max((1 - x) x, eps): not the derivative of the clamped
 // loss, kept for parity. torch's eps is the float 1e-12f, also for float64 inputs.
 struct BinaryCrossEntropy : loss_helpers::PlainLoss {
-  static constexpr bool kValidates = true;
+  // Probabilities in [0, 1]; written so that NaN is invalid (every comparison with NaN is false).
   template <class T>
-  static FASTLOSS_INLINE bool invalid(T x, T y) {
-    // Written so that NaN is invalid: every comparison with NaN is false.
-    return !(x >= T(0) && x <= T(1) && y >= T(0) && y <= T(1));
+  static FASTLOSS_INLINE bool valid_input(T x) {
+    return x >= T(0) && x <= T(1);
+  }
+  template <class T>
+  static FASTLOSS_INLINE bool valid_target(T y) {
+    return y >= T(0) && y <= T(1);
   }
   template <class T>
   static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T, const Consts<T>&) {

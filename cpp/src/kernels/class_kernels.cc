@@ -331,13 +331,13 @@ class ClassRows {
   double class_weight(int64_t c) const { return weight_ == nullptr ? 1.0 : static_cast<double>(weight_[c]); }
 
   double alpha_at(int64_t t) const {
-    return o_.alpha == nullptr ? o_.alpha_scalar : static_cast<double>(static_cast<const T*>(o_.alpha)[t]);
+    return o_.alpha == nullptr ? o_.options.alpha : static_cast<double>(static_cast<const T*>(o_.alpha)[t]);
   }
 
   // nll_loss: loss = -w_t x_t; the gradient row is 0 but for -scale w_t at t. x is the row's
   // first element with the input's class stride (never staged: one element is read).
   double nll_row(const T* x, int64_t t, T* grad, double scale) const {
-    const bool ignored = t == o_.ignore_index;
+    const bool ignored = t == o_.options.ignore_index;
     // Read before the gradient row is written: with out=input it is this very row.
     const double loss = ignored ? 0.0 : -class_weight(t) * static_cast<double>(x[t * b_.in_stride[0]]);
     if (grad != nullptr)
@@ -355,11 +355,11 @@ class ClassRows {
   // read once: exp_row stores exp(x_c - chunk max) in the gradient row while it sums, and
   // to_grad rescales it in cache, one exp per element in all.
   double index_row(const T* x, int64_t t, T* grad, double scale) const {
-    if (t == o_.ignore_index) {
+    if (t == o_.options.ignore_index) {
       zero_row(grad);
       return 0.0;
     }
-    const double e = o_.label_smoothing;
+    const double e = o_.options.label_smoothing;
     const double x_t = static_cast<double>(x[t]);  // read before the gradient may overwrite x
     const bool single_exp = grad != nullptr && !(o_.want_loss && e > 0.0);
     const LogSumExp lse = single_exp ? exp_row(x, classes_, grad, b_.scratch)
@@ -369,7 +369,7 @@ class ClassRows {
 
     double p_scale, t_step, loss, beta = 0.0;
     if (o_.loss == ClassLoss::kSoftmaxFocal) {
-      const FocalTerms f = focal_terms(nll, w * alpha_at(t), o_.gamma);
+      const FocalTerms f = focal_terms(nll, w * alpha_at(t), o_.options.gamma);
       // gradient scale G ([j == t] - p_j)
       p_scale = -scale * f.slope;
       t_step = -scale * f.slope;
@@ -396,7 +396,7 @@ class ClassRows {
   // Probability targets: v_c = w_c ((1 - e) y_c + e / C); loss = sum_c v_c (lse - x_c),
   // gradient scale (p_j sum_c v_c - v_j).
   double probability_row(const T* x, const T* y, T* grad, double scale) const {
-    const double e = o_.label_smoothing;
+    const double e = o_.options.label_smoothing;
     const SoftTarget v{y, weight_, 1.0 - e, e / static_cast<double>(classes_)};
     const double mass = grad != nullptr ? Rows<T>::mass(v, classes_) : 0.0;
     const LogSumExp lse = log_sum_exp(x, classes_);

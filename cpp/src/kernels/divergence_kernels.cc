@@ -6,12 +6,12 @@ namespace fastloss {
 namespace FASTLOSS_TARGET_NS {
 namespace {
 
-// params: log_target. x is a log-probability. Without log_target:
+// options: log_target. x is a log-probability. Without log_target:
 // loss = xlogy(y, y) - y x (0 where y = 0, NaN where y < 0), d/dx = -y; with log_target:
 // loss = exp(y) (y - x), d/dx = -exp(y).
 struct KlDivergence : loss_helpers::PlainLoss {
   static constexpr int kVariants = 2;  // 1: log_target
-  static int variant(const kernel_abi::Params& p) { return p.p[0] != 0.0 ? 1 : 0; }
+  static int variant(const kernel_abi::Params& p) { return p.options.log_target ? 1 : 0; }
   template <int kLogTarget, class T>
   static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T, const Consts<T>&) {
     if constexpr (kLogTarget != 0) {

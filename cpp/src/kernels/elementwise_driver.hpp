@@ -2,7 +2,8 @@
 //
 // A loss is an Op type:
 //   static constexpr bool kUsesAux;    // reads the kAux slot (pos_weight, var, ...)
-//   static constexpr bool kValidates;  // has invalid(x, y) (rejected input values)
+//   template <class T> static bool valid_input(T), valid_target(T), valid_aux(T);
+//                                      // the values the loss accepts (ops.hpp's value_check)
 //   template <class T> struct Consts { explicit Consts(const kernel_abi::Params&); ... };
 //   template <class T> static LossGrad<T> eval(T x, T y, T aux, const Consts<T>&);
 // eval returns the unweighted loss and d loss / d x; whatever a mode does not use is
@@ -178,10 +179,19 @@ struct Loops {
         }
         return Sums{0.0, 0.0};
       case Mode::kInvalidCount: {
+        double bad_x = 0.0, bad_y = 0.0;
+#pragma omp simd reduction(+ : bad_x, bad_y)
+        for (int64_t i = 0; i < b.n; ++i) {
+          bad_x += Op::valid_input(x[i]) ? 0.0 : 1.0;
+          bad_y += Op::valid_target(y[i]) ? 0.0 : 1.0;
+        }
+        return Sums{bad_x, bad_y};
+      }
+      case Mode::kInvalidAuxCount: {
         double bad = 0.0;
-        if constexpr (Op::kValidates) {
+        if constexpr (kAux) {
 #pragma omp simd reduction(+ : bad)
-          for (int64_t i = 0; i < b.n; ++i) bad += Op::invalid(x[i], y[i]) ? 1.0 : 0.0;
+          for (int64_t i = 0; i < b.n; ++i) bad += Op::valid_aux(a[i]) ? 0.0 : 1.0;
         }
         return Sums{bad, 0.0};
       }
@@ -197,13 +207,15 @@ Sums run_variant(int variant, Mode mode, const Block& b, const Params& p) {
     if (variant != kVariant) return run_variant<Op, T, kVariant + 1>(variant, mode, b, p);
   }
   const bool weighted = b.in[kernel_abi::kWeight] != nullptr;
-  const bool aux = Op::kUsesAux && b.in[kernel_abi::kAux] != nullptr;
-  if (weighted) {
-    return aux ? Loops<Op, T, true, Op::kUsesAux, kVariant>::run(mode, b, p)
-               : Loops<Op, T, true, false, kVariant>::run(mode, b, p);
+  if constexpr (Op::kUsesAux && AuxOptional<Op>::value) {
+    if (b.in[kernel_abi::kAux] == nullptr) {
+      return weighted ? Loops<Op, T, true, false, kVariant>::run(mode, b, p)
+                      : Loops<Op, T, false, false, kVariant>::run(mode, b, p);
+    }
   }
-  return aux ? Loops<Op, T, false, Op::kUsesAux, kVariant>::run(mode, b, p)
-             : Loops<Op, T, false, false, kVariant>::run(mode, b, p);
+  // An Op that uses aux and does not declare it optional always has it.
+  return weighted ? Loops<Op, T, true, Op::kUsesAux, kVariant>::run(mode, b, p)
+                  : Loops<Op, T, false, Op::kUsesAux, kVariant>::run(mode, b, p);
 }
 
 template <class Op, class T>

@@ -9,7 +9,7 @@ namespace {
 
 using loss_helpers::abs_of;
 
-// params: alpha, gamma. With ce = BCE-with-logits(x, y) = y softplus(-x) + (1 - y) softplus(x)
+// options: alpha, gamma. With ce = BCE-with-logits(x, y) = y softplus(-x) + (1 - y) softplus(x)
 // and q = 1 - p_t = y sigmoid(-x) + (1 - y) sigmoid(x):
 //   loss = alpha_t ce q^gamma,  alpha_t = alpha y + (1 - alpha)(1 - y)  (1 when alpha < 0).
 // q is a sum of two stably computed sigmoids instead of torchvision's 1 - p_t, which cancels
@@ -24,13 +24,13 @@ struct SigmoidFocal : loss_helpers::PlainLoss {
   static constexpr int kNoFocus = 0, kSquare = 1, kPower = 2, kAlpha = 3;
   static constexpr int kVariants = 6;
   static int variant(const kernel_abi::Params& p) {
-    const int modulator = p.p[1] == 0.0 ? kNoFocus : p.p[1] == 2.0 ? kSquare : kPower;
-    return modulator + (p.p[0] >= 0.0 ? kAlpha : 0);
+    const int modulator = p.options.gamma == 0.0 ? kNoFocus : p.options.gamma == 2.0 ? kSquare : kPower;
+    return modulator + (p.options.alpha >= 0.0 ? kAlpha : 0);
   }
   template <class T>
   struct Consts {
     explicit Consts(const kernel_abi::Params& p)
-        : alpha(static_cast<T>(p.p[0])), gamma(static_cast<T>(p.p[1])) {}
+        : alpha(static_cast<T>(p.options.alpha)), gamma(static_cast<T>(p.options.gamma)) {}
     T alpha, gamma;
   };
   template <int kVariant, class T>

@@ -31,7 +31,18 @@ FASTLOSS_INLINE T clamp_min(T x, T lo) {
 // checks, scalar options or variants; an Op derives from it and overrides what it uses.
 struct PlainLoss {
   static constexpr bool kUsesAux = false;
-  static constexpr bool kValidates = false;
+  template <class T>
+  static constexpr bool valid_input(T) {
+    return true;
+  }
+  template <class T>
+  static constexpr bool valid_target(T) {
+    return true;
+  }
+  template <class T>
+  static constexpr bool valid_aux(T) {
+    return true;
+  }
   static constexpr int kVariants = 1;
   static int variant(const kernel_abi::Params&) { return 0; }
   template <class T>

@@ -19,12 +19,12 @@ struct SoftMargin : loss_helpers::PlainLoss {
   }
 };
 
-// params: margin. loss = [y != -1] x + [y != 1] max(0, margin - x): labels other than ±1 get
+// options: margin. loss = [y != -1] x + [y != 1] max(0, margin - x): labels other than ±1 get
 // both terms, as in torch.
 struct HingeEmbedding : loss_helpers::PlainLoss {
   template <class T>
   struct Consts {
-    explicit Consts(const kernel_abi::Params& p) : margin(static_cast<T>(p.p[0])) {}
+    explicit Consts(const kernel_abi::Params& p) : margin(static_cast<T>(p.options.margin)) {}
     T margin;
   };
   template <class T>
@@ -38,13 +38,13 @@ struct HingeEmbedding : loss_helpers::PlainLoss {
   }
 };
 
-// aux = input2, params: margin. loss = max(0, -y (x1 - x2) + margin); d/dx1 = -y where the
+// aux = input2, options: margin. loss = max(0, -y (x1 - x2) + margin); d/dx1 = -y where the
 // argument is >= 0 (d/dx2 is its negation, taken by the caller).
 struct MarginRanking : loss_helpers::PlainLoss {
   static constexpr bool kUsesAux = true;
   template <class T>
   struct Consts {
-    explicit Consts(const kernel_abi::Params& p) : margin(static_cast<T>(p.p[0])) {}
+    explicit Consts(const kernel_abi::Params& p) : margin(static_cast<T>(p.options.margin)) {}
     T margin;
   };
   template <class T>

@@ -29,13 +29,13 @@ struct AbsoluteError : loss_helpers::PlainLoss {
   }
 };
 
-// params: beta. loss = 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta; beta = 0 is L1
+// options: beta. loss = 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta; beta = 0 is L1
 // (the quadratic branch is then never taken). d/dx = d / beta inside, sign(d) outside.
 struct SmoothL1 : loss_helpers::PlainLoss {
   template <class T>
   struct Consts {
     explicit Consts(const kernel_abi::Params& p)
-        : beta(static_cast<T>(p.p[0])), half_beta(static_cast<T>(0.5 * p.p[0])) {}
+        : beta(static_cast<T>(p.options.beta)), half_beta(static_cast<T>(0.5 * p.options.beta)) {}
     T beta, half_beta;
   };
   template <class T>
@@ -50,13 +50,13 @@ struct SmoothL1 : loss_helpers::PlainLoss {
   }
 };
 
-// params: delta. loss = 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta);
+// options: delta. loss = 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta);
 // d/dx = d inside, delta sign(d) outside.
 struct Huber : loss_helpers::PlainLoss {
   template <class T>
   struct Consts {
     explicit Consts(const kernel_abi::Params& p)
-        : delta(static_cast<T>(p.p[0])), half_delta(static_cast<T>(0.5 * p.p[0])) {}
+        : delta(static_cast<T>(p.options.delta)), half_delta(static_cast<T>(0.5 * p.options.delta)) {}
     T delta, half_delta;
   };
   template <class T>
@@ -69,7 +69,7 @@ struct Huber : loss_helpers::PlainLoss {
   }
 };
 
-// params: log_input, full, eps. log_input: loss = exp(x) - y x, d/dx = exp(x) - y; else
+// options: log_input, full, eps. log_input: loss = exp(x) - y x, d/dx = exp(x) - y; else
 // loss = x - y log(x + eps), d/dx = 1 - y / (x + eps). full adds Stirling's
 // y log y - y + 0.5 log(2 pi y) where y > 1, which does not depend on x.
 struct PoissonNll : loss_helpers::PlainLoss {
@@ -77,11 +77,11 @@ struct PoissonNll : loss_helpers::PlainLoss {
   static constexpr int kLogInput = 1, kFull = 2;
   static constexpr int kVariants = 4;
   static int variant(const kernel_abi::Params& p) {
-    return (p.p[0] != 0.0 ? kLogInput : 0) | (p.p[1] != 0.0 ? kFull : 0);
+    return (p.options.log_input ? kLogInput : 0) | (p.options.full ? kFull : 0);
   }
   template <class T>
   struct Consts {
-    explicit Consts(const kernel_abi::Params& p) : eps(static_cast<T>(p.p[2])) {}
+    explicit Consts(const kernel_abi::Params& p) : eps(static_cast<T>(p.options.eps)) {}
     T eps;
   };
   template <int kVariant, class T>
@@ -103,28 +103,33 @@ struct PoissonNll : loss_helpers::PlainLoss {
   }
 };
 
-// aux = var, params: full, eps, grad_wrt_var. v = max(var, eps) (torch clamps a copy without
+// aux = var, options: full, eps, var_gradient. v = max(var, eps) (torch clamps a copy without
 // recording it, so the gradient flows to var unclamped); loss = 0.5 (log v + d^2 / v)
 // (+ 0.5 log(2 pi) when full). The gradient is d/dx = d / v, or d/dvar = 0.5 (1 - d^2 / v) / v
-// when grad_wrt_var is set.
+// with var_gradient (a variant: each gradient gets its own loops). A negative var is
+// rejected; NaN passes, as in torch.
 struct GaussianNll : loss_helpers::PlainLoss {
   static constexpr bool kUsesAux = true;
   template <class T>
+  static FASTLOSS_INLINE bool valid_aux(T var) {
+    return !(var < T(0));
+  }
+  static constexpr int kVariants = 2;  // 1: var_gradient
+  static int variant(const kernel_abi::Params& p) { return p.options.var_gradient ? 1 : 0; }
+  template <class T>
   struct Consts {
     explicit Consts(const kernel_abi::Params& p)
-        : constant(static_cast<T>(p.p[0] != 0.0 ? 0.91893853320467274178032973640562 : 0.0)),
-          eps(static_cast<T>(p.p[1])),
-          grad_wrt_var(p.p[2] != 0.0 ? T(1) : T(0)) {}
+        : constant(static_cast<T>(p.options.full ? 0.91893853320467274178032973640562 : 0.0)),
+          eps(static_cast<T>(p.options.eps)) {}
     T constant, eps;
-    T grad_wrt_var;  // 1 or 0: a T-valued flag, since a bool condition keeps the loop scalar
   };
-  template <class T>
+  template <int kVarGradient, class T>
   static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T var, const Consts<T>& c) {
     const T v = clamp_min(var, c.eps);
     const T d = x - y;
     const T d2_over_v = d * d / v;
     const T loss = T(0.5) * (math::log(v) + d2_over_v) + c.constant;
-    return {loss, c.grad_wrt_var > T(0) ? T(0.5) * (T(1) - d2_over_v) / v : d / v};
+    return {loss, kVarGradient != 0 ? T(0.5) * (T(1) - d2_over_v) / v : d / v};
   }
 };
 

@@ -36,19 +36,16 @@ struct RowBlock {
   double* scratch;       // per-thread scratch, ClassKernels::scratch_doubles(length) long
 };
 
-// The options of the class losses as the kernels read them: weight and alpha contiguous
-// (C elements of the input's type) or null.
+// The class losses' options as the kernels read them: weight and alpha contiguous (C
+// elements of the input's type) or null.
 struct ClassOptions {
   ClassLoss loss;
   bool want_loss;            // row losses are needed (a reduction or reduction='none')
   bool probability_targets;  // in[1] holds class probabilities; else index holds classes
   const void* weight;
   double weight_total;  // sum of the class weights (label smoothing's normaliser)
-  int64_t ignore_index;
-  double label_smoothing;
-  const void* alpha;  // softmax_focal_loss: per-class alpha, else alpha_scalar
-  double alpha_scalar;
-  double gamma;
+  const void* alpha;    // softmax_focal_loss: per-class alpha, else options.alpha
+  ClassLossOptions options;
 };
 
 template <class T>
@@ -59,16 +56,13 @@ struct ClassKernels {
   void (*softmax)(const RowBlock<T>& block, bool log);
 };
 
-// The options of the row-wise losses. class_weight: multi_margin's (C,) weight as float64, or
-// null.
+// The row-wise losses' options as the kernels read them. class_weight: multi_margin's (C,)
+// weight as float64, or null. multilabel_soft_margin reads its labels from in[1] and its
+// optional weight from in[2].
 struct RowOptions {
   RowLoss loss;
-  double margin;
-  int margin_p;   // multi_margin: 1 or 2
-  double norm_p;  // triplet: finite > 0 or +inf
-  double eps;     // triplet
-  bool swap;      // triplet
   const double* class_weight;
+  RowLossOptions options;
 };
 
 template <class T>

@@ -1,6 +1,7 @@
 // Row-wise losses compiled once per SIMD target (FASTLOSS_TARGET_NS): cosine_embedding,
-// multi_margin and triplet_margin over a block of rows. Sums over a row accumulate in
-// float64; the dispatcher (row_losses.cc) handles layouts, reductions and threads.
+// multi_margin, triplet_margin and multilabel_soft_margin over a block of rows. Sums over a
+// row accumulate in float64; the dispatcher (row_losses.cc) handles layouts, reductions and
+// threads.
 // Options that change a loop's body (gradient or not, p) are template parameters, chosen
 // once per block, so every loop is branch-free.
 #include "kernels/families.hpp"
@@ -47,7 +48,7 @@ void cosine_embedding(const RowBlock<T>& b, const RowOptions& o) {
     const double denom = __builtin_sqrt(sq1 * sq2);
     const double cos = dot / denom;
     const double label = b.label[r];
-    const double hinge = cos - o.margin;
+    const double hinge = cos - o.options.margin;
     const bool positive = label == 1.0, negative = label == -1.0;
     // A NaN cos stays NaN through the clamp, as torch's clamp_min.
     b.loss[r] = positive ? 1.0 - cos : (negative ? (hinge < 0.0 ? 0.0 : hinge) : 0.0);
@@ -108,7 +109,7 @@ FASTLOSS_INLINE double margin_grad(const T* x, int64_t begin, int64_t end, T shi
 
 template <class T, bool kSquared, bool kGrad>
 void multi_margin(const RowBlock<T>& b, const RowOptions& o) {
-  const T margin = static_cast<T>(o.margin);
+  const T margin = static_cast<T>(o.options.margin);
   const double per_class = 1.0 / static_cast<double>(b.length);
   for (int64_t r = 0; r < b.rows; ++r) {
     const T* x = b.in[0][r];
@@ -197,24 +198,24 @@ FASTLOSS_INLINE T norm_slope(T u, T p, T max) {
 
 template <class T, Norm kNorm, bool kSwap, bool kGrad>
 void triplet_margin(const RowBlock<T>& b, const RowOptions& o) {
-  const T eps = static_cast<T>(o.eps);
-  const T pt = static_cast<T>(o.norm_p);
+  const T eps = static_cast<T>(o.options.eps);
+  const T pt = static_cast<T>(o.options.norm_p);
   for (int64_t r = 0; r < b.rows; ++r) {
     const T* an = b.in[0][r];
     const T* po = b.in[1][r];
     const T* ne = b.in[2][r];
-    const Distance d_ap = distance<T, kNorm>(an, po, b.length, eps, o.norm_p);
-    const Distance d_an = distance<T, kNorm>(an, ne, b.length, eps, o.norm_p);
+    const Distance d_ap = distance<T, kNorm>(an, po, b.length, eps, o.options.norm_p);
+    const Distance d_an = distance<T, kNorm>(an, ne, b.length, eps, o.options.norm_p);
     Distance d_pn{0.0, 0.0};
     double w_an = 1.0, w_pn = 0.0;  // shares of the negative distance's gradient
     double d_neg = d_an.value;
     if constexpr (kSwap) {
-      d_pn = distance<T, kNorm>(po, ne, b.length, eps, o.norm_p);
+      d_pn = distance<T, kNorm>(po, ne, b.length, eps, o.options.norm_p);
       w_an = d_an.value < d_pn.value ? 1.0 : (d_an.value == d_pn.value ? 0.5 : 0.0);
       w_pn = 1.0 - w_an;
       d_neg = d_an.value < d_pn.value ? d_an.value : d_pn.value;
     }
-    const double hinge = o.margin + d_ap.value - d_neg;
+    const double hinge = o.options.margin + d_ap.value - d_neg;
     b.loss[r] = hinge < 0.0 ? 0.0 : hinge;  // NaN stays NaN, as torch's clamp_min
     if constexpr (kGrad) {
       // clamp_min passes the gradient at hinge == 0, as torch.
@@ -243,6 +244,40 @@ void triplet_margin(const RowBlock<T>& b, const RowOptions& o) {
   }
 }
 
+// --- multilabel_soft_margin ---------------------------------------------------------------
+// loss = -(1/C) sum_c w_c (y_c log_sigmoid(x_c) + (1 - y_c) log_sigmoid(-x_c)), torch's
+// formula term for term (so an infinite label gives NaN as in torch); d/dx_c =
+// w_c ((1 - y_c) sigmoid(x_c) - y_c sigmoid(-x_c)) / C. y in in[1], w (optional) in in[2].
+
+template <class T, bool kWeighted, bool kGrad>
+void multilabel_soft_margin(const RowBlock<T>& b, const RowOptions&) {
+  const double per_class = 1.0 / static_cast<double>(b.length);
+  for (int64_t r = 0; r < b.rows; ++r) {
+    const T* x = b.in[0][r];
+    const T* y = b.in[1][r];
+    const T* w = kWeighted ? b.in[2][r] : nullptr;
+    double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t c = 0; c < b.length; ++c) {
+      T term = y[c] * math::log_sigmoid(x[c]) + (T(1) - y[c]) * math::log_sigmoid(-x[c]);
+      if constexpr (kWeighted) term *= w[c];
+      sum += static_cast<double>(term);
+    }
+    b.loss[r] = -sum * per_class;
+    if constexpr (kGrad) {
+      const T step = static_cast<T>(b.scale[r] * per_class);
+      T* g = b.out[0][r];
+      // g may be x: each x[c] is read before g[c] is written.
+#pragma omp simd
+      for (int64_t c = 0; c < b.length; ++c) {
+        T slope = (T(1) - y[c]) * math::sigmoid(x[c]) - y[c] * math::sigmoid(-x[c]);
+        if constexpr (kWeighted) slope *= w[c];
+        g[c] = step * slope;
+      }
+    }
+  }
+}
+
 // Picks the instantiation for the loss and the block's options.
 template <class T>
 struct Rows {
@@ -257,7 +292,7 @@ struct Rows {
     else multi_margin<T, kSquared, false>(b, o);
   }
   static void margin(const RowBlock<T>& b, const RowOptions& o) {
-    if (o.margin_p == 2) margin_with<true>(b, o);
+    if (o.options.margin_p == 2) margin_with<true>(b, o);
     else margin_with<false>(b, o);
   }
 
@@ -268,14 +303,24 @@ struct Rows {
   }
   template <Norm kNorm>
   static void triplet_norm(const RowBlock<T>& b, const RowOptions& o) {
-    if (o.swap) triplet_with<kNorm, true>(b, o);
+    if (o.options.swap) triplet_with<kNorm, true>(b, o);
     else triplet_with<kNorm, false>(b, o);
   }
   static void triplet(const RowBlock<T>& b, const RowOptions& o) {
-    if (o.norm_p == 1.0) triplet_norm<Norm::kOne>(b, o);
-    else if (o.norm_p == 2.0) triplet_norm<Norm::kTwo>(b, o);
-    else if (o.norm_p == __builtin_inf()) triplet_norm<Norm::kInf>(b, o);
+    if (o.options.norm_p == 1.0) triplet_norm<Norm::kOne>(b, o);
+    else if (o.options.norm_p == 2.0) triplet_norm<Norm::kTwo>(b, o);
+    else if (o.options.norm_p == __builtin_inf()) triplet_norm<Norm::kInf>(b, o);
     else triplet_norm<Norm::kGeneral>(b, o);
+  }
+
+  template <bool kWeighted>
+  static void multilabel_with(const RowBlock<T>& b, const RowOptions& o) {
+    if (b.out[0] != nullptr) multilabel_soft_margin<T, kWeighted, true>(b, o);
+    else multilabel_soft_margin<T, kWeighted, false>(b, o);
+  }
+  static void multilabel(const RowBlock<T>& b, const RowOptions& o) {
+    if (b.in[2] != nullptr) multilabel_with<true>(b, o);
+    else multilabel_with<false>(b, o);
   }
 
   static void losses(const RowBlock<T>& b, const RowOptions& o) {
@@ -283,6 +328,7 @@ struct Rows {
       case RowLoss::kCosineEmbedding: return cosine(b, o);
       case RowLoss::kMultiMargin: return margin(b, o);
       case RowLoss::kTripletMargin: return triplet(b, o);
+      case RowLoss::kMultilabelSoftMargin: return multilabel(b, o);
     }
   }
 };

@@ -1,0 +1,108 @@
+#include "loss_call.hpp"
+
+namespace fastloss {
+namespace bindings {
+namespace {
+
+const char* reduction_name(Reduction reduction) {
+  switch (reduction) {
+    case Reduction::kNone: return "none";
+    case Reduction::kMean: return "mean";
+    case Reduction::kSum: return "sum";
+    case Reduction::kBatchMean: break;
+  }
+  return "batchmean";
+}
+
+// The gradient arrays: the first is `out` when given (it may be the first input itself).
+std::vector<FloatArray> gradient_arrays(const PreparedLoss& call, const py::handle& out,
+                                        const std::vector<const FloatArray*>& reads) {
+  std::vector<FloatArray> grads;
+  for (size_t k = 0; k < call.grad_shapes.size(); ++k) {
+    grads.push_back(k == 0 ? output_array(out, call.grad_shapes[0], call.dtype, reads, call.first_input)
+                           : new_array(call.grad_shapes[k], call.dtype));
+  }
+  return grads;
+}
+
+py::tuple finished(const std::vector<FloatArray>& arrays) {
+  py::tuple t(arrays.size());
+  for (size_t k = 0; k < arrays.size(); ++k) t[k] = arrays[k].finish();
+  return t;
+}
+
+}  // namespace
+
+py::object loss_forward(const PreparedLoss& call, const py::handle& out) {
+  if (call.reduction == Reduction::kNone) {
+    FloatArray losses = output_array(out, call.loss_shape, call.dtype, call.operands, nullptr);
+    {
+      py::gil_scoped_release release;  // pure C++ over buffers the call keeps alive
+      call.forward(losses.mutable_view());
+    }
+    return losses.finish();
+  }
+  if (!out.is_none()) throw py::value_error("out is only used with reduction='none'");
+  double value;
+  {
+    py::gil_scoped_release release;
+    value = call.forward({});
+  }
+  return numpy_scalar(value, call.dtype);
+}
+
+py::tuple loss_backward(const PreparedLoss& call, const py::handle& grad_output, const py::handle& out) {
+  FloatArray go;
+  std::vector<int64_t> go_strides;
+  double go_scalar = 0.0;
+  if (call.reduction == Reduction::kNone) {
+    go = float_array(grad_output, "grad_output");
+    require_dtype(go, call.dtype, "grad_output");
+    go_strides = broadcast_strides(go, call.loss_shape, "grad_output");
+  } else {
+    if (py::isinstance<py::array>(grad_output) && py::reinterpret_borrow<py::array>(grad_output).size() != 1) {
+      throw py::value_error(std::string("grad_output must be a scalar for reduction='") + reduction_name(call.reduction) +
+                            "'");
+    }
+    go_scalar = real_scalar(grad_output, "grad_output");
+  }
+  std::vector<const FloatArray*> reads = call.operands;
+  reads.push_back(&go);
+  std::vector<FloatArray> grads = gradient_arrays(call, out, reads);
+  {
+    py::gil_scoped_release release;
+    call.backward(go.present() ? ConstView{go.data(), go_strides.data()} : ConstView{}, go_scalar, grads);
+  }
+  return finished(grads);
+}
+
+py::tuple loss_with_grad(const PreparedLoss& call, const py::handle& out) {
+  std::vector<FloatArray> grads = gradient_arrays(call, out, call.operands);
+  FloatArray losses;
+  if (call.reduction == Reduction::kNone) losses = new_array(call.loss_shape, call.dtype);
+  double value;
+  {
+    py::gil_scoped_release release;
+    value = call.forward_backward(grads, losses.present() ? losses.mutable_view() : MutableView{});
+  }
+  const py::object loss = call.reduction == Reduction::kNone ? py::object(losses.array) : numpy_scalar(value, call.dtype);
+  return py::make_tuple(loss) + finished(grads);
+}
+
+}  // namespace bindings
+}  // namespace fastloss
+
+namespace fastloss {
+namespace bindings {
+
+void register_reduction(py::module_& m) {
+  py::native_enum<Reduction>(m, "Reduction", "enum.Enum", "How a loss reduces its elements (or rows).")
+      .value("none", Reduction::kNone)
+      .value("mean", Reduction::kMean)
+      .value("sum", Reduction::kSum)
+      .value("batchmean", Reduction::kBatchMean)
+      .finalize();
+}
+
+}  // namespace bindings
+}  // namespace fastloss

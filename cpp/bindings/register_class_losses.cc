@@ -1,0 +1,177 @@
+// Bindings of the class losses (nll_loss, cross_entropy, softmax_focal_loss): every array
+// argument is checked here, with torch's messages, and the targets scanned, before any work.
+#include "pybind.hpp"
+
+#include <string>
+#include <vector>
+
+#include "arrays.hpp"
+#include "fastloss/class_losses.hpp"
+#include "loss_call.hpp"
+#include "register.hpp"
+
+namespace fastloss {
+namespace bindings {
+namespace {
+
+// The class axis of an input: 0 for (C,), else 1 (torch's rule for the losses).
+size_t class_axis_of(const std::vector<int64_t>& shape) { return shape.size() == 1 ? 0 : 1; }
+
+// An array laid over rows of classes: its row strides and class stride.
+struct RowLayout {
+  std::vector<int64_t> row_strides;
+  int64_t class_stride = 1;
+  RowLayout() = default;
+  RowLayout(const FloatArray& a, size_t axis)
+      : row_strides(without_axis(a.strides, axis)), class_stride(a.strides[axis]) {}
+};
+
+class ClassPrepared : public PreparedLoss {
+ public:
+  ClassPrepared(ClassLoss loss, const py::handle& input, const py::handle& target, const py::handle& weight,
+                const py::handle& alpha, Reduction reduction, const ClassLossOptions& options) {
+    input_ = float_array(input, "input");
+    if (input_.shape.empty()) throw py::value_error("Expected 1 or more dimensions (got 0)");
+    const size_t axis = class_axis_of(input_.shape);
+    const int64_t classes = input_.shape[axis];
+    rows_ = without_axis(input_.shape, axis);
+    input_layout_ = RowLayout(input_, axis);
+    call_.loss = loss;
+    call_.dtype = input_.dtype;
+    call_.shape = RowShape{Shape{static_cast<int>(rows_.size()), rows_.data()}, classes};
+    call_.input = RowView{ConstView{input_.data(), input_layout_.row_strides.data()}, input_layout_.class_stride};
+    call_.options = options;
+    prepare_target(target, axis);
+    weight_ = per_class(weight, "weight", classes,
+                        "weight tensor should be defined either for all " + std::to_string(classes) +
+                            " classes or no classes but got weight tensor of shape: ");
+    if (weight_.present()) {
+      call_.weight = weight_.data();
+      call_.weight_stride = weight_.strides[0];
+    }
+    alpha_ = per_class(alpha, "alpha", classes,
+                       "alpha must be a scalar or have shape (" + std::to_string(classes) +
+                           ",) (one value per class), got shape ");
+    if (alpha_.present()) {
+      call_.alpha = alpha_.data();
+      call_.alpha_stride = alpha_.strides[0];
+    }
+    check_targets();
+
+    dtype = input_.dtype;
+    this->reduction = reduction;
+    loss_shape = rows_;
+    grad_shapes = {input_.shape};
+    first_input = &input_;
+    operands = {&input_, &prob_target_, &weight_, &alpha_};
+  }
+
+  double forward(MutableView loss_out) const override { return class_loss_forward(call_, reduction, loss_out); }
+  void backward(ConstView grad_output, double scalar, std::vector<FloatArray>& grads) const override {
+    const RowLayout g(grads[0], class_axis_of(grads[0].shape));
+    class_loss_backward(call_, reduction, grad_output, scalar, view(grads[0], g));
+  }
+  double forward_backward(std::vector<FloatArray>& grads, MutableView loss_out) const override {
+    const RowLayout g(grads[0], class_axis_of(grads[0].shape));
+    return class_loss_forward_backward(call_, reduction, view(grads[0], g), loss_out);
+  }
+
+ private:
+  static MutableRowView view(FloatArray& a, const RowLayout& layout) {
+    return MutableRowView{MutableView{a.array.mutable_data(), layout.row_strides.data()}, layout.class_stride};
+  }
+
+  // Class probabilities when the target has the input's shape (torch's rule, cross_entropy
+  // only), else class indices of the input's shape without the class axis.
+  void prepare_target(const py::handle& target, size_t axis) {
+    if (!py::isinstance<py::array>(target)) {
+      throw py::type_error("target must be a numpy.ndarray, got " +
+                           py::str(py::type::handle_of(target).attr("__name__")).cast<std::string>());
+    }
+    const py::array t = py::reinterpret_borrow<py::array>(target);
+    const std::vector<int64_t> t_shape(t.shape(), t.shape() + t.ndim());
+    if (call_.loss == ClassLoss::kCrossEntropy && t_shape == input_.shape) {
+      if (t.dtype().kind() != 'f') {
+        throw py::type_error("Expected floating point type for target with class probabilities, got " +
+                             py::str(t.dtype()).cast<std::string>());
+      }
+      if (call_.options.ignore_index >= 0)
+        throw py::value_error("ignore_index is not supported for floating point target");
+      prob_target_ = float_array(target, "target");
+      require_dtype(prob_target_, input_.dtype, "target");
+      prob_layout_ = RowLayout(prob_target_, axis);
+      call_.prob_target = RowView{ConstView{prob_target_.data(), prob_layout_.row_strides.data()}, prob_layout_.class_stride};
+      return;
+    }
+    index_target_ = index_array(target, "target");
+    const std::vector<int64_t>& got = index_target_.shape;
+    if (got != rows_) {
+      if (input_.shape.size() == 2 && got.size() == 1) {
+        throw py::value_error("Expected input batch_size (" + std::to_string(input_.shape[0]) +
+                              ") to match target batch_size (" + std::to_string(got[0]) + ").");
+      }
+      throw py::value_error("Expected target size " + dims_str(rows_) + ", got " + dims_str(got) + " (input shape " +
+                            shape_str(input_.shape) + ")");
+    }
+    call_.index_target = index_target_.view();
+    call_.index_dtype = index_target_.dtype;
+  }
+
+  // An optional (C,) operand of the input's dtype.
+  FloatArray per_class(const py::handle& obj, const char* name, int64_t classes, const std::string& message) const {
+    FloatArray a = float_array(obj, name, /*allow_none=*/true);
+    if (!a.present()) return a;
+    require_dtype(a, input_.dtype, name);
+    if (a.shape != std::vector<int64_t>{classes}) throw py::value_error(message + dims_str(a.shape));
+    return a;
+  }
+
+  // Every class index is ignore_index or in [0, C): an O(rows) scan before any work.
+  void check_targets() const {
+    if (call_.probability_targets()) return;
+    InvalidTarget bad;
+    {
+      py::gil_scoped_release release;  // a scan in C++ over buffers kept alive by this call
+      bad = find_invalid_target(call_);
+    }
+    if (bad.row >= 0) throw py::index_error("Target " + std::to_string(bad.value) + " is out of bounds.");
+  }
+
+  FloatArray input_, prob_target_, weight_, alpha_;
+  IndexArray index_target_;
+  std::vector<int64_t> rows_;
+  RowLayout input_layout_, prob_layout_;
+  ClassLossCall call_;
+};
+
+}  // namespace
+
+void register_class_losses(py::module_& m) {
+  py::native_enum<ClassLoss> losses(m, "ClassLoss", "enum.Enum",
+                                    "The losses over a class axis (targets are class indices or probabilities).");
+  losses.value("nll_loss", ClassLoss::kNllLoss)
+      .value("cross_entropy", ClassLoss::kCrossEntropy)
+      .value("softmax_focal_loss", ClassLoss::kSoftmaxFocal)
+      .finalize();
+
+  py::class_<ClassLossOptions>(m, "ClassLossOptions", "The scalar options of the class losses.")
+      .def(py::init([](int64_t ignore_index, double label_smoothing, double alpha, double gamma) {
+             return ClassLossOptions{ignore_index, label_smoothing, alpha, gamma};
+           }),
+           py::kw_only(), py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0, py::arg("alpha") = 1.0,
+           py::arg("gamma") = 2.0)
+      .def_readonly("ignore_index", &ClassLossOptions::ignore_index)
+      .def_readonly("label_smoothing", &ClassLossOptions::label_smoothing)
+      .def_readonly("alpha", &ClassLossOptions::alpha)
+      .def_readonly("gamma", &ClassLossOptions::gamma);
+
+  LossBindings<ClassPrepared, ClassLoss, const py::handle&, const py::handle&, const py::handle&, const py::handle&,
+               Reduction, const ClassLossOptions&>::define(m, "class_loss", py::arg("loss"), py::arg("input"),
+                                                           py::arg("target"), py::arg("weight") = py::none(),
+                                                           py::arg("alpha") = py::none(),
+                                                           py::arg("reduction") = Reduction::kMean,
+                                                           py::arg("options") = ClassLossOptions{});
+}
+
+}  // namespace bindings
+}  // namespace fastloss
