@@ -286,6 +286,68 @@ TEST_P(LossKernelTest, FocalLossKeepsItsDigitsForConfidentLogitsInFloat32) {
   }
 }
 
+// A NaN difference takes smooth L1's and Huber's quadratic branch, as in torch, so the
+// gradient is NaN (beta = 0 is torch's l1_loss: sign(NaN) = 0); margin ranking's flat hinge
+// multiplies its 0 into a NaN or infinite label (NaN), as torch's chain rule does. Comparisons
+// with NaN are false, so selects on the other branch once turned all of these finite.
+struct SpecialCase {
+  std::string name;
+  ElementwiseLoss loss;
+  double param;
+  double x, y, aux;
+  double grad;  // the expected gradient, NaN included
+};
+
+template <class T>
+void check_special_gradient(const SpecialCase& c) {
+  // Several elements, so the vector loops (not only a remainder) see the value.
+  constexpr int64_t kN = 37;
+  const std::vector<T> x(kN, static_cast<T>(c.x)), y(kN, static_cast<T>(c.y)), aux(kN, static_cast<T>(c.aux));
+  const int64_t unit = 1;
+  ElementwiseCall call;
+  call.loss = c.loss;
+  call.dtype = sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64;
+  call.shape = Shape{1, &kN};
+  call.input = ConstView{x.data(), &unit};
+  call.target = ConstView{y.data(), &unit};
+  call.aux = ConstView{aux.data(), &unit};
+  call.params[0] = c.param;
+  std::vector<T> grad(kN), fused(kN);
+  fastloss::elementwise_backward(call, Reduction::kSum, {}, 1.0, MutableView{grad.data(), &unit});
+  fastloss::elementwise_forward_backward(call, Reduction::kSum, MutableView{fused.data(), &unit}, {});
+  for (int64_t i = 0; i < kN; ++i) {
+    for (T g : {grad[i], fused[i]}) {
+      if (std::isnan(c.grad))
+        EXPECT_TRUE(std::isnan(g)) << c.name << " element " << i << ": " << g;
+      else
+        EXPECT_EQ(g, static_cast<T>(c.grad)) << c.name << " element " << i;
+    }
+  }
+}
+
+TEST_P(LossKernelTest, NanAndInfReachTheGradientAsInTorch) {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  const std::vector<SpecialCase> cases = {
+      {"smooth_l1 NaN input", ElementwiseLoss::smooth_l1_loss, 1.0, nan, 0, 0, nan},
+      {"smooth_l1 NaN target", ElementwiseLoss::smooth_l1_loss, 0.5, 1, nan, 0, nan},
+      {"smooth_l1 beta=0 NaN input", ElementwiseLoss::smooth_l1_loss, 0.0, nan, 0, 0, 0},
+      {"smooth_l1 inf input", ElementwiseLoss::smooth_l1_loss, 1.0, inf, 0, 0, 1},
+      {"smooth_l1 -inf target", ElementwiseLoss::smooth_l1_loss, 1.0, 0, -inf, 0, 1},
+      {"huber NaN input", ElementwiseLoss::huber_loss, 1.0, nan, 0, 0, nan},
+      {"huber NaN target", ElementwiseLoss::huber_loss, 0.5, 1, nan, 0, nan},
+      {"huber -inf input", ElementwiseLoss::huber_loss, 0.5, -inf, 0, 0, -0.5},
+      {"margin_ranking NaN label", ElementwiseLoss::margin_ranking_loss, 0.0, 1, nan, 0, nan},
+      {"margin_ranking inf label, flat hinge", ElementwiseLoss::margin_ranking_loss, 0.0, 1, inf, 0, nan},
+      {"margin_ranking -inf label, active hinge", ElementwiseLoss::margin_ranking_loss, 0.0, 1, -inf, 0, inf},
+      {"margin_ranking NaN input1 (torch's hinge slope is 0)", ElementwiseLoss::margin_ranking_loss, 0.0, nan, 1, 0,
+       0},
+  };
+  for (const SpecialCase& c : cases) {
+    check_special_gradient<float>(c);
+    check_special_gradient<double>(c);
+  }
+}
+
 FASTLOSS_INSTANTIATE_PER_TARGET(LossKernelTest);
 
 }  // namespace
