@@ -32,6 +32,10 @@ def sigmoid_focal_loss(inputs: np.ndarray, targets: np.ndarray, alpha: float = 0
     ``alpha < 0`` drops the alpha term; the default reduction is "none". ``1 - p_t`` is
     formed from stable sigmoids, so the loss stays accurate for any finite logit; gamma = 0
     gives exactly (alpha_t times) binary_cross_entropy_with_logits.
+
+    Any real target is accepted. Outside [0, 1], ``1 - p_t = y sigmoid(-x) + (1 - y) sigmoid(x)``
+    can be negative (y = 2, x = 5: -0.98); ``(1 - p_t)^gamma`` is then torch's ``pow``: real
+    for an integer gamma, NaN (loss and gradient) for any other.
     """
     spec = _focal_spec(inputs, targets, alpha, gamma, reduction)
     return _elementwise.forward(spec, inputs, targets)
@@ -40,7 +44,15 @@ def sigmoid_focal_loss(inputs: np.ndarray, targets: np.ndarray, alpha: float = 0
 def sigmoid_focal_loss_backward(grad_output: GradOutput, inputs: np.ndarray, targets: np.ndarray,
                                 alpha: float = 0.25, gamma: float = 2.0, reduction: str = "none",
                                 out: Optional[np.ndarray] = None) -> np.ndarray:
-    """Gradient of :func:`sigmoid_focal_loss` with respect to ``inputs``."""
+    """Gradient of :func:`sigmoid_focal_loss` with respect to ``inputs``.
+
+    The derivative of the loss for every real target, wherever the loss is finite, and finite
+    for every finite logit where the loss is (torchvision's formula under autograd overflows to
+    NaN once ``gamma * alpha_t * |x|`` exceeds the largest float). At ``1 - p_t = 0`` exactly,
+    which a target outside [0, 1] reaches at one logit, the modulator's slope
+    ``gamma (1 - p_t)^(gamma - 1)`` is taken as 1 for gamma = 1 and 0 otherwise (the limit for
+    gamma > 1; for gamma < 1 the slope is unbounded there).
+    """
     spec = _focal_spec(inputs, targets, alpha, gamma, reduction)
     return _elementwise.backward(spec, grad_output, inputs, targets, out)
 

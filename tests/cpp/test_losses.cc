@@ -122,10 +122,14 @@ std::vector<Case> cases() {
                    return Reference{std::max(arg, 0.0L), arg >= 0 ? -y : 0.0L};
                  }});
   }
+  // Targets outside [0, 1] can make 1 - p_t negative; there q^gamma is real for an integer
+  // gamma only (and ill-conditioned near q = 0 for the others), so those take integer gammas.
   for (double alpha : {0.25, -1.0}) {
-    for (double gamma : {0.0, 0.5, 2.0}) {
+    for (double gamma : {0.0, 0.5, 1.0, 2.0, 3.0}) {
+      const bool integer_gamma = gamma == std::floor(gamma);
+      const auto targets = integer_gamma ? choice({-1, -0.5, 0, 0.3, 1, 1.5, 2}) : choice({0, 1, 0.3});
       c.push_back({"focal", ElementwiseLoss::sigmoid_focal_loss, {alpha, gamma}, false, uniform(-30, 30),
-                   choice({0, 1, 0.3}), none, [=](LD x, LD y, LD) {
+                   targets, none, [=](LD x, LD y, LD) {
                      const LD s = sigmoid(x), s_neg = sigmoid(-x);
                      const LD ce = y * softplus(-x) + (1 - y) * softplus(x);
                      const LD q = y * s_neg + (1 - y) * s;
@@ -346,6 +350,57 @@ TEST_P(LossKernelTest, NanAndInfReachTheGradientAsInTorch) {
     check_special_gradient<float>(c);
     check_special_gradient<double>(c);
   }
+}
+
+// |x| up to the largest finite logit: the sigmoids are exactly 0 and 1, so the loss is
+// alpha_t (1 - y)^(gamma + 1) x for x > 0 and alpha_t y^(gamma + 1) |x| for x < 0, and the
+// gradient alpha_t (1 - y)^(gamma + 1) or -alpha_t y^(gamma + 1). gamma ce once overflowed to
+// inf there and met a zero sigmoid product: NaN.
+template <class T>
+void check_extreme_focal_logits() {
+  constexpr T kMax = std::numeric_limits<T>::max();
+  const std::vector<T> magnitudes = sizeof(T) == 4 ? std::vector<T>{kMax, T(1.8e38), kMax / 2, T(1e30), T(1e10)}
+                                                   : std::vector<T>{kMax, T(9e307), kMax / 2, T(1e300), T(1e20)};
+  std::vector<T> x, y;
+  for (T magnitude : magnitudes) {
+    for (T sign : {T(1), T(-1)}) {
+      for (T target : {T(0), T(1), T(0.3)}) {
+        x.push_back(sign * magnitude);
+        y.push_back(target);
+      }
+    }
+  }
+  const int64_t n = static_cast<int64_t>(x.size()), unit = 1;
+  for (double gamma : {0.0, 0.5, 1.0, 2.0, 3.0}) {
+    ElementwiseCall call;
+    call.loss = ElementwiseLoss::sigmoid_focal_loss;
+    call.dtype = sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64;
+    call.shape = Shape{1, &n};
+    call.input = ConstView{x.data(), &unit};
+    call.target = ConstView{y.data(), &unit};
+    call.params[0] = 0.25;
+    call.params[1] = gamma;
+    std::vector<T> loss(x.size()), grad(x.size()), fused(x.size());
+    fastloss::elementwise_forward(call, Reduction::kNone, MutableView{loss.data(), &unit});
+    fastloss::elementwise_backward(call, Reduction::kSum, {}, 1.0, MutableView{grad.data(), &unit});
+    fastloss::elementwise_forward_backward(call, Reduction::kSum, MutableView{fused.data(), &unit}, {});
+    for (size_t i = 0; i < x.size(); ++i) {
+      const LD xi = x[i], yi = y[i];
+      const LD alpha_t = 0.25L * yi + 0.75L * (1 - yi);
+      const LD wrong_side = xi > 0 ? 1 - yi : yi;  // the label mass the logit argues against
+      const LD focal = alpha_t * std::pow(wrong_side, static_cast<LD>(gamma) + 1);
+      const std::string at = "gamma=" + std::to_string(gamma) + " x=" + std::to_string(static_cast<double>(xi)) +
+                             " y=" + std::to_string(static_cast<double>(yi));
+      expect_ulps<T>(focal * std::fabs(xi), loss[i], at + " loss");
+      expect_ulps<T>(xi > 0 ? focal : -focal, grad[i], at + " grad");
+      EXPECT_EQ(grad[i], fused[i]) << at << ": fused gradient differs";
+    }
+  }
+}
+
+TEST_P(LossKernelTest, FocalLossIsFiniteUpToTheLargestLogits) {
+  check_extreme_focal_logits<float>();
+  check_extreme_focal_logits<double>();
 }
 
 FASTLOSS_INSTANTIATE_PER_TARGET(LossKernelTest);
