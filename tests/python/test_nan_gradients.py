@@ -1,12 +1,14 @@
 """NaN and ±inf in gradients, compared with torch autograd element by element.
 
 For every loss of the spec table (reliability_specs.py) and the option sets that select
-different kernel code (VARIANTS, plus each optional operand left out), NaN, +inf and -inf
-are placed in each float operand in turn. The gradient of every operand fastloss
-differentiates, from ``f_backward`` and from the fused ``f_with_grad``, must then have
-torch's NaN / +inf / -inf pattern element for element (and the fused loss the pattern of
-torch's loss), for the reductions "none", "mean" and "sum", in float32 and float64. Where
-torch rejects the values (ValueError / RuntimeError), fastloss must raise ValueError.
+different code (VARIANTS, plus each optional operand left out), NaN, +inf and -inf are placed
+in each float array argument in turn (inputs, targets, weights, pos_weight, var, float labels,
+class probabilities; with class-index targets, at a picked and at an unpicked class). The
+gradient of every operand fastloss differentiates, from ``f_backward`` and from the fused
+``f_with_grad``, must then have torch's NaN / +inf / -inf pattern element for element (and
+the fused loss the pattern of torch's loss), for the reductions "none", "mean" and "sum", in
+float32 and float64. Where torch rejects the values (ValueError / RuntimeError), fastloss
+must raise ValueError.
 
 The losses torch.nn.functional lacks are written in torch here: torchvision's
 sigmoid_focal_loss, and softmax_focal_loss from its definition. Where fastloss differs from
@@ -48,8 +50,15 @@ REFEREES: Dict[str, Callable[..., torch.Tensor]] = {
 REFEREES["sigmoid_focal_loss"] = torchvision_sigmoid_focal_loss
 REFEREES["softmax_focal_loss"] = torch_softmax_focal_loss
 
+
+def probabilities(kw: Kwargs) -> np.ndarray:
+    """Class-probability targets for cross_entropy: rows of the input's shape summing to 1."""
+    logits = np.random.default_rng(5).standard_normal(kw["input"].shape)
+    return (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype(kw["input"].dtype)
+
+
 # Option sets whose kernels differ from the defaults' (each optional operand is also left
-# out in turn, see _variants).
+# out in turn, see _variants). A callable value is applied to the keyword arguments.
 VARIANTS: Dict[str, Tuple[Kwargs, ...]] = {
     "smooth_l1_loss": ({"beta": 0.0}, {"beta": 0.5}),
     "huber_loss": ({"delta": 0.5},),
@@ -59,7 +68,8 @@ VARIANTS: Dict[str, Tuple[Kwargs, ...]] = {
     "hinge_embedding_loss": ({"margin": 0.0},),
     "margin_ranking_loss": ({"margin": 0.5},),
     "sigmoid_focal_loss": ({"gamma": 0.0}, {"gamma": 0.5}, {"gamma": 3.0}, {"alpha": -1.0}),
-    "cross_entropy": ({"label_smoothing": 0.1},),
+    "cross_entropy": ({"label_smoothing": 0.1}, {"target": probabilities},
+                      {"target": probabilities, "label_smoothing": 0.1}),
     "cosine_embedding_loss": ({"margin": 0.5},),
     "multi_margin_loss": ({"p": 2},),
     "triplet_margin_loss": ({"swap": True}, {"p": 1.0}),
@@ -70,9 +80,15 @@ VARIANTS: Dict[str, Tuple[Kwargs, ...]] = {
 def _variants(spec: LossSpec) -> Iterator[Tuple[str, Kwargs]]:
     yield "default", {}
     for options in VARIANTS.get(spec.name, ()):
-        yield ",".join(f"{k}={v}" for k, v in options.items()), options
+        yield ",".join(f"{k}={getattr(v, '__name__', v)}" for k, v in options.items()), options
     for op in spec.optional:
         yield f"no-{op}", {op: None}
+
+
+def _call_kwargs(spec: LossSpec, options: Kwargs, dtype: type) -> Kwargs:
+    kw = spec.make(np.random.default_rng(3), dtype, (4, 5))
+    kw.update({k: v(kw) if callable(v) else v for k, v in options.items()})
+    return kw
 
 
 # Where fastloss differs from torch on purpose: (the case's fields that must all match, reason).
@@ -106,36 +122,35 @@ def _divergence(fields: Dict[str, str]) -> Optional[str]:
     return None
 
 
-def _positions(spec: LossSpec) -> Tuple[str, ...]:
-    """Where the special value goes: element 1, or for the class losses the element of row 0's
-    target class ("picked") and that of a class no row picks ("unpicked"), along the class
+def _index_target(spec: LossSpec, kw: Kwargs) -> Optional[np.ndarray]:
+    target = kw.get(spec.index_target) if spec.index_target else None
+    return target if target is not None and target.dtype.kind == "i" else None
+
+
+def _positions(spec: LossSpec, kw: Kwargs) -> Tuple[str, ...]:
+    """Where the special value goes: element 1, or for class-index targets the element of row
+    0's target class ("picked") and that of a class no row picks ("unpicked"), along the class
     axis of the input and of per-class operands alike."""
-    return ("picked", "unpicked") if spec.index_target else ("element1",)
+    return ("picked", "unpicked") if _index_target(spec, kw) is not None else ("element1",)
 
 
 def _flat_index(spec: LossSpec, kw: Kwargs, position: str) -> int:
     if position == "element1":
         return 1
-    target = kw[spec.index_target]
+    target = _index_target(spec, kw)
     if position == "picked":
         return int(target.flat[0])
     return next(c for c in range(kw[spec.input].shape[1]) if c not in target)
 
 
-def _float_arrays(spec: LossSpec) -> Tuple[str, ...]:
-    """The float array arguments of a call: the spec's float operands and float labels
-    (cosine_embedding_loss's target, which may have any numeric dtype)."""
-    kw = spec.make(np.random.default_rng(3), np.float64, (4, 5))
-    return tuple(k for k, v in kw.items() if isinstance(v, np.ndarray) and v.dtype.kind == "f")
-
-
 def _cases() -> Iterator[Any]:
     for spec in LOSSES:
         for variant, options in _variants(spec):
-            for op in _float_arrays(spec):
-                if op in options:  # left out, or a scalar (softmax_focal_loss's alpha)
-                    continue
-                for position in _positions(spec):
+            kw = _call_kwargs(spec, options, np.float64)
+            # Every float array: the spec's float operands and float labels (cosine_embedding_loss's
+            # target, any numeric dtype; cross_entropy's probabilities).
+            for op in (k for k, v in kw.items() if isinstance(v, np.ndarray) and v.dtype.kind == "f"):
+                for position in _positions(spec, kw):
                     for special, value in SPECIALS:
                         for reduction in REDUCTIONS:
                             for path in PATHS:
@@ -185,8 +200,7 @@ def _assert_same_specials(got: Any, expected: np.ndarray, what: str) -> None:
 @pytest.mark.parametrize("spec,options,op,position,value,reduction,path,dtype", CASES)
 def test_gradient_specials_follow_torch(spec: LossSpec, options: Kwargs, op: str, position: str, value: float,
                                         reduction: str, path: str, dtype: type):
-    kw = spec.make(np.random.default_rng(3), dtype, (4, 5))
-    kw.update(options)
+    kw = _call_kwargs(spec, options, dtype)
     kw["reduction"] = reduction
     grad_output = grad_output_for(spec, kw)  # ones, before the special value goes in
     kw[op] = kw[op].copy()
