@@ -95,6 +95,17 @@ sigmoid_focal_loss, sigmoid_focal_loss_backward, sigmoid_focal_loss_with_grad = 
     ``alpha < 0`` drops the alpha term; the default reduction is "none". ``1 - p_t`` is
     formed from stable sigmoids, so the loss stays accurate for any finite logit; gamma = 0
     gives exactly (alpha_t times) binary_cross_entropy_with_logits.
+
+    Any real target is accepted. Outside [0, 1], ``1 - p_t = y sigmoid(-x) + (1 - y) sigmoid(x)``
+    can be negative (y = 2, x = 5: -0.98); ``(1 - p_t)^gamma`` is then torch's ``pow``: real
+    for an integer gamma, NaN (loss and gradient) for any other.
+
+    The gradient is the derivative of the loss for every real target, wherever the loss is
+    finite, and finite for every finite logit where the loss is (torchvision's formula under
+    autograd overflows to NaN once ``gamma * alpha_t * |x|`` exceeds the largest float). At
+    ``1 - p_t = 0`` exactly, which a target outside [0, 1] reaches at one logit, the
+    modulator's slope ``gamma (1 - p_t)^(gamma - 1)`` is taken as 1 for gamma = 1 and 0
+    otherwise (the limit for gamma > 1; for gamma < 1 the slope is unbounded there).
     """, grads=("inputs",)))
 
 # -(y log_sigmoid(x) + (1 - y) log_sigmoid(-x)) per element, averaged over the last axis.

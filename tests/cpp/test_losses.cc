@@ -129,10 +129,14 @@ std::vector<Case> cases() {
                    return Reference{std::max(arg, 0.0L), arg >= 0 ? -y : 0.0L};
                  }});
   }
+  // Targets outside [0, 1] can make 1 - p_t negative; there q^gamma is real for an integer
+  // gamma only (and ill-conditioned near q = 0 for the others), so those take integer gammas.
   for (double alpha : {0.25, -1.0}) {
-    for (double gamma : {0.0, 0.5, 2.0}) {
+    for (double gamma : {0.0, 0.5, 1.0, 2.0, 3.0}) {
+      const bool integer_gamma = gamma == std::floor(gamma);
+      const auto targets = integer_gamma ? choice({-1, -0.5, 0, 0.3, 1, 1.5, 2}) : choice({0, 1, 0.3});
       c.push_back({"focal", ElementwiseLoss::sigmoid_focal_loss, options([=](auto& o) { o.alpha = alpha; o.gamma = gamma; }), false, uniform(-30, 30),
-                   choice({0, 1, 0.3}), none, [=](LD x, LD y, LD) {
+                   targets, none, [=](LD x, LD y, LD) {
                      const LD s = sigmoid(x), s_neg = sigmoid(-x);
                      const LD ce = y * softplus(-x) + (1 - y) * softplus(x);
                      const LD q = y * s_neg + (1 - y) * s;
@@ -291,6 +295,119 @@ TEST_P(LossKernelTest, FocalLossKeepsItsDigitsForConfidentLogitsInFloat32) {
     if (expected < 1e-30L) continue;  // float32 subnormals
     EXPECT_LE(std::fabs(expected - loss[i]), 64 * std::numeric_limits<float>::epsilon() * expected) << "x=" << x[i];
   }
+}
+
+// A NaN difference takes smooth L1's and Huber's quadratic branch, as in torch, so the
+// gradient is NaN (beta = 0 is torch's l1_loss: sign(NaN) = 0); margin ranking's flat hinge
+// multiplies its 0 into a NaN or infinite label (NaN), as torch's chain rule does. Comparisons
+// with NaN are false, so selects on the other branch once turned all of these finite.
+struct SpecialCase {
+  std::string name;
+  ElementwiseLoss loss;
+  double option;  // the loss's one option: smooth_l1's beta, huber's delta, margin_ranking's margin
+  double x, y, aux;
+  double grad;  // the expected gradient, NaN included
+};
+
+template <class T>
+void check_special_gradient(const SpecialCase& c) {
+  // Several elements, so the vector loops (not only a remainder) see the value.
+  constexpr int64_t kN = 37;
+  const std::vector<T> x(kN, static_cast<T>(c.x)), y(kN, static_cast<T>(c.y)), aux(kN, static_cast<T>(c.aux));
+  const int64_t unit = 1;
+  ElementwiseCall call;
+  call.loss = c.loss;
+  call.dtype = sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64;
+  call.shape = Shape{1, &kN};
+  call.input = ConstView{x.data(), &unit};
+  call.target = ConstView{y.data(), &unit};
+  call.aux = ConstView{aux.data(), &unit};
+  call.options.beta = call.options.delta = call.options.margin = c.option;
+  std::vector<T> grad(kN), fused(kN);
+  fastloss::elementwise_backward(call, Reduction::kSum, {}, 1.0, MutableView{grad.data(), &unit});
+  fastloss::elementwise_forward_backward(call, Reduction::kSum, MutableView{fused.data(), &unit}, {});
+  for (int64_t i = 0; i < kN; ++i) {
+    for (T g : {grad[i], fused[i]}) {
+      if (std::isnan(c.grad))
+        EXPECT_TRUE(std::isnan(g)) << c.name << " element " << i << ": " << g;
+      else
+        EXPECT_EQ(g, static_cast<T>(c.grad)) << c.name << " element " << i;
+    }
+  }
+}
+
+TEST_P(LossKernelTest, NanAndInfReachTheGradientAsInTorch) {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  const std::vector<SpecialCase> cases = {
+      {"smooth_l1 NaN input", ElementwiseLoss::smooth_l1_loss, 1.0, nan, 0, 0, nan},
+      {"smooth_l1 NaN target", ElementwiseLoss::smooth_l1_loss, 0.5, 1, nan, 0, nan},
+      {"smooth_l1 beta=0 NaN input", ElementwiseLoss::smooth_l1_loss, 0.0, nan, 0, 0, 0},
+      {"smooth_l1 inf input", ElementwiseLoss::smooth_l1_loss, 1.0, inf, 0, 0, 1},
+      {"smooth_l1 -inf target", ElementwiseLoss::smooth_l1_loss, 1.0, 0, -inf, 0, 1},
+      {"huber NaN input", ElementwiseLoss::huber_loss, 1.0, nan, 0, 0, nan},
+      {"huber NaN target", ElementwiseLoss::huber_loss, 0.5, 1, nan, 0, nan},
+      {"huber -inf input", ElementwiseLoss::huber_loss, 0.5, -inf, 0, 0, -0.5},
+      {"margin_ranking NaN label", ElementwiseLoss::margin_ranking_loss, 0.0, 1, nan, 0, nan},
+      {"margin_ranking inf label, flat hinge", ElementwiseLoss::margin_ranking_loss, 0.0, 1, inf, 0, nan},
+      {"margin_ranking -inf label, active hinge", ElementwiseLoss::margin_ranking_loss, 0.0, 1, -inf, 0, inf},
+      {"margin_ranking NaN input1 (torch's hinge slope is 0)", ElementwiseLoss::margin_ranking_loss, 0.0, nan, 1, 0,
+       0},
+  };
+  for (const SpecialCase& c : cases) {
+    check_special_gradient<float>(c);
+    check_special_gradient<double>(c);
+  }
+}
+
+// |x| up to the largest finite logit: the sigmoids are exactly 0 and 1, so the loss is
+// alpha_t (1 - y)^(gamma + 1) x for x > 0 and alpha_t y^(gamma + 1) |x| for x < 0, and the
+// gradient alpha_t (1 - y)^(gamma + 1) or -alpha_t y^(gamma + 1). gamma ce once overflowed to
+// inf there and met a zero sigmoid product: NaN.
+template <class T>
+void check_extreme_focal_logits() {
+  constexpr T kMax = std::numeric_limits<T>::max();
+  const std::vector<T> magnitudes = sizeof(T) == 4 ? std::vector<T>{kMax, T(1.8e38), kMax / 2, T(1e30), T(1e10)}
+                                                   : std::vector<T>{kMax, T(9e307), kMax / 2, T(1e300), T(1e20)};
+  std::vector<T> x, y;
+  for (T magnitude : magnitudes) {
+    for (T sign : {T(1), T(-1)}) {
+      for (T target : {T(0), T(1), T(0.3)}) {
+        x.push_back(sign * magnitude);
+        y.push_back(target);
+      }
+    }
+  }
+  const int64_t n = static_cast<int64_t>(x.size()), unit = 1;
+  for (double gamma : {0.0, 0.5, 1.0, 2.0, 3.0}) {
+    ElementwiseCall call;
+    call.loss = ElementwiseLoss::sigmoid_focal_loss;
+    call.dtype = sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64;
+    call.shape = Shape{1, &n};
+    call.input = ConstView{x.data(), &unit};
+    call.target = ConstView{y.data(), &unit};
+    call.options.alpha = 0.25;
+    call.options.gamma = gamma;
+    std::vector<T> loss(x.size()), grad(x.size()), fused(x.size());
+    fastloss::elementwise_forward(call, Reduction::kNone, MutableView{loss.data(), &unit});
+    fastloss::elementwise_backward(call, Reduction::kSum, {}, 1.0, MutableView{grad.data(), &unit});
+    fastloss::elementwise_forward_backward(call, Reduction::kSum, MutableView{fused.data(), &unit}, {});
+    for (size_t i = 0; i < x.size(); ++i) {
+      const LD xi = x[i], yi = y[i];
+      const LD alpha_t = 0.25L * yi + 0.75L * (1 - yi);
+      const LD wrong_side = xi > 0 ? 1 - yi : yi;  // the label mass the logit argues against
+      const LD focal = alpha_t * std::pow(wrong_side, static_cast<LD>(gamma) + 1);
+      const std::string at = "gamma=" + std::to_string(gamma) + " x=" + std::to_string(static_cast<double>(xi)) +
+                             " y=" + std::to_string(static_cast<double>(yi));
+      expect_ulps<T>(focal * std::fabs(xi), loss[i], at + " loss");
+      expect_ulps<T>(xi > 0 ? focal : -focal, grad[i], at + " grad");
+      EXPECT_EQ(grad[i], fused[i]) << at << ": fused gradient differs";
+    }
+  }
+}
+
+TEST_P(LossKernelTest, FocalLossIsFiniteUpToTheLargestLogits) {
+  check_extreme_focal_logits<float>();
+  check_extreme_focal_logits<double>();
 }
 
 FASTLOSS_INSTANTIATE_PER_TARGET(LossKernelTest);

@@ -1,5 +1,6 @@
 """One parity check against torch 2.13 shared by the elementwise loss tests: forward,
-``_backward`` against autograd, and the fused ``_with_grad``, on any memory layout."""
+``_backward`` against autograd, and the fused ``_with_grad``, on any memory layout; and
+torchvision's sigmoid_focal_loss in torch ops, the referee of fastloss's."""
 
 from __future__ import annotations
 
@@ -16,6 +17,22 @@ LAYOUTS = {
     "transposed": lambda a: np.ascontiguousarray(a.T).T,
     "reversed": lambda a: np.ascontiguousarray(a[::-1])[::-1],
 }
+
+
+def torchvision_sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
+    """torchvision.ops.sigmoid_focal_loss (0.28), verbatim in torch ops."""
+    p = torch.sigmoid(inputs)
+    ce_loss = torch.nn.functional.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce_loss * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+        loss = alpha_t * loss
+    if reduction == "mean":
+        loss = loss.mean()
+    elif reduction == "sum":
+        loss = loss.sum()
+    return loss
 
 
 def as_torch(a, grad: bool = False):

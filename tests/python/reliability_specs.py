@@ -53,10 +53,16 @@ class LossSpec:
     # backward returns a tuple (grad of input, grad of a second operand).
     backward_tuple: bool = False
     default_reduction: str = "mean"
+    # The operands backward differentiates, in the order of its gradients (default: the input).
+    grad_operands: Tuple[str, ...] = ()
 
     @property
     def input(self) -> str:
         return self.float_operands[0]
+
+    @property
+    def differentiated(self) -> Tuple[str, ...]:
+        return self.grad_operands or (self.input,)
 
 
 @dataclass(frozen=True)
@@ -369,7 +375,7 @@ LOSSES: Tuple[LossSpec, ...] = (
              invalid_options=_REDUCTION, reference=_ref_poisson, torch_name="poisson_nll_loss"),
     LossSpec("gaussian_nll_loss", _make_gaussian, ("input", "target", "var"), scalar_ok=("var",),
              shaped=("target", "var"), invalid_options=_TORCH_TERSE_REDUCTION, reference=_ref_gaussian,
-             torch_name="gaussian_nll_loss", backward_tuple=True),
+             torch_name="gaussian_nll_loss", backward_tuple=True, grad_operands=("input", "var")),
     LossSpec("kl_div", _make_kl, ("input", "target"), shaped=("target",),
              invalid_options=_REDUCTION, reference=_ref_kl, torch_name="kl_div", default_reduction="sum"),
     LossSpec("soft_margin_loss", _make_margin, ("input", "target"), shaped=("target",),
@@ -382,7 +388,7 @@ LOSSES: Tuple[LossSpec, ...] = (
              invalid_options=_REDUCTION,
              reference=lambda kw: np.maximum(0.0, -kw["target"] * (kw["input1"] - kw["input2"])
                                              + kw.get("margin", 0.0)),
-             torch_name="margin_ranking_loss", backward_tuple=True,
+             torch_name="margin_ranking_loss", backward_tuple=True, grad_operands=("input1", "input2"),
              kink_distance=lambda kw: np.abs(-kw["target"] * (kw["input1"] - kw["input2"]) + kw.get("margin", 0.0))),
     LossSpec("multilabel_soft_margin_loss", _make_multilabel, ("input", "target", "weight"), optional=("weight",),
              shaped=("target", "weight"), invalid_options=_TORCH_TERSE_REDUCTION, reference=_ref_multilabel,
@@ -398,13 +404,14 @@ LOSSES: Tuple[LossSpec, ...] = (
                                            ({"label_smoothing": float("nan")}, ValueError, "label_smoothing")),
              reference=_ref_cross_entropy, mean_divisor=_class_weight_mean, torch_name="cross_entropy"),
     LossSpec("cosine_embedding_loss", _make_cosine, ("input1", "input2"), invalid_options=_REDUCTION,
-             torch_name="cosine_embedding_loss", backward_tuple=True),
+             torch_name="cosine_embedding_loss", backward_tuple=True, grad_operands=("input1", "input2")),
     LossSpec("multi_margin_loss", _make_multi_margin, ("input", "weight"), optional=("weight",),
              index_target="target", per_class=("weight",),
              invalid_options=_REDUCTION + (({"p": 3}, ValueError, "p == 1"),), torch_name="multi_margin_loss"),
     LossSpec("triplet_margin_loss", _make_triplet, ("anchor", "positive", "negative"),
              invalid_options=_REDUCTION + (({"margin": 0.0}, ValueError, "margin"),),
-             torch_name="triplet_margin_loss", backward_tuple=True),
+             torch_name="triplet_margin_loss", backward_tuple=True,
+             grad_operands=("anchor", "positive", "negative")),
     LossSpec("softmax_focal_loss", _make_softmax_focal, ("input", "weight", "alpha"), optional=("weight", "alpha"),
              scalar_ok=("alpha",), index_target="target", per_class=("weight", "alpha"),
              invalid_options=_REDUCTION + (({"gamma": -1.0}, ValueError, "gamma"),

@@ -10,26 +10,10 @@ import pytest
 import fastloss
 import fastloss.functional as F
 from conftest import tolerances
-from loss_parity import LAYOUTS, as_torch, check_parity
+from loss_parity import LAYOUTS, as_torch, check_parity, torchvision_sigmoid_focal_loss
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
-
-
-def torchvision_sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
-    """torchvision.ops.sigmoid_focal_loss (0.28), verbatim in torch ops."""
-    p = torch.sigmoid(inputs)
-    ce_loss = TF.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
-    p_t = p * targets + (1 - p) * (1 - targets)
-    loss = ce_loss * ((1 - p_t) ** gamma)
-    if alpha >= 0:
-        alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
-        loss = alpha_t * loss
-    if reduction == "mean":
-        loss = loss.mean()
-    elif reduction == "sum":
-        loss = loss.sum()
-    return loss
 
 
 def logit_space_reference(x, y, alpha, gamma):
@@ -126,3 +110,76 @@ def test_nn_module_and_errors(rng):
         F.sigmoid_focal_loss(x, y[0])
     with pytest.raises(TypeError, match="float64"):
         F.sigmoid_focal_loss(x, y.astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype,magnitude", [(np.float32, 1.8e38), (np.float32, np.finfo(np.float32).max),
+                                             (np.float64, 9e307), (np.float64, np.finfo(np.float64).max)],
+                         ids=["float32-1.8e38", "float32-max", "float64-9e307", "float64-max"])
+@pytest.mark.parametrize("gamma", [0.5, 1.0, 2.0, 3.0])
+def test_gradient_is_finite_for_the_largest_logits(simd_target, dtype, magnitude, gamma):
+    # Confident and wrong: the gradient is alpha_t (sigmoid(x) - y) = 0.75 and -0.25, as
+    # torchvision's formula under autograd gives wherever gamma alpha_t |x| stays below the
+    # largest float (beyond, torch's own product overflows: NaN). gamma * ce once overflowed
+    # to inf in fastloss too and met sigmoid(x) sigmoid(-x) = 0: NaN.
+    x = np.array([magnitude, -magnitude], dtype)
+    y = np.array([0, 1], dtype)
+    loss, grad = F.sigmoid_focal_loss_with_grad(x, y, gamma=gamma)
+    np.testing.assert_array_equal(grad, F.sigmoid_focal_loss_backward(np.ones_like(x), x, y, gamma=gamma))
+    xt = as_torch(x, grad=True)
+    expected = torchvision_sigmoid_focal_loss(xt, as_torch(y), 0.25, gamma)
+    expected.sum().backward()
+    reference = xt.grad.numpy()
+    assert np.isfinite(reference).all() == (gamma * 0.75 * float(magnitude) <= float(np.finfo(dtype).max))
+    finite = np.isfinite(reference)
+    np.testing.assert_allclose(grad[finite], reference[finite], rtol=1e-6)
+    np.testing.assert_allclose(grad, [0.75, -0.25], rtol=1e-6)
+    np.testing.assert_allclose(loss, expected.detach().numpy(), rtol=1e-6)
+
+
+TARGETS = (-1.0, -0.5, 0.0, 0.3, 1.0, 1.5, 2.0)
+GAMMAS = (0.0, 0.5, 1.0, 2.0, 3.0)
+
+
+@pytest.mark.parametrize("alpha", [0.25, -1.0])
+@pytest.mark.parametrize("gamma", GAMMAS)
+@pytest.mark.parametrize("target", TARGETS)
+def test_gradient_is_the_derivative_of_the_loss_for_every_target(target, gamma, alpha):
+    # Targets outside [0, 1] once lost the modulator's term wherever 1 - p_t < 0 (x = 5,
+    # y = 2: 0.2417 for the loss's slope 0.2905).
+    x = np.linspace(-12, 12, 97)
+    y = np.full_like(x, target)
+    loss, grad = F.sigmoid_focal_loss_with_grad(x, y, alpha=alpha, gamma=gamma)
+    # torchvision's formula under autograd: the NaN pattern everywhere, the values wherever finite.
+    xt = as_torch(x, grad=True)
+    expected = torchvision_sigmoid_focal_loss(xt, as_torch(y), alpha, gamma)
+    expected.sum().backward()
+    reference = xt.grad.numpy()
+    np.testing.assert_array_equal(np.isnan(grad), np.isnan(reference))
+    np.testing.assert_array_equal(np.isnan(loss), np.isnan(expected.detach().numpy()))
+    finite = np.isfinite(reference)
+    np.testing.assert_allclose(grad[finite], reference[finite], rtol=1e-9, atol=1e-12)
+    # Central differences of fastloss's own forward, wherever it is finite on both sides.
+    h = 1e-6
+    numeric = (F.sigmoid_focal_loss(x + h, y, alpha=alpha, gamma=gamma)
+               - F.sigmoid_focal_loss(x - h, y, alpha=alpha, gamma=gamma)) / (2 * h)
+    defined = np.isfinite(numeric)
+    assert defined.sum() >= len(x) // 2
+    np.testing.assert_allclose(grad[defined], numeric[defined], rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("gamma,real", [(1.0, True), (2.0, True), (3.0, True), (0.5, False), (1.5, False),
+                                        (2.5, False)])
+def test_negative_one_minus_p_t_is_torch_pow(simd_target, dtype, gamma, real):
+    # y = 2, x = 5: 1 - p_t = 2 sigmoid(-5) - sigmoid(5) = -0.98. (1 - p_t)^gamma is real
+    # for an integer gamma only; fastloss, like torch's pow, gives NaN for the others.
+    x = np.array([5.0, -5.0], dtype)
+    y = np.array([2.0, 2.0], dtype)  # at x = -5, 1 - p_t = 1.97 > 0: finite for every gamma
+    loss, grad = F.sigmoid_focal_loss_with_grad(x, y, gamma=gamma)
+    xt = as_torch(x, grad=True)
+    expected = torchvision_sigmoid_focal_loss(xt, as_torch(y), 0.25, gamma)
+    expected.sum().backward()
+    assert np.isfinite(loss[0]) == np.isfinite(grad[0]) == real
+    assert np.all(np.isfinite([loss[1], grad[1]]))
+    tol = {"rtol": 1e-5} if dtype == np.float32 else {"rtol": 1e-12}
+    np.testing.assert_allclose(loss, expected.detach().numpy(), **tol)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), **tol)

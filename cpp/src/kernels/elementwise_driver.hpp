@@ -90,6 +90,9 @@ template <class Op, class T, bool kWeighted, bool kAux, int kVariant>
 struct Loops {
   using C = typename Op::template Consts<T>;
 
+  // The loops take the Op's constants by value: a copy local to the loop cannot alias the
+  // float64 accumulators, which a reference could as far as GCC can tell (it then leaves
+  // float64 sums scalar).
   static FASTLOSS_INLINE T aux_at(const T* a, int64_t i) {
     if constexpr (kAux) return a[i];
     (void)a;
@@ -98,7 +101,7 @@ struct Loops {
   }
 
   static void loss(const T* x, const T* y, const T* w, const T* a, T* out, int64_t n,
-                   const C& c) {
+                   const C c) {
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
       T l = evaluate<Op, kAux, kVariant>(x[i], y[i], aux_at(a, i), c).loss;
@@ -107,7 +110,7 @@ struct Loops {
     }
   }
 
-  static Sums loss_sum(const T* x, const T* y, const T* w, const T* a, int64_t n, const C& c) {
+  static Sums loss_sum(const T* x, const T* y, const T* w, const T* a, int64_t n, const C c) {
     return lane_sums(n, [&](int64_t i, double& acc, double& wacc) __attribute__((always_inline)) {
       T l = evaluate<Op, kAux, kVariant>(x[i], y[i], aux_at(a, i), c).loss;
       if constexpr (kWeighted) {
@@ -120,7 +123,7 @@ struct Loops {
 
   template <bool kGradOutput>
   static void grad(const T* x, const T* y, const T* w, const T* a, const T* go, T* out,
-                   int64_t n, T scale, const C& c) {
+                   int64_t n, T scale, const C c) {
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
       T g = evaluate<Op, kAux, kVariant>(x[i], y[i], aux_at(a, i), c).grad * scale;
@@ -133,7 +136,7 @@ struct Loops {
   // out may be x itself (in-place gradient): each i reads its inputs before writing out[i],
   // and `omp simd` asserts there is no other dependence between iterations.
   static Sums loss_sum_grad(const T* x, const T* y, const T* w, const T* a, T* out, int64_t n,
-                            T scale, const C& c) {
+                            T scale, const C c) {
     return lane_sums(n, [&](int64_t i, double& acc, double& wacc) __attribute__((always_inline)) {
       const LossGrad<T> lg = evaluate<Op, kAux, kVariant>(x[i], y[i], aux_at(a, i), c);
       T l = lg.loss;

@@ -39,7 +39,9 @@ struct HingeEmbedding : loss_helpers::PlainLoss {
 };
 
 // aux = input2, options: margin. loss = max(0, -y (x1 - x2) + margin); d/dx1 = -y where the
-// argument is >= 0 (d/dx2 is its negation, taken by the caller).
+// argument is >= 0 (d/dx2 is its negation, taken by the caller). As in torch's chain rule, the
+// hinge's 0/1 slope multiplies -y, so a NaN or infinite label reaches the gradient even where
+// the hinge is flat (0 * NaN = 0 * inf = NaN).
 struct MarginRanking : loss_helpers::PlainLoss {
   static constexpr bool kUsesAux = true;
   template <class T>
@@ -50,7 +52,8 @@ struct MarginRanking : loss_helpers::PlainLoss {
   template <class T>
   static FASTLOSS_INLINE LossGrad<T> eval(T x1, T y, T x2, const Consts<T>& c) {
     const T arg = -y * (x1 - x2) + c.margin;
-    return {clamp_min(arg, T(0)), arg >= T(0) ? -y : T(0)};
+    const T hinge_slope = arg >= T(0) ? T(1) : T(0);
+    return {clamp_min(arg, T(0)), hinge_slope * -y};
   }
 };
 

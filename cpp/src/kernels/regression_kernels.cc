@@ -29,8 +29,10 @@ struct AbsoluteError : loss_helpers::PlainLoss {
   }
 };
 
-// options: beta. loss = 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta; beta = 0 is L1
-// (the quadratic branch is then never taken). d/dx = d / beta inside, sign(d) outside.
+// options: beta. loss = 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta; d/dx = d / beta
+// inside, sign(d) outside. As in torch, the outside is |d| >= beta, so a NaN difference takes
+// the quadratic branch and its gradient stays NaN. beta = 0 is L1 (torch calls l1_loss): only
+// a NaN difference is then inside, and its gradient is L1's sign(NaN) = 0.
 struct SmoothL1 : loss_helpers::PlainLoss {
   template <class T>
   struct Consts {
@@ -42,16 +44,17 @@ struct SmoothL1 : loss_helpers::PlainLoss {
   static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T, const Consts<T>& c) {
     const T d = x - y;
     const T a = abs_of(d);
-    const bool inside = a < c.beta;
-    // beta is only a divisor inside the quadratic branch, where it is > 0.
-    const T safe_beta = inside ? c.beta : T(1);
-    return {inside ? T(0.5) * d * d / safe_beta : a - c.half_beta,
-            inside ? d / safe_beta : sign_of(d)};
+    const bool outside = a >= c.beta;
+    // beta divides only inside, where it is > 0 but for a NaN d with beta = 0.
+    const T safe_beta = outside ? T(1) : c.beta;
+    const T quadratic_grad = c.beta > T(0) ? d / safe_beta : T(0);
+    return {outside ? a - c.half_beta : T(0.5) * d * d / safe_beta, outside ? sign_of(d) : quadratic_grad};
   }
 };
 
 // options: delta. loss = 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta);
-// d/dx = d inside, delta sign(d) outside.
+// d/dx = d inside, delta sign(d) outside. As in torch, the outside is |d| >= delta, so a NaN
+// difference takes the quadratic branch and its gradient stays NaN.
 struct Huber : loss_helpers::PlainLoss {
   template <class T>
   struct Consts {
@@ -63,9 +66,9 @@ struct Huber : loss_helpers::PlainLoss {
   static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T, const Consts<T>& c) {
     const T d = x - y;
     const T a = abs_of(d);
-    const bool inside = a < c.delta;
-    return {inside ? T(0.5) * d * d : c.delta * (a - c.half_delta),
-            inside ? d : c.delta * sign_of(d)};
+    const bool outside = a >= c.delta;
+    return {outside ? c.delta * (a - c.half_delta) : T(0.5) * d * d,
+            outside ? c.delta * sign_of(d) : d};
   }
 };
 

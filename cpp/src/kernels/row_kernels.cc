@@ -245,9 +245,10 @@ void triplet_margin(const RowBlock<T>& b, const RowOptions& o) {
 }
 
 // --- multilabel_soft_margin ---------------------------------------------------------------
-// loss = -(1/C) sum_c w_c (y_c log_sigmoid(x_c) + (1 - y_c) log_sigmoid(-x_c)), torch's
-// formula term for term (so an infinite label gives NaN as in torch); d/dx_c =
-// w_c ((1 - y_c) sigmoid(x_c) - y_c sigmoid(-x_c)) / C. y in in[1], w (optional) in in[2].
+// loss = -(1/C) sum_c w_c (y_c log_sigmoid(x_c) + (1 - y_c) log_sigmoid(-x_c)) and d/dx_c =
+// (w_c (1 - y_c) sigmoid(x_c) - w_c y_c sigmoid(-x_c)) / C, torch's formula and its autograd
+// term for term, so NaN and inf propagate as in torch (an infinite label or weight times a
+// zero term gives NaN). y in in[1], w (optional) in in[2].
 
 template <class T, bool kWeighted, bool kGrad>
 void multilabel_soft_margin(const RowBlock<T>& b, const RowOptions&) {
@@ -270,9 +271,12 @@ void multilabel_soft_margin(const RowBlock<T>& b, const RowOptions&) {
       // g may be x: each x[c] is read before g[c] is written.
 #pragma omp simd
       for (int64_t c = 0; c < b.length; ++c) {
-        T slope = (T(1) - y[c]) * math::sigmoid(x[c]) - y[c] * math::sigmoid(-x[c]);
-        if constexpr (kWeighted) slope *= w[c];
-        g[c] = step * slope;
+        T positive = T(1) - y[c], negative = y[c];
+        if constexpr (kWeighted) {
+          positive *= w[c];
+          negative *= w[c];
+        }
+        g[c] = step * (positive * math::sigmoid(x[c]) - negative * math::sigmoid(-x[c]));
       }
     }
   }
