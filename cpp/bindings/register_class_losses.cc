@@ -42,20 +42,12 @@ class ClassPrepared : public PreparedLoss {
     call_.input = RowView{ConstView{input_.data(), input_layout_.row_strides.data()}, input_layout_.class_stride};
     call_.options = options;
     prepare_target(target, axis);
-    weight_ = per_class(weight, "weight", classes,
+    weight_ = per_class(weight, "weight", classes, call_.weight, call_.weight_stride,
                         "weight tensor should be defined either for all " + std::to_string(classes) +
                             " classes or no classes but got weight tensor of shape: ");
-    if (weight_.present()) {
-      call_.weight = weight_.data();
-      call_.weight_stride = weight_.strides[0];
-    }
-    alpha_ = per_class(alpha, "alpha", classes,
+    alpha_ = per_class(alpha, "alpha", classes, call_.alpha, call_.alpha_stride,
                        "alpha must be a scalar or have shape (" + std::to_string(classes) +
                            ",) (one value per class), got shape ");
-    if (alpha_.present()) {
-      call_.alpha = alpha_.data();
-      call_.alpha_stride = alpha_.strides[0];
-    }
     check_targets();
 
     dtype = input_.dtype;
@@ -117,12 +109,15 @@ class ClassPrepared : public PreparedLoss {
     call_.index_dtype = index_target_.dtype;
   }
 
-  // An optional (C,) operand of the input's dtype.
-  FloatArray per_class(const py::handle& obj, const char* name, int64_t classes, const std::string& message) const {
+  // An optional (C,) operand of the input's dtype, laid into `data` and `stride` when present.
+  FloatArray per_class(const py::handle& obj, const char* name, int64_t classes, const void*& data, int64_t& stride,
+                       const std::string& message) const {
     FloatArray a = float_array(obj, name, /*allow_none=*/true);
     if (!a.present()) return a;
     require_dtype(a, input_.dtype, name);
     if (a.shape != std::vector<int64_t>{classes}) throw py::value_error(message + dims_str(a.shape));
+    data = a.data();
+    stride = a.strides[0];
     return a;
   }
 

@@ -11,14 +11,6 @@
 namespace fastloss {
 namespace {
 
-template <class T>
-const kernel_abi::ClassKernels<T>& class_kernels() {
-  if constexpr (sizeof(T) == 4)
-    return dispatch::class_kernels().f32;
-  else
-    return dispatch::class_kernels().f64;
-}
-
 // One class-loss call: its options as the kernels read them (weight and alpha contiguous).
 template <class T>
 class ClassLossRun {
@@ -69,7 +61,7 @@ class ClassLossRun {
     pass.loss_out = loss_out;
     pass.scratch_doubles = kernel_abi::class_scratch_doubles(call_.shape.length);
     options_.want_loss = want_loss;
-    const kernel_abi::ClassKernels<T>& k = class_kernels<T>();
+    const kernel_abi::ClassKernels<T>& k = dispatch::for_type<T>(dispatch::class_kernels());
     return rows::run<T>(pass, [&](const kernel_abi::RowBlock<T>& block) { k.losses(block, options_); });
   }
 
@@ -88,11 +80,6 @@ class ClassLossRun {
   kernel_abi::ClassOptions options_{};
 };
 
-template <class F>
-auto with_dtype(DType dtype, F&& f) {
-  return dtype == DType::kFloat32 ? f(float{}) : f(double{});
-}
-
 }  // namespace
 
 void softmax(DType dtype, const RowShape& shape, RowView in, MutableRowView out, bool log) {
@@ -103,7 +90,7 @@ void softmax(DType dtype, const RowShape& shape, RowView in, MutableRowView out,
     pass.in[0] = in;
     pass.out[0] = out;
     pass.scratch_doubles = kernel_abi::class_scratch_doubles(shape.length);
-    const kernel_abi::ClassKernels<T>& k = class_kernels<T>();
+    const kernel_abi::ClassKernels<T>& k = dispatch::for_type<T>(dispatch::class_kernels());
     rows::run<T>(pass, [&](const kernel_abi::RowBlock<T>& block) { k.softmax(block, log); });
     return 0;
   });

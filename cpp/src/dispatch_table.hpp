@@ -7,6 +7,7 @@
 #error "dispatch_table.hpp is for the dispatcher; per-target sources include kernels/families.hpp"
 #endif
 
+#include "fastloss/array.hpp"
 #include "fastloss/dispatch.hpp"
 #include "kernels/families.hpp"
 #include "kernels/target_macros.hpp"
@@ -43,5 +44,21 @@ FASTLOSS_KERNEL_FAMILIES(FASTLOSS_DEFINE_DISPATCH)
 #undef FASTLOSS_DEFINE_DISPATCH
 #undef FASTLOSS_TARGET_ENTRY
 
+// A family object's kernels for the float type T (its f32 or f64 member).
+template <class T, class Family>
+const auto& for_type(const Family& family) {
+  if constexpr (sizeof(T) == 4)
+    return family.f32;
+  else
+    return family.f64;
+}
+
 }  // namespace dispatch
+
+// Calls f(T{}) with T the float type of `dtype`.
+template <class F>
+auto with_dtype(DType dtype, F&& f) {
+  return dtype == DType::kFloat32 ? f(float{}) : f(double{});
+}
+
 }  // namespace fastloss

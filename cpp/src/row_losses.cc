@@ -11,14 +11,6 @@
 namespace fastloss {
 namespace {
 
-template <class T>
-const kernel_abi::RowKernels<T>& row_kernels() {
-  if constexpr (sizeof(T) == 4)
-    return dispatch::row_kernels().f32;
-  else
-    return dispatch::row_kernels().f64;
-}
-
 // One pass over the call's rows: the gradients in `grads` (null: none), each row's scale
 // from grad_output or `scale`, each row's loss to loss_out when present. Returns the sum
 // of the row losses.
@@ -58,13 +50,8 @@ double run_rows(const RowLossCall& call, const MutableRowView* grads, ConstView 
       class_weight.push_back(static_cast<double>(w[c * call.class_weight_stride]));
   }
   const kernel_abi::RowOptions options{call.loss, class_weight.empty() ? nullptr : class_weight.data(), call.options};
-  const kernel_abi::RowKernels<T>& k = row_kernels<T>();
+  const kernel_abi::RowKernels<T>& k = dispatch::for_type<T>(dispatch::row_kernels());
   return rows::run<T>(pass, [&](const kernel_abi::RowBlock<T>& block) { k.losses(block, options); });
-}
-
-template <class F>
-auto with_dtype(DType dtype, F&& f) {
-  return dtype == DType::kFloat32 ? f(float{}) : f(double{});
 }
 
 double mean_denominator(const RowLossCall& call, Reduction reduction) {

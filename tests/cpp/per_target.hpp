@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "fastloss/dispatch.hpp"
@@ -24,6 +26,26 @@ class PerTarget : public ::testing::TestWithParam<fastloss::Target> {
 
 inline std::string target_param_name(const ::testing::TestParamInfo<fastloss::Target>& info) {
   return fastloss::target_name(info.param);
+}
+
+template <class T>
+constexpr fastloss::DType dtype_of() {
+  return sizeof(T) == 4 ? fastloss::DType::kFloat32 : fastloss::DType::kFloat64;
+}
+
+// |expected - actual| <= tol * max(1, |expected|); a NaN or infinite expectation must be met
+// exactly.
+inline void expect_close(long double expected, long double actual, long double tol, const char* what, size_t i) {
+  if (std::isnan(expected) || std::isinf(expected)) {
+    EXPECT_EQ(std::isnan(expected), std::isnan(actual)) << what << " at " << i;
+    if (std::isinf(expected)) {
+      EXPECT_EQ(expected, actual) << what << " at " << i;
+    }
+    return;
+  }
+  const long double scale = std::max(1.0L, std::fabs(expected));
+  EXPECT_LE(std::fabs(expected - actual), tol * scale)
+      << what << " at " << i << ": expected " << static_cast<double>(expected) << " got " << static_cast<double>(actual);
 }
 
 }  // namespace fastloss_test

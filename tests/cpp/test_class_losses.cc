@@ -29,28 +29,12 @@ using fastloss::Shape;
 
 constexpr long double kInf = std::numeric_limits<long double>::infinity();
 
-template <class T>
-constexpr DType dtype_of() {
-  return sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64;
-}
+using fastloss_test::dtype_of;
+using fastloss_test::expect_close;
 
 template <class T>
 long double tolerance() {
   return sizeof(T) == 4 ? 1e-5L : 1e-12L;
-}
-
-void expect_close(long double expected, long double actual, long double tol, const char* what, size_t i) {
-  if (std::isnan(expected) || std::isinf(expected)) {
-    EXPECT_EQ(std::isnan(expected), std::isnan(actual)) << what << " at " << i;
-    if (std::isinf(expected)) {
-      EXPECT_EQ(expected, actual) << what << " at " << i;
-    }
-    return;
-  }
-  const long double scale = std::max(1.0L, std::fabs(expected));
-  EXPECT_LE(std::fabs(expected - actual), tol * scale)
-      << what << " at " << i << ": expected " << static_cast<double>(expected) << " got "
-      << static_cast<double>(actual);
 }
 
 // log p of one row in long double.

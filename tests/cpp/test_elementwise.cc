@@ -68,22 +68,13 @@ Data<T> make_data(ElementwiseLoss loss, size_t n, unsigned seed) {
   return d;
 }
 
-template <class T>
-constexpr DType dtype_of() {
-  return sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64;
-}
+using fastloss_test::dtype_of;
+using fastloss_test::expect_close;
 
 // Relative tolerance per element: the kernels' math is within a few ULP.
 template <class T>
 long double tolerance() {
   return sizeof(T) == 4 ? 2e-5L : 1e-12L;
-}
-
-void expect_close(long double expected, long double actual, long double rtol, const char* what, size_t i) {
-  const long double scale = std::max(1.0L, std::fabs(expected));
-  EXPECT_LE(std::fabs(expected - actual), rtol * scale) << what << " at " << i << ": expected "
-                                                         << static_cast<double>(expected) << " got "
-                                                         << static_cast<double>(actual);
 }
 
 class ElementwiseTest : public fastloss_test::PerTarget {};

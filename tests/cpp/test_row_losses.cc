@@ -147,8 +147,7 @@ Reference multilabel_reference(const Rows& x, const std::vector<LD>& labels, con
   return ref;
 }
 
-template <class T>
-constexpr DType dtype_of() { return sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64; }
+using fastloss_test::dtype_of;
 
 // Relative tolerance on values of magnitude ~1: the kernels sum in float64 but compute
 // terms in T.

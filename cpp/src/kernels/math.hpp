@@ -116,16 +116,13 @@ FASTLOSS_INLINE T quiet_nan() {
 // twice elsewhere. Kernels are compiled with -ffp-contract=off, so this is the only place a
 // multiply and an add fuse: the compiler cannot contract one loop of a kernel (a vector body)
 // and not another (a remainder, the fused pass), and every path rounds alike, bit for bit.
-FASTLOSS_INLINE float mul_add(float a, float b, float c) {
+template <class T>
+FASTLOSS_INLINE T mul_add(T a, T b, T c) {
 #if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
-  return __builtin_fmaf(a, b, c);
-#else
-  return a * b + c;
-#endif
-}
-FASTLOSS_INLINE double mul_add(double a, double b, double c) {
-#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
-  return __builtin_fma(a, b, c);
+  if constexpr (sizeof(T) == 4)
+    return __builtin_fmaf(a, b, c);
+  else
+    return __builtin_fma(a, b, c);
 #else
   return a * b + c;
 #endif
