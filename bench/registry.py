@@ -202,6 +202,12 @@ register(Case(
     torch_call=lambda torch, x, y: torch.nn.functional.huber_loss(x, y, delta=1.5),
 ))
 register(Case(
+    "log_cosh_loss", ELEMENTWISE, _pair,
+    value=lambda xp, x, y: _mean(xp, xp.logaddexp(x - y, y - x) - np.float32(np.log(2))),
+    numpy_grad=lambda x, y: np.tanh(x - y) / x.size,
+    torch_call=lambda torch, x, y: torch.mean(torch.logaddexp(x - y, y - x) - np.log(2)),
+))
+register(Case(
     "poisson_nll_loss", ELEMENTWISE, lambda rng, n: (_normal(rng, n), _unit(rng, n) * 4),
     value=lambda xp, x, y: _mean(xp, xp.exp(x) - y * x),
     numpy_grad=lambda x, y: (np.exp(x) - y) / x.size,

@@ -57,6 +57,7 @@ class ElementwiseLoss(enum.Enum):
     hinge_embedding_loss = 10
     margin_ranking_loss = 11
     sigmoid_focal_loss = 12
+    log_cosh_loss = 13
 
 class ElementwiseOptions:
     def __init__(

@@ -198,6 +198,16 @@ kl_div, kl_div_backward, kl_div_with_grad = functions(Declaration(
     (``-exp(y)`` with ``log_target``), scaled by the reduction.
     """, warn=_warn_kl_div_mean))
 
+log_cosh_loss, log_cosh_loss_backward, log_cosh_loss_with_grad = functions(Declaration(
+    "log_cosh_loss", Elementwise(_E.log_cosh_loss),
+    (array("input"), array("target"), reduction()),
+    """Log-cosh loss ``log(cosh(x - y))``: ``(x - y)^2 / 2`` near 0, ``|x - y| - log 2`` far from it.
+
+    Computed without overflow for every finite difference and with full relative accuracy near
+    0; the gradient is ``tanh(x - y)``. ``target`` broadcasts against ``input``. (torch has no
+    log-cosh loss.)
+    """))
+
 # --- margin losses on +-1 labels ------------------------------------------------------------
 
 soft_margin_loss, soft_margin_loss_backward, soft_margin_loss_with_grad = functions(Declaration(

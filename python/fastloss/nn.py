@@ -21,7 +21,7 @@ from . import functional as F
 from ._declare import DECLARATIONS, REQUIRED, Declaration
 
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss",
-           "PoissonNLLLoss", "GaussianNLLLoss", "SoftMarginLoss", "HingeEmbeddingLoss", "MarginRankingLoss",
+           "PoissonNLLLoss", "GaussianNLLLoss", "LogCoshLoss", "SoftMarginLoss", "HingeEmbeddingLoss", "MarginRankingLoss",
            "SigmoidFocalLoss", "MultiLabelSoftMarginLoss", "NLLLoss", "CrossEntropyLoss", "SoftmaxFocalLoss",
            "CosineEmbeddingLoss", "MultiMarginLoss", "TripletMarginLoss", "Softmax", "LogSoftmax"]
 
@@ -154,6 +154,10 @@ class PoissonNLLLoss(Loss, wraps="poisson_nll_loss"):
 class GaussianNLLLoss(Loss, wraps="gaussian_nll_loss"):
     """torch.nn.GaussianNLLLoss: called as ``loss(input, target, var)``; ``backward`` returns
     ``(grad_input, grad_var)``."""
+
+
+class LogCoshLoss(Loss, wraps="log_cosh_loss"):
+    """The log-cosh loss; see :func:`fastloss.functional.log_cosh_loss`."""
 
 
 class SoftMarginLoss(Loss, wraps="soft_margin_loss"):

@@ -112,6 +112,12 @@ std::vector<Case> cases() {
                    return Reference{(y == 0 ? 0 : y * std::log(y)) - y * x, -y};
                  }});
   }
+  c.push_back({"log_cosh", ElementwiseLoss::log_cosh_loss, {}, false, choice({-300, -40, -3, -1, -0.999, 1e-3, 0.5}),
+               choice({0, 1e-30, 1e-6, 0.75, 2}), none,
+               [](LD x, LD y, LD) {
+                 const LD half_sinh = std::sinh((x - y) / 2);
+                 return Reference{std::log1p(2 * half_sinh * half_sinh), std::tanh(x - y)};
+               }});
   c.push_back({"soft_margin", ElementwiseLoss::soft_margin_loss, {}, false, uniform(-40, 40), choice({-1, 1}), none,
                [](LD x, LD y, LD) { return Reference{softplus(-y * x), -y * sigmoid(-y * x)}; }});
   for (double margin : {0.0, 1.0}) {
@@ -408,6 +414,45 @@ void check_extreme_focal_logits() {
 TEST_P(LossKernelTest, FocalLossIsFiniteUpToTheLargestLogits) {
   check_extreme_focal_logits<float>();
   check_extreme_focal_logits<double>();
+}
+
+// log_cosh_loss's value near 0 is d^2 / 2: the loss keeps its relative accuracy there (a
+// form such as |d| + log1p(exp(-2|d|)) - ln 2 would cancel to noise), and its gradient
+// tanh(d) likewise, over the whole range.
+template <class T>
+void check_log_cosh_relative_accuracy() {
+  std::vector<T> x;
+  for (LD d = 1e-12L; d < 200; d *= 1.01L) {
+    x.push_back(static_cast<T>(d));
+    x.push_back(static_cast<T>(-d));
+  }
+  const std::vector<T> y(x.size(), T(0));
+  const int64_t n = static_cast<int64_t>(x.size()), unit = 1;
+  ElementwiseCall call;
+  call.loss = ElementwiseLoss::log_cosh_loss;
+  call.dtype = fastloss_test::dtype_of<T>();
+  call.shape = Shape{1, &n};
+  call.input = ConstView{x.data(), &unit};
+  call.target = ConstView{y.data(), &unit};
+  std::vector<T> loss(x.size()), grad(x.size());
+  fastloss::elementwise_forward(call, Reduction::kNone, MutableView{loss.data(), &unit});
+  fastloss::elementwise_backward(call, Reduction::kSum, {}, 1.0, MutableView{grad.data(), &unit});
+  const LD eps = std::numeric_limits<T>::epsilon();
+  for (size_t i = 0; i < x.size(); ++i) {
+    const LD d = x[i];
+    // log1p(2 sinh^2(d / 2)): log(cosh d) itself rounds 1 + d^2 / 2 to 1 for tiny d even in long double.
+    const LD half_sinh = std::sinh(d / 2);
+    const LD want_loss = std::log1p(2 * half_sinh * half_sinh), want_grad = std::tanh(d);
+    if (want_loss > static_cast<LD>(std::numeric_limits<T>::min())) {
+      EXPECT_LE(std::fabs(loss[i] - want_loss), 8 * eps * want_loss) << "loss at " << static_cast<double>(d);
+    }
+    EXPECT_LE(std::fabs(grad[i] - want_grad), 4 * eps * std::fabs(want_grad)) << "grad at " << static_cast<double>(d);
+  }
+}
+
+TEST_P(LossKernelTest, LogCoshKeepsRelativeAccuracyNearZero) {
+  check_log_cosh_relative_accuracy<float>();
+  check_log_cosh_relative_accuracy<double>();
 }
 
 FASTLOSS_INSTANTIATE_PER_TARGET(LossKernelTest);

@@ -376,6 +376,8 @@ LOSSES: Tuple[LossSpec, ...] = (
     LossSpec("gaussian_nll_loss", _make_gaussian, ("input", "target", "var"), scalar_ok=("var",),
              shaped=("target", "var"), invalid_options=_TORCH_TERSE_REDUCTION, reference=_ref_gaussian,
              torch_name="gaussian_nll_loss", backward_tuple=True, grad_operands=("input", "var")),
+    LossSpec("log_cosh_loss", _make_pair, ("input", "target"), shaped=("target",), invalid_options=_REDUCTION,
+             reference=lambda kw: np.log1p(2 * np.sinh((kw["input"] - kw["target"]) / 2) ** 2)),
     LossSpec("kl_div", _make_kl, ("input", "target"), shaped=("target",),
              invalid_options=_REDUCTION, reference=_ref_kl, torch_name="kl_div", default_reduction="sum"),
     LossSpec("soft_margin_loss", _make_margin, ("input", "target"), shaped=("target",),

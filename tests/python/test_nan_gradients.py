@@ -17,6 +17,7 @@ torch on purpose, the case is listed in DIVERGENCES with the reason (a strict xf
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -44,11 +45,19 @@ def torch_softmax_focal_loss(input, target, alpha=None, gamma=2.0, weight=None, 
     return {"none": loss, "mean": loss.sum() / w_t.sum(), "sum": loss.sum()}[reduction]
 
 
+def torch_log_cosh_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """log(cosh(x - y)) written stably in torch (it has no log-cosh loss)."""
+    d = input - target
+    loss = torch.logaddexp(d, -d) - math.log(2.0)
+    return {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[reduction]
+
+
 REFEREES: Dict[str, Callable[..., torch.Tensor]] = {
     spec.name: getattr(TF, spec.torch_name) for spec in LOSSES if spec.torch_name is not None
 }
 REFEREES["sigmoid_focal_loss"] = torchvision_sigmoid_focal_loss
 REFEREES["softmax_focal_loss"] = torch_softmax_focal_loss
+REFEREES["log_cosh_loss"] = torch_log_cosh_loss
 
 
 def probabilities(kw: Kwargs) -> np.ndarray:

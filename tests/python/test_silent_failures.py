@@ -165,7 +165,7 @@ def test_ignore_index_accepts_numpy_integers():
 def test_backward_after_a_call_that_raised_raises():
     loss = nn.MSELoss()
     loss(np.ones(3), np.zeros(3))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError), pytest.warns(UserWarning, match="different to the input size"):
         loss(np.ones(3), np.zeros(4))
     with pytest.raises(RuntimeError, match="backward\\(\\) called before a successful call"):
         loss.backward()

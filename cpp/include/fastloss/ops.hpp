@@ -21,7 +21,8 @@
   X(soft_margin_loss, false, "input", "target", "", kNone)                                          \
   X(hinge_embedding_loss, false, "input", "target", "", kNone)                                      \
   X(margin_ranking_loss, false, "input1", "target", "input2", kNone)                                \
-  X(sigmoid_focal_loss, false, "inputs", "targets", "", kNone)
+  X(sigmoid_focal_loss, false, "inputs", "targets", "", kNone)                                     \
+  X(log_cosh_loss, false, "input", "target", "", kNone)
 
 // Unary math ops exposed as array functions: X(name).
 #define FASTLOSS_UNARY_OPS(X) \
