@@ -1,6 +1,8 @@
-// Run-time introspection (SIMD targets, threads) and the unary array math functions.
+// Run-time introspection and control (SIMD targets, threads) and the unary array math
+// functions.
 #include "pybind.hpp"
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,29 @@ py::array apply_unary(UnaryOp op, const py::handle& x, const py::handle& out) {
   return result.array;
 }
 
+// set_num_threads's argument. pybind11's own int conversion answers 2.5, "4" or 2**31 with
+// "incompatible function arguments", naming neither the argument nor what is wrong with it.
+int thread_count(const py::handle& n) {
+  auto got = [&] { return ", got n=" + py::repr(n).cast<std::string>(); };
+  if (PyIndex_Check(n.ptr()) == 0) {
+    throw py::type_error("number of threads must be an integer" + got());
+  }
+  const auto index = py::reinterpret_steal<py::object>(PyNumber_Index(n.ptr()));
+  if (!index) throw py::error_already_set();
+  int overflow = 0;  // the sign of a value beyond long long (which reads as -1)
+  const long long value = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
+  if (overflow < 0 || (overflow == 0 && value < 1)) {
+    throw py::value_error("number of threads must be at least 1" + got());
+  }
+  if (overflow > 0 || value > std::numeric_limits<int>::max()) {
+    const std::string message = "number of threads must be at most " +
+                                std::to_string(std::numeric_limits<int>::max()) + got();
+    py::set_error(PyExc_OverflowError, message.c_str());
+    throw py::error_already_set();
+  }
+  return static_cast<int>(value);
+}
+
 }  // namespace
 
 void register_runtime(py::module_& m) {
@@ -43,8 +68,9 @@ void register_runtime(py::module_& m) {
         "Compiled SIMD targets this CPU can run, lowest first.");
   m.def("force_target", &force_target, py::arg("name"),
         "Run kernels on the named compiled target (testing; FASTLOSS_TARGET does this at start).");
-  m.def("set_num_threads", &set_num_threads, py::arg("n"), "Threads used by every kernel.");
-  m.def("get_num_threads", &get_num_threads, "Threads used by every kernel.");
+  m.def("set_num_threads", [](const py::handle& n) { set_num_threads(thread_count(n)); },
+        py::arg("n"), "Set the thread setting (a kernel starts at most one thread per CPU).");
+  m.def("get_num_threads", &get_num_threads, "The thread setting.");
 
   py::native_enum<UnaryOp> ops(m, "UnaryOp", "enum.Enum", "Unary array math functions.");
 #define FASTLOSS_ENUM_VALUE(name) ops.value(#name, UnaryOp::name);

@@ -25,11 +25,13 @@ inline constexpr int64_t kMinChunksPerThread = 4;
 inline int64_t chunk_count(int64_t n, int64_t chunk) { return n == 0 ? 0 : (n - 1) / chunk + 1; }
 
 inline int threads_for(int64_t chunks, int64_t min_chunks_per_thread = kMinChunksPerThread) {
-  const int64_t useful = std::max<int64_t>(1, chunks / min_chunks_per_thread);
-  return static_cast<int>(std::min<int64_t>(get_num_threads(), useful));
+  const int64_t useful = chunks / min_chunks_per_thread;
+  if (useful <= 1) return 1;  // too little to share: spares kernel_thread_limit() its CPU count
+  return static_cast<int>(std::min<int64_t>(kernel_thread_limit(), useful));
 }
 
-// Runs body(chunk_index) for every chunk in [0, chunks), in parallel.
+// Runs body(chunk_index) for every chunk in [0, chunks) on `threads` threads (threads_for's
+// choice).
 template <class Body>
 void for_each_chunk(int64_t chunks, int threads, Body&& body) {
 #ifdef _OPENMP

@@ -1,5 +1,6 @@
 #include "fastloss/threading.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <stdexcept>
 #include <string>
@@ -34,5 +35,14 @@ void set_num_threads(int n) {
 }
 
 int get_num_threads() { return thread_setting().load(std::memory_order_relaxed); }
+
+int kernel_thread_limit() {
+#ifdef _OPENMP
+  const int setting = get_num_threads();
+  return setting == 1 ? 1 : std::min(setting, omp_get_num_procs());  // affinity-aware
+#else
+  return 1;
+#endif
+}
 
 }  // namespace fastloss

@@ -1,10 +1,17 @@
-// Thread count used by every kernel. Defaults to OpenMP's (so OMP_NUM_THREADS is respected).
+// Threads used by the kernels.
 #pragma once
 
 namespace fastloss {
 
-// Throws std::invalid_argument when n < 1.
+// The thread setting. Defaults to OpenMP's (so OMP_NUM_THREADS is respected); any n >= 1 is
+// accepted, since kernel_thread_limit() caps what kernels start. Throws
+// std::invalid_argument when n < 1.
 void set_num_threads(int n);
 int get_num_threads();
+
+// The most threads a kernel starts: get_num_threads(), capped at the CPUs this process may
+// run on (the calling thread's affinity mask, read at each call), so an oversized setting
+// never oversubscribes the machine.
+int kernel_thread_limit();
 
 }  // namespace fastloss
