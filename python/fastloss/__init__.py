@@ -42,6 +42,11 @@ def set_num_threads(n: SupportsIndex) -> None:
     more than its size makes worthwhile; so a large ``n`` means "every available CPU".
     Results are bitwise identical for any number of threads.
 
+    In a child process created by ``fork()`` (``os.fork``, multiprocessing's "fork" start
+    method) kernels run on one thread: OpenMP's thread pool does not survive fork, and a
+    multi-threaded kernel would wait for it forever. ``set_num_threads`` still checks and
+    records ``n`` there (``get_num_threads`` returns it), but kernels stay single-threaded.
+
     Raises TypeError when ``n`` is not an integer, ValueError when ``n < 1`` and
     OverflowError when ``n > 2**31 - 1``.
     """

@@ -1,7 +1,9 @@
 // The parallel loops (parallel.hpp) and thread settings (threading.hpp): sums identical for
-// any team size, and the thread cap.
+// any team size, the thread cap, and fork safety.
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <stdexcept>
@@ -44,5 +46,30 @@ TEST(ThreadSettings, KernelsStartAtMostOneThreadPerAvailableCpu) {
   EXPECT_THROW(fastloss::set_num_threads(0), std::invalid_argument);
   fastloss::set_num_threads(before);
 }
+
+#ifdef _OPENMP
+TEST(ThreadSettings, AForkedChildRunsSingleThreaded) {
+  if (available_cpus() < 2) GTEST_SKIP() << "a thread team needs two CPUs";
+  const int before = fastloss::get_num_threads();
+  fastloss::set_num_threads(2);
+  auto sum = [] {
+    return parallel::ordered_sum(64, parallel::threads_for(64), [](int64_t c) {
+      return Sums{static_cast<double>(c), 1.0};
+    });
+  };
+  const Sums expected = sum();  // a team of 2 (whose workers fork does not copy)
+  const pid_t child = fork();
+  if (child == 0) {
+    alarm(10);  // a hung child is killed, and fails the test
+    const Sums got = sum();
+    _exit(fastloss::kernel_thread_limit() == 1 && got.loss == expected.loss ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "wait status " << status;
+  EXPECT_EQ(fastloss::kernel_thread_limit(), 2);
+  fastloss::set_num_threads(before);
+}
+#endif
 
 }  // namespace

@@ -11,7 +11,8 @@ int get_num_threads();
 
 // The most threads a kernel starts: get_num_threads(), capped at the CPUs this process may
 // run on (the calling thread's affinity mask, read at each call), so an oversized setting
-// never oversubscribes the machine.
+// never oversubscribes the machine; and 1 in a child process created by fork(), where
+// OpenMP's thread pool is lost (it does not survive fork) and a team would hang.
 int kernel_thread_limit();
 
 }  // namespace fastloss
