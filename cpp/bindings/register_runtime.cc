@@ -1,7 +1,12 @@
-// Run-time introspection and control (SIMD targets, threads) and the unary array math
-// functions.
+// Run-time introspection and control (SIMD targets, threads, Ctrl-C) and the unary array
+// math functions.
 #include "pybind.hpp"
 
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <limits>
 #include <string>
 #include <vector>
@@ -57,6 +62,48 @@ int thread_count(const py::handle& n) {
   return static_cast<int>(value);
 }
 
+// Python runs signal handlers on its main thread only, so only kernels called there poll.
+std::atomic<unsigned long> python_main_thread{0};
+
+// Taking the GIL waits up to a switch interval (5 ms) while another Python thread runs
+// bytecode, and the kernel's calling thread stalls meanwhile. After a wait the check lets
+// kGilWaitShare times as long pass (up to kMaxGilBackoff) before it takes the GIL again, so
+// that waiting costs the kernel about 1/kGilWaitShare of its time, and Ctrl-C ~100 ms.
+constexpr int kGilWaitShare = 20;
+constexpr std::chrono::milliseconds kMaxGilBackoff{100};
+std::chrono::steady_clock::time_point next_gil_acquire;  // python_main_thread's only
+
+// The core's interrupt check: called on a kernel's calling thread, which has released the
+// GIL. When a signal handler raises (KeyboardInterrupt for SIGINT), its exception stays set
+// on this thread while the kernel unwinds with Interrupted, which the translator lets through.
+bool python_signal_handler_raised() noexcept {
+  if (PyThread_get_thread_ident() != python_main_thread.load(std::memory_order_relaxed)) {
+    return false;
+  }
+  const std::chrono::steady_clock::time_point asked = std::chrono::steady_clock::now();
+  if (asked < next_gil_acquire) return false;
+  py::gil_scoped_acquire gil;
+  const std::chrono::steady_clock::duration waited = std::chrono::steady_clock::now() - asked;
+  next_gil_acquire = asked + std::min<std::chrono::steady_clock::duration>(kGilWaitShare * waited,
+                                                                           kMaxGilBackoff);
+  return PyErr_CheckSignals() != 0;
+}
+
+void make_kernels_interruptible() {
+  const py::object main_thread = py::module_::import("threading").attr("main_thread")();
+  python_main_thread = main_thread.attr("ident").cast<unsigned long>();
+  // os.fork() makes the forking thread the child's main thread.
+  pthread_atfork(nullptr, nullptr, [] { python_main_thread = PyThread_get_thread_ident(); });
+  set_interrupt_check(&python_signal_handler_raised);
+  py::register_local_exception_translator([](std::exception_ptr raised) {
+    try {
+      if (raised) std::rethrow_exception(raised);
+    } catch (const Interrupted&) {
+      // The signal handler's exception is already set: nothing to translate.
+    }
+  });
+}
+
 }  // namespace
 
 void register_runtime(py::module_& m) {
@@ -71,6 +118,7 @@ void register_runtime(py::module_& m) {
   m.def("set_num_threads", [](const py::handle& n) { set_num_threads(thread_count(n)); },
         py::arg("n"), "Set the thread setting (a kernel starts at most one thread per CPU).");
   m.def("get_num_threads", &get_num_threads, "The thread setting.");
+  make_kernels_interruptible();
 
   py::native_enum<UnaryOp> ops(m, "UnaryOp", "enum.Enum", "Unary array math functions.");
 #define FASTLOSS_ENUM_VALUE(name) ops.value(#name, UnaryOp::name);

@@ -26,6 +26,8 @@ std::atomic<int>& thread_setting() {
   return n;
 }
 
+std::atomic<InterruptCheck> installed_interrupt_check{nullptr};
+
 #ifdef _OPENMP
 // True in a child process created by fork(): the parent's OpenMP workers do not exist there,
 // and GNU OpenMP would wait for them forever at the child's first parallel region.
@@ -57,6 +59,14 @@ int kernel_thread_limit() {
 #else
   return 1;
 #endif
+}
+
+void set_interrupt_check(InterruptCheck check) {
+  installed_interrupt_check.store(check, std::memory_order_relaxed);
+}
+
+InterruptCheck interrupt_check() {
+  return installed_interrupt_check.load(std::memory_order_relaxed);
 }
 
 }  // namespace fastloss

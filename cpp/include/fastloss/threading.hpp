@@ -1,5 +1,7 @@
-// Threads used by the kernels.
+// Threads used by the kernels, and cancellation of a long kernel.
 #pragma once
+
+#include <exception>
 
 namespace fastloss {
 
@@ -14,5 +16,20 @@ int get_num_threads();
 // never oversubscribes the machine; and 1 in a child process created by fork(), where
 // OpenMP's thread pool is lost (it does not survive fork) and a team would hang.
 int kernel_thread_limit();
+
+// Cancellation. A kernel's parallel loops ask the interrupt check, from the thread that
+// called the kernel and at most every kInterruptPollMilliseconds, whether to stop; once it
+// says yes, every thread skips its remaining chunks and the kernel throws Interrupted,
+// leaving any output partially written. The check must not throw. Without one (nullptr, the
+// default) kernels always run to the end.
+using InterruptCheck = bool (*)();
+inline constexpr int kInterruptPollMilliseconds = 20;
+void set_interrupt_check(InterruptCheck check);
+InterruptCheck interrupt_check();
+
+class Interrupted : public std::exception {
+ public:
+  const char* what() const noexcept override { return "fastloss kernel interrupted"; }
+};
 
 }  // namespace fastloss
