@@ -1,11 +1,13 @@
 #include "fastloss/threading.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <stdexcept>
 #include <string>
 
 #ifdef _OPENMP
 #include <omp.h>
+#include <pthread.h>
 #endif
 
 namespace fastloss {
@@ -24,6 +26,20 @@ std::atomic<int>& thread_setting() {
   return n;
 }
 
+std::atomic<InterruptCheck> installed_interrupt_check{nullptr};
+
+#ifdef _OPENMP
+// True in a child process created by fork(): the parent's OpenMP workers do not exist there,
+// and GNU OpenMP would wait for them forever at the child's first parallel region.
+std::atomic<bool> forked_child{false};
+
+void mark_forked_child() { forked_child.store(true, std::memory_order_relaxed); }
+
+// Registered while the library loads, so before any thread team can exist.
+[[maybe_unused]] const bool fork_handler_registered =
+    pthread_atfork(nullptr, nullptr, &mark_forked_child) == 0;
+#endif
+
 }  // namespace
 
 void set_num_threads(int n) {
@@ -34,5 +50,23 @@ void set_num_threads(int n) {
 }
 
 int get_num_threads() { return thread_setting().load(std::memory_order_relaxed); }
+
+int kernel_thread_limit() {
+#ifdef _OPENMP
+  if (forked_child.load(std::memory_order_relaxed)) return 1;
+  const int setting = get_num_threads();
+  return setting == 1 ? 1 : std::min(setting, omp_get_num_procs());  // affinity-aware
+#else
+  return 1;
+#endif
+}
+
+void set_interrupt_check(InterruptCheck check) {
+  installed_interrupt_check.store(check, std::memory_order_relaxed);
+}
+
+InterruptCheck interrupt_check() {
+  return installed_interrupt_check.load(std::memory_order_relaxed);
+}
 
 }  // namespace fastloss

@@ -6,7 +6,7 @@ the package itself); classes carry ``torch.nn``'s (``fastloss.nn``).
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, SupportsIndex
 
 try:
     from . import _core
@@ -34,16 +34,27 @@ def compiled_targets() -> List[str]:
     return list(_core.compiled_targets())
 
 
-def set_num_threads(n: int) -> None:
-    """Threads every kernel uses (default: OpenMP's, which honours OMP_NUM_THREADS).
+def set_num_threads(n: SupportsIndex) -> None:
+    """Set how many threads a kernel may use (default: OpenMP's, which honours OMP_NUM_THREADS).
 
-    Raises ValueError when ``n < 1``.
+    A kernel starts at most ``n`` threads, never more than the CPUs this process may run on
+    (its CPU affinity, as ``os.sched_getaffinity(0)`` reports, read at each call), and no
+    more than its size makes worthwhile; so a large ``n`` means "every available CPU".
+    Results are bitwise identical for any number of threads.
+
+    In a child process created by ``fork()`` (``os.fork``, multiprocessing's "fork" start
+    method) kernels run on one thread: OpenMP's thread pool does not survive fork, and a
+    multi-threaded kernel would wait for it forever. ``set_num_threads`` still checks and
+    records ``n`` there (``get_num_threads`` returns it), but kernels stay single-threaded.
+
+    Raises TypeError when ``n`` is not an integer, ValueError when ``n < 1`` and
+    OverflowError when ``n > 2**31 - 1``.
     """
     _core.set_num_threads(n)
 
 
 def get_num_threads() -> int:
-    """Threads every kernel uses."""
+    """The thread setting of set_num_threads (what a kernel may use, not what it starts)."""
     return _core.get_num_threads()
 
 

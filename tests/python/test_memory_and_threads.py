@@ -134,10 +134,57 @@ def test_thread_settings():
         fastloss.set_num_threads(before)
 
 
+@pytest.mark.parametrize("bad, error", [(2**31, OverflowError), (10**30, OverflowError),
+                                        (2.5, TypeError), ("4", TypeError), (None, TypeError)])
+def test_set_num_threads_rejects_what_is_not_a_thread_count_naming_n(bad, error):
+    with pytest.raises(error, match=r"got n=") as raised:
+        fastloss.set_num_threads(bad)
+    assert "incompatible function arguments" not in str(raised.value)
+
+
+def test_set_num_threads_accepts_numpy_integers():
+    before = fastloss.get_num_threads()
+    try:
+        fastloss.set_num_threads(np.int64(2))
+        assert fastloss.get_num_threads() == 2
+    finally:
+        fastloss.set_num_threads(before)
+
+
 def run_python(code, **env):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={**os.environ, **env}, check=False)
     return result
+
+
+# Counts the threads a large call adds to a fresh process (OpenMP keeps its workers, idle,
+# after the call): first with the process pinned to one CPU, then on all of its CPUs.
+THREADS_STARTED_BY_A_HUGE_SETTING = """
+import os
+import numpy as np
+import fastloss
+import fastloss.functional as F
+cpus = sorted(os.sched_getaffinity(0))
+x = np.ones(1 << 24, np.float32)  # 512 chunks: work for hundreds of threads
+def threads_started():
+    before = len(os.listdir("/proc/self/task"))
+    assert F.mse_loss(x, 0.5 * x) == 0.25
+    return len(os.listdir("/proc/self/task")) - before
+os.sched_setaffinity(0, cpus[:1])
+fastloss.set_num_threads(10**9)
+print(threads_started(), end=" ")
+os.sched_setaffinity(0, cpus)
+print(threads_started(), len(cpus), fastloss.get_num_threads())
+"""
+
+
+def test_kernels_start_no_more_threads_than_the_cpus_available():
+    result = run_python(THREADS_STARTED_BY_A_HUGE_SETTING)
+    assert result.returncode == 0, result.stderr
+    pinned, unpinned, cpus, setting = map(int, result.stdout.split())
+    assert setting == 10**9  # the setting is kept; kernels cap it
+    assert pinned == 0
+    assert unpinned <= cpus - 1  # the calling thread is one of the team
 
 
 def test_omp_num_threads_is_respected():
