@@ -64,7 +64,7 @@ def reduction(default: str = "mean", allowed: Tuple[str, ...] = _checks.REDUCTIO
 # forward(), backward(grad_output, out) and with_grad(out).
 Family = Any
 # torch's warnings for a call, given its arguments by name.
-Warning = Callable[[Dict[str, Any]], None]
+WarnHook = Callable[[Dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class Declaration:
     params: Tuple[Param, ...]
     doc: str
     grads: Tuple[str, ...] = ("input",)  # the arrays whose gradients ``_backward`` returns, in order
-    warn: Optional[Warning] = None
+    warn: Optional[WarnHook] = None
     # The leading arrays a fastloss.nn module takes when called (the rest are its constructor's).
     call_arrays: int = 2
     names: Tuple[str, ...] = field(init=False)

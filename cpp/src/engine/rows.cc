@@ -4,30 +4,40 @@
 
 namespace fastloss {
 namespace rows {
+namespace {
 
-Walker::Walker(const Shape& rows) : rows_(rows) {
-  if (rows.ndim > 64) throw std::invalid_argument("too many dimensions");
-}
-
-void Walker::seek(int64_t row) {
-  for (int d = rows_.ndim - 1; d >= 0; --d) {
-    index_[d] = row % rows_.extents[d];
-    row /= rows_.extents[d];
+// Element offsets of consecutive rows: the first row is decomposed over the row dimensions
+// once (seek), then rows are walked in order (next) without a division.
+class Walker {
+ public:
+  explicit Walker(const Shape& rows) : rows_(rows) {
+    if (rows.ndim > kMaxDims) throw std::invalid_argument("too many dimensions");
   }
-}
-
-void Walker::next() {
-  for (int d = rows_.ndim - 1; d >= 0; --d) {
-    if (++index_[d] < rows_.extents[d]) return;
-    index_[d] = 0;
+  void seek(int64_t row) {
+    for (int d = rows_.ndim - 1; d >= 0; --d) {
+      index_[d] = row % rows_.extents[d];
+      row /= rows_.extents[d];
+    }
   }
-}
+  void next() {
+    for (int d = rows_.ndim - 1; d >= 0; --d) {
+      if (++index_[d] < rows_.extents[d]) return;
+      index_[d] = 0;
+    }
+  }
+  int64_t offset(const int64_t* strides) const {
+    int64_t off = 0;
+    for (int d = 0; d < rows_.ndim; ++d) off += index_[d] * strides[d];
+    return off;
+  }
 
-int64_t Walker::offset(const int64_t* strides) const {
-  int64_t off = 0;
-  for (int d = 0; d < rows_.ndim; ++d) off += index_[d] * strides[d];
-  return off;
-}
+ private:
+  static constexpr int kMaxDims = 64;  // NumPy's
+  Shape rows_;
+  int64_t index_[kMaxDims];
+};
+
+}  // namespace
 
 void row_offsets(const Shape& rows, const int64_t* strides, int64_t first, int64_t count, int64_t* offsets) {
   if (rows.ndim == 0) {

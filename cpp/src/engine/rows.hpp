@@ -13,12 +13,11 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <type_traits>
 #include <vector>
 
 #include "fastloss/array.hpp"
-#include "kernels/row_abi.hpp"
 #include "fastloss/threading.hpp"
+#include "kernels/row_abi.hpp"
 #include "parallel.hpp"
 
 namespace fastloss {
@@ -52,20 +51,6 @@ inline constexpr int64_t kTaskRows = 256;
 inline int64_t rows_per_chunk(int64_t length) {
   return std::max<int64_t>(1, kTileElements / std::max<int64_t>(1, length));
 }
-
-// Element offsets of consecutive rows in every operand: the first row is decomposed over the
-// row dimensions once (seek), then rows are walked in order (next) without a division.
-class Walker {
- public:
-  explicit Walker(const Shape& rows);
-  void seek(int64_t row);
-  void next();
-  int64_t offset(const int64_t* strides) const;
-
- private:
-  Shape rows_;
-  int64_t index_[64];
-};
 
 // offsets[i] = the element offset of row first + i of an operand with `strides` over `rows`,
 // for i < count: a multiply for one row dimension (the common case), the walker otherwise.
