@@ -11,12 +11,13 @@
 namespace fastloss {
 namespace {
 
-// One pass over the call's rows: the gradients in `grads` (null: none), each row's scale
+// One pass over the call's rows: the row losses when want_loss, the gradients in `grads`
+// (null: none), each row's scale
 // from grad_output or `scale`, each row's loss to loss_out when present. Returns the sum
 // of the row losses.
 template <class T>
-double run_rows(const RowLossCall& call, const MutableRowView* grads, ConstView grad_output, double scale,
-                MutableView loss_out) {
+double run_rows(const RowLossCall& call, bool want_loss, const MutableRowView* grads, ConstView grad_output,
+                double scale, MutableView loss_out) {
   rows::Pass pass;
   pass.shape = call.shape;
   const int inputs = row_loss_inputs(call.loss);
@@ -49,7 +50,8 @@ double run_rows(const RowLossCall& call, const MutableRowView* grads, ConstView 
     for (int64_t c = 0; c < call.shape.length; ++c)
       class_weight.push_back(static_cast<double>(w[c * call.class_weight_stride]));
   }
-  const kernel_abi::RowOptions options{call.loss, class_weight.empty() ? nullptr : class_weight.data(), call.options};
+  const kernel_abi::RowOptions options{call.loss, want_loss, class_weight.empty() ? nullptr : class_weight.data(),
+                                       call.options};
   const kernel_abi::RowKernels<T>& k = dispatch::for_type<T>(dispatch::row_kernels());
   return rows::run<T>(pass, [&](const kernel_abi::RowBlock<T>& block) { k.losses(block, options); });
 }
@@ -70,7 +72,7 @@ InvalidClass find_invalid_class(const RowLossCall& call) {
 double row_loss_forward(const RowLossCall& call, Reduction reduction, MutableView loss_out) {
   return with_dtype(call.dtype, [&](auto zero) {
     const bool none = reduction == Reduction::kNone;
-    const double total = run_rows<decltype(zero)>(call, nullptr, {}, 1.0, none ? loss_out : MutableView{});
+    const double total = run_rows<decltype(zero)>(call, true, nullptr, {}, 1.0, none ? loss_out : MutableView{});
     return none ? 0.0 : total / mean_denominator(call, reduction);
   });
 }
@@ -79,9 +81,9 @@ void row_loss_backward(const RowLossCall& call, Reduction reduction, ConstView g
                        double grad_output_scalar, const MutableRowView* grads) {
   with_dtype(call.dtype, [&](auto zero) {
     if (reduction == Reduction::kNone)
-      run_rows<decltype(zero)>(call, grads, grad_output, 1.0, {});
+      run_rows<decltype(zero)>(call, false, grads, grad_output, 1.0, {});
     else
-      run_rows<decltype(zero)>(call, grads, {}, grad_output_scalar / mean_denominator(call, reduction), {});
+      run_rows<decltype(zero)>(call, false, grads, {}, grad_output_scalar / mean_denominator(call, reduction), {});
     return 0;
   });
 }
@@ -90,7 +92,7 @@ double row_loss_forward_backward(const RowLossCall& call, Reduction reduction, c
                                  MutableView loss_out) {
   return with_dtype(call.dtype, [&](auto zero) {
     const bool none = reduction == Reduction::kNone;
-    const double total = run_rows<decltype(zero)>(call, grads, {}, 1.0 / mean_denominator(call, reduction),
+    const double total = run_rows<decltype(zero)>(call, true, grads, {}, 1.0 / mean_denominator(call, reduction),
                                                   none ? loss_out : MutableView{});
     return none ? 0.0 : total / mean_denominator(call, reduction);
   });

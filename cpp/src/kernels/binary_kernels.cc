@@ -44,12 +44,12 @@ struct BinaryCrossEntropyWithLogits : loss_helpers::PlainLoss {
     const T ls = math::log_sigmoid(x);
     const T s = math::sigmoid(x);
     if constexpr (kPosWeight) {
-      const T l = (pos_weight - T(1)) * y + T(1);
+      const T l = math::mul_add(pos_weight - T(1), y, T(1));
       const T py = pos_weight * y;
-      return {(T(1) - y) * x - l * ls, (py + T(1) - y) * s - py};
+      return {math::mul_add(T(1) - y, x, -(l * ls)), math::mul_add(py + T(1) - y, s, -py)};
     } else {
       (void)pos_weight;
-      return {(T(1) - y) * x - ls, s - y};
+      return {math::mul_add(T(1) - y, x, -ls), s - y};
     }
   }
 };

@@ -54,7 +54,7 @@ struct SigmoidFocal : loss_helpers::PlainLoss {
     LossGrad<T> lg;
     if constexpr (modulator_form == kNoFocus) {
       // gamma = 0: binary_cross_entropy_with_logits' own formula.
-      lg = {(T(1) - y) * x - math::log_sigmoid(x), math::sigmoid(x) - y};
+      lg = {math::mul_add(T(1) - y, x, -math::log_sigmoid(x)), math::sigmoid(x) - y};
     } else {
       // e = exp(-|x|) gives both sigmoids, sigmoid(±|x|) = {1, e} / (1 + e); softplus(±x)
       // = max(±x, 0) + log1p(e) computes the same e and log1p(e), which the compiler shares.

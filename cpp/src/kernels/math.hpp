@@ -11,13 +11,14 @@
 // tests/cpp/test_math.cc enforces on every compiled target (same table there); "measured"
 // is the worst seen by that test (about 1.1 million arguments per function and dtype,
 // including 8192 consecutive representable numbers around every critical point), max over
-// the baseline and avx2 targets (GCC 12; avx2 contracts multiply-adds into FMAs). The
-// sweep can miss the worst case: every float through the avx2 exp gave 1.059 ULP (at
-// x = -0x1.78e2fcp+2) where the sweep saw 0.999, so contracts keep a margin over it.
+// the baseline, avx2 and avx512 targets (GCC 12; avx2 and avx512 fuse the multiply-adds
+// written as mul_add, nothing else). The sweep can miss the worst case: every float through
+// the avx2 and avx512 exp gave 1.059 ULP (at x = -0x1.78e2fcp+2; baseline 1.025) where the
+// sweep saw 0.999, so contracts keep a margin over it.
 //
 //   function      contract f32/f64   measured f32/f64
-//   exp              1.5  / 1.5        1.059 / 0.960   (float: exhaustive, avx2)
-//   log               1   / 1          0.826 / 0.788
+//   exp              1.5  / 1.5        1.059 / 0.960   (float: exhaustive)
+//   log               1   / 1          0.826 / 0.792
 //   log1p             2   / 2          1.431 / 1.436
 //   expm1            2.5  / 2.5        1.712 / 1.886
 //   sigmoid          2.5  / 2.5        2.008 / 2.052
@@ -42,6 +43,22 @@
 namespace fastloss {
 namespace FASTLOSS_TARGET_NS {
 namespace math {
+
+// a * b + c, rounded once where the target has fused multiply-add (avx2, avx512, neon) and
+// twice elsewhere. Kernels are compiled with -ffp-contract=off, so this is the only place a
+// multiply and an add fuse: the compiler cannot contract one loop of a kernel (a vector body)
+// and not another (a remainder, the fused pass), and every path rounds alike, bit for bit.
+template <class T>
+FASTLOSS_INLINE T mul_add(T a, T b, T c) {
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+  if constexpr (sizeof(T) == 4)
+    return __builtin_fmaf(a, b, c);
+  else
+    return __builtin_fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
 
 namespace detail {
 
@@ -110,22 +127,6 @@ FASTLOSS_INLINE T infinity() {
 template <class T>
 FASTLOSS_INLINE T quiet_nan() {
   return static_cast<T>(__builtin_nan(""));
-}
-
-// a * b + c, rounded once where the target has fused multiply-add (avx2, avx512, neon) and
-// twice elsewhere. Kernels are compiled with -ffp-contract=off, so this is the only place a
-// multiply and an add fuse: the compiler cannot contract one loop of a kernel (a vector body)
-// and not another (a remainder, the fused pass), and every path rounds alike, bit for bit.
-template <class T>
-FASTLOSS_INLINE T mul_add(T a, T b, T c) {
-#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
-  if constexpr (sizeof(T) == 4)
-    return __builtin_fmaf(a, b, c);
-  else
-    return __builtin_fma(a, b, c);
-#else
-  return a * b + c;
-#endif
 }
 
 // round(v) for |v| < 2^(mantissa bits - 1), without a rounding instruction.
@@ -224,16 +225,14 @@ FASTLOSS_INLINE T log1p_reduced_plus(T f, T k) {
 template <class T>
 FASTLOSS_INLINE T exp_impl(T x) {
   using C = Consts<T>;
-  // Clamping keeps 2^k representable in two normal halves; NaN passes through both selects.
-  T xc = x < C::kExpMin ? C::kExpMin : x;
-  xc = xc > C::kExpMax ? C::kExpMax : xc;
   // reduce_ln2, keeping k + kRoundShift: its low mantissa bits are k as an integer.
-  const T shifted = mul_add(xc, C::kLog2e, C::kRoundShift);
+  const T shifted = mul_add(x, C::kLog2e, C::kRoundShift);
   const T k = shifted - C::kRoundShift;
-  const T r = mul_add(-k, C::kLn2Lo, mul_add(-k, C::kLn2Hi, xc));
+  const T r = mul_add(-k, C::kLn2Lo, mul_add(-k, C::kLn2Hi, x));
   const T p = T(1) + expm1_reduced(r);
   // 2^k = 2^k1 * 2^k2 with both halves normal, the larger applied first: the product
   // overflows to inf or rounds once into the subnormal range exactly as exp itself should.
+  T result;
   if constexpr (sizeof(T) == 4) {
     // Integer halves from those bits (a third fewer instructions than the float route;
     // double keeps it, as AVX2 has no 64-bit arithmetic shift).
@@ -243,11 +242,15 @@ FASTLOSS_INLINE T exp_impl(T x) {
     const auto power = [](int32_t e) __attribute__((always_inline)) {
       return float_from_bits(static_cast<uint32_t>(e + static_cast<int32_t>(C::kExponentBias)) << C::kMantissaBits);
     };
-    return p * power(k_high) * power(k_low);
+    result = p * power(k_high) * power(k_low);
   } else {
     const T k_high = round_to_integer(k * T(0.5));
-    return p * exp2_integer(k_high) * exp2_integer(k - k_high);
+    result = p * exp2_integer(k_high) * exp2_integer(k - k_high);
   }
+  // Outside [kExpMin, kExpMax] the halves are not normal numbers and the result is +0 or
+  // +inf, chosen last so that the range checks stay off the arithmetic's path (NaN fails both).
+  result = x < C::kExpMin ? T(0) : result;
+  return x > C::kExpMax ? infinity<T>() : result;
 }
 
 template <class T>
@@ -296,7 +299,9 @@ FASTLOSS_INLINE T log1p_impl(T x) {
 template <class T>
 FASTLOSS_INLINE T log1p_unit(T e) {
   const bool upper = e > static_cast<T>(0.41421356237309504880);
-  const T f = upper ? (e - T(1)) * T(0.5) : e;
+  // f = (e - 1) / 2 above, e below, as one multiply-add of selected constants: a select of
+  // the two values would let GCC divide twice, once for each.
+  const T f = mul_add(e, upper ? T(0.5) : T(1), upper ? T(-0.5) : T(0));
   return log1p_reduced_plus(f, upper ? T(1) : T(0));
 }
 
@@ -390,6 +395,27 @@ template <class T>
 FASTLOSS_INLINE T sigmoid(T x) {
   const T e = exp(-detail::abs_of(x));
   return (x >= T(0) ? T(1) : e) / (T(1) + e);
+}
+
+// sigmoid and log_sigmoid of x and of -x together, from one exp and one log1p (they share
+// exp(-|x|)): bit for bit the values of the four calls, so with their contracts. For losses
+// that need both signs (multilabel soft margin).
+template <class T>
+struct SignedPair {
+  T of_x;
+  T of_minus_x;
+};
+template <class T>
+FASTLOSS_INLINE SignedPair<T> log_sigmoid_pair(T x) {
+  const T tail = detail::log1p_unit(exp(-detail::abs_of(x)));
+  const T minus_x = -x;
+  return {(x < T(0) ? x : T(0)) - tail, (minus_x < T(0) ? minus_x : T(0)) - tail};
+}
+template <class T>
+FASTLOSS_INLINE SignedPair<T> sigmoid_pair(T x) {
+  const T e = exp(-detail::abs_of(x));
+  const T denominator = T(1) + e;
+  return {(x >= T(0) ? T(1) : e) / denominator, (-x >= T(0) ? T(1) : e) / denominator};
 }
 
 }  // namespace math

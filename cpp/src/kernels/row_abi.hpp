@@ -61,6 +61,7 @@ struct ClassKernels {
 // optional weight from in[2].
 struct RowOptions {
   RowLoss loss;
+  bool want_loss;  // the row losses are used (a backward pass may skip what only they need)
   const double* class_weight;
   RowLossOptions options;
 };
