@@ -8,7 +8,7 @@ shape into each operand's own shape.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple, cast
 
 import numpy as np
 
@@ -73,7 +73,7 @@ class Elementwise:
         aux = args[self.aux] if self.aux else None
         aux_is_scalar = self.scalar_aux and not isinstance(aux, np.ndarray)
         if aux_is_scalar:
-            value = _checks.real(self.aux)(aux)
+            value = _checks.real(str(self.aux))(aux)
             # Every element's var, without a copy: a read-only zero-stride view.
             aux = np.broadcast_to(np.asarray(value, input.dtype), input.shape) if isinstance(input, np.ndarray) else value
         return ElementwiseCall(self, input, target, args.get("weight"), aux, aux_is_scalar, reduction,
@@ -114,9 +114,11 @@ class ElementwiseCall:
 
     def with_grad(self, out: Optional[np.ndarray]) -> Tuple[Any, ...]:
         # var's own pass reads the input, so it runs first: out may be the input.
-        var_grads = self._aux_grads(np.empty(0), self._unit_grad_output()) if self.aux_gradient == "own_pass" else None
-        loss, grad = _core.elementwise_with_grad(*self.core_args, out=out if self._in_place() else None)
-        return (loss, self._input_grad(grad, out), *(var_grads if var_grads is not None else self._aux_grads(grad, 1.0)))
+        var_grad = self._var_grad(self._unit_grad_output()) if self.aux_gradient == "own_pass" else None
+        loss, core_grad = _core.elementwise_with_grad(*self.core_args, out=out if self._in_place() else None)
+        grad = cast(np.ndarray, core_grad)
+        aux_grads = (var_grad,) if var_grad is not None else self._aux_grads(grad, 1.0)
+        return (loss, self._input_grad(grad, out), *aux_grads)
 
     def _unit_grad_output(self) -> Any:
         """grad_output = 1 for every loss value: a scalar, or ones over the shape for 'none'."""

@@ -90,6 +90,8 @@ def _init(module: Module, args: Dict[str, Any]) -> None:
 class Loss(Module):
     """Base of the loss classes: forward (``__call__``), ``backward`` and ``with_grad``."""
 
+    _backward: Callable[..., Any]
+    _fused: Callable[..., Any]
     _last: Optional[Tuple[Any, ...]] = None
 
     def forward(self, *arrays: Any) -> Any:
@@ -115,8 +117,8 @@ class Loss(Module):
     def __init_subclass__(cls, wraps: Optional[str] = None, **kwargs: Any) -> None:
         super().__init_subclass__(wraps=wraps, **kwargs)
         if wraps is not None:
-            cls._backward = staticmethod(getattr(F, wraps + "_backward"))  # type: ignore[attr-defined]
-            cls._fused = staticmethod(getattr(F, wraps + "_with_grad"))  # type: ignore[attr-defined]
+            cls._backward = staticmethod(getattr(F, wraps + "_backward"))  # type: ignore[assignment]
+            cls._fused = staticmethod(getattr(F, wraps + "_with_grad"))  # type: ignore[assignment]
 
 
 class BCELoss(Loss, wraps="binary_cross_entropy"):

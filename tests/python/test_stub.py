@@ -24,3 +24,12 @@ def test_py_typed_is_shipped():
     import fastloss
 
     assert (pathlib.Path(fastloss.__file__).parent / "py.typed").exists()
+
+
+def test_package_type_checks():
+    import fastloss
+
+    package = pathlib.Path(fastloss.__file__).parent
+    result = subprocess.run([sys.executable, "-m", "mypy", str(package), "--ignore-missing-imports"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
