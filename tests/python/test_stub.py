@@ -27,9 +27,9 @@ def test_py_typed_is_shipped():
 
 
 def test_package_type_checks():
-    import fastloss
-
-    package = pathlib.Path(fastloss.__file__).parent
-    result = subprocess.run([sys.executable, "-m", "mypy", str(package), "--ignore-missing-imports"],
-                            capture_output=True, text=True, check=False)
+    # The source tree's package (with its _core.pyi), not the installed copy: mypy run on a
+    # directory inside site-packages takes site-packages itself for the project and fails there.
+    source = pathlib.Path(__file__).resolve().parents[2] / "python"
+    result = subprocess.run([sys.executable, "-m", "mypy", "-p", "fastloss", "--ignore-missing-imports"],
+                            cwd=source, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
