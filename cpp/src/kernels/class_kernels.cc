@@ -7,6 +7,7 @@
 #endif
 
 #include "kernels/families.hpp"
+#include "kernels/lane_max.hpp"
 #include "kernels/math.hpp"
 
 namespace fastloss {
@@ -90,9 +91,7 @@ LogSumExp chunked_log_sum_exp(const T* x, int64_t n, T* out, double* chunk_max) 
   for (int64_t k = 0, start = 0; start < n; ++k, start += kernel_abi::kLogSumExpChunk) {
     const int64_t len = n - start < kernel_abi::kLogSumExpChunk ? n - start : kernel_abi::kLogSumExpChunk;
     const T* chunk = x + start;
-    T cmax = negative_infinity<T>();
-#pragma omp simd reduction(max : cmax)
-    for (int64_t i = 0; i < len; ++i) cmax = chunk[i] > cmax ? chunk[i] : cmax;
+    const T cmax = lane_max(len, negative_infinity<T>(), [chunk](int64_t i) { return chunk[i]; });
     // A chunk of -inf only (a masked range of the vocabulary) adds exp(x - 0) = 0 instead of
     // exp(-inf - -inf) = NaN. A NaN never raises the maximum but reaches the sum as exp(NaN);
     // +inf gives exp(inf - inf) = NaN: both rows end NaN, as torch.

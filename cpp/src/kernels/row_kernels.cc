@@ -5,6 +5,7 @@
 // Options that change a loop's body (gradient or not, p) are template parameters, chosen
 // once per block, so every loop is branch-free.
 #include "kernels/families.hpp"
+#include "kernels/lane_max.hpp"
 #include "kernels/math.hpp"
 
 namespace fastloss {
@@ -156,12 +157,7 @@ Distance distance(const T* x1, const T* x2, int64_t n, T eps, double p) {
   const T pt = static_cast<T>(p);
   double acc = 0.0;
   if constexpr (kNorm == Norm::kInf) {
-    T max = T(0);
-#pragma omp simd reduction(max : max)
-    for (int64_t i = 0; i < n; ++i) {
-      const T a = abs_of(x1[i] - x2[i] + eps);
-      max = a > max ? a : max;
-    }
+    const T max = lane_max(n, T(0), [x1, x2, eps](int64_t i) { return abs_of(x1[i] - x2[i] + eps); });
     // The maxima share the gradient; a NaN (which the max reduction skips) makes the norm
     // NaN, as torch's amax.
     double ties = 0.0, nans = 0.0;

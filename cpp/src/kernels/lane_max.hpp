@@ -1,0 +1,53 @@
+// The row maximum shared by the kernel families (softmax's chunk maxima, triplet_margin's
+// inf-norm), written so that GCC and clang both vectorize it at full width.
+//
+// Included only by per-target kernel sources: everything here lives in
+// fastloss::FASTLOSS_TARGET_NS and is compiled separately for every target.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/math.hpp"
+
+namespace fastloss {
+namespace FASTLOSS_TARGET_NS {
+
+// m raised to v where v is greater; a NaN v never is, so it is skipped.
+template <class T>
+FASTLOSS_INLINE T max_step(T m, T v) {
+  return v > m ? v : m;
+}
+
+// max_step of init and every value(i), i in [0, n): NaNs skipped. An `omp simd
+// reduction(max)` of floating-point selects is left scalar by clang (without -ffast-math it
+// will not reorder them), and one accumulator makes each step wait for the last; so the
+// maxima run in 128 bytes of independent lanes, merged by halves at the end.
+template <class T, class Value>
+FASTLOSS_INLINE T lane_max(int64_t n, T init, Value value) {
+  constexpr int64_t kLanes = 128 / static_cast<int64_t>(sizeof(T));
+  if (n < kLanes) {
+    T m = init;
+    for (int64_t i = 0; i < n; ++i) m = max_step(m, value(i));
+    return m;
+  }
+  T lanes[kLanes];
+  for (int64_t j = 0; j < kLanes; ++j) lanes[j] = init;
+  const auto group = [&](int64_t at) __attribute__((always_inline)) {
+#pragma omp simd
+    for (int64_t j = 0; j < kLanes; ++j) lanes[j] = max_step(lanes[j], value(at + j));
+  };
+  int64_t base = 0;
+  for (; base + kLanes <= n; base += kLanes) group(base);
+  // The maximum is idempotent: the remainder is taken as a whole group ending at n,
+  // overlapping the last one, instead of a scalar loop. (Choosing each group's start by a
+  // select inside one loop lets GCC's unroll-and-jam fuse two groups into a scalar loop.)
+  if (base < n) group(n - kLanes);
+  // Unrolled, every merge has a constant width and stays in registers.
+#pragma GCC unroll 8
+  for (int64_t width = kLanes / 2; width > 0; width /= 2)
+    for (int64_t j = 0; j < width; ++j) lanes[j] = max_step(lanes[j], lanes[j + width]);
+  return lanes[0];
+}
+
+}  // namespace FASTLOSS_TARGET_NS
+}  // namespace fastloss
