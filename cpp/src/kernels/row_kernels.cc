@@ -25,6 +25,10 @@ FASTLOSS_INLINE T sign_of(T x) {
   return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
 }
 
+// Terms per partial sum in T: few enough per SIMD lane (16 to 64) that a float32 partial
+// stays within a few 1e-7 relative, many enough that the float64 adds are rare.
+constexpr int64_t kTermBlock = 256;
+
 // --- cosine_embedding -----------------------------------------------------------------
 // cos = x1.x2 / sqrt((|x1|^2 + 1e-12)(|x2|^2 + 1e-12)) (torch's EPSILON keeps zero rows at
 // cos = 0); loss = 1 - cos for label 1, max(0, cos - margin) for label -1, else 0.
@@ -169,17 +173,26 @@ Distance distance(const T* x1, const T* x2, int64_t n, T eps, double p) {
     }
     const double value = nans > 0.0 ? __builtin_nan("") : static_cast<double>(max);
     return Distance{value, ties > 0.0 ? 1.0 / ties : 0.0};
-  } else {
-#pragma omp simd reduction(+ : acc)
-    for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(norm_term<T, kNorm>(x1[i] - x2[i] + eps, pt));
-    if constexpr (kNorm == Norm::kOne) return Distance{acc, 1.0};
-    if constexpr (kNorm == Norm::kTwo) {
-      const double d = __builtin_sqrt(acc);
-      return Distance{d, d == 0.0 ? 0.0 : 1.0 / d};
+  } else if constexpr (kNorm == Norm::kGeneral) {
+    // |u|^p costs an exp and a log: its terms are summed in T over blocks of kTermBlock
+    // (full-width vectors, no conversions in the loop; a float64 accumulator has clang
+    // compute the float32 terms at half width) and the blocks in float64.
+    for (int64_t start = 0; start < n; start += kTermBlock) {
+      const int64_t end = n - start < kTermBlock ? n : start + kTermBlock;
+      T partial = T(0);
+#pragma omp simd reduction(+ : partial)
+      for (int64_t i = start; i < end; ++i) partial += norm_term<T, kNorm>(x1[i] - x2[i] + eps, pt);
+      acc += static_cast<double>(partial);
     }
     // (sum |u|^p)^(1/p); the gradient's 1 / d^(p - 1) is 0 for a zero distance, as torch.
     const double d = math::exp(math::log(acc) / p);
     return Distance{d, d == 0.0 ? 0.0 : math::exp((1.0 - p) * math::log(d))};
+  } else {
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(norm_term<T, kNorm>(x1[i] - x2[i] + eps, pt));
+    if constexpr (kNorm == Norm::kOne) return Distance{acc, 1.0};
+    const double d = __builtin_sqrt(acc);
+    return Distance{d, d == 0.0 ? 0.0 : 1.0 / d};
   }
 }
 
@@ -245,10 +258,6 @@ void triplet_margin(const RowBlock<T>& b, const RowOptions& o) {
 // (w_c (1 - y_c) sigmoid(x_c) - w_c y_c sigmoid(-x_c)) / C, torch's formula and its autograd
 // term for term, so NaN and inf propagate as in torch (an infinite label or weight times a
 // zero term gives NaN). y in in[1], w (optional) in in[2].
-
-// Terms per partial sum in T: few enough per SIMD lane (16 to 64) that a float32 partial
-// stays within a few 1e-7 relative, many enough that the float64 adds are rare.
-constexpr int64_t kTermBlock = 256;
 
 template <class T, bool kWeighted, bool kLoss, bool kGrad>
 void multilabel_soft_margin(const RowBlock<T>& b, const RowOptions&) {
