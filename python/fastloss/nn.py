@@ -223,6 +223,8 @@ class _SoftmaxTransform(Transform):
     """torch's softmax modules: constructed with ``dim=None`` only (torch's default: the
     deprecated implicit choice, whose warning then points at the module's caller)."""
 
+    dim: Optional[int]
+
     def __call__(self, input: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
         # The frames above the functional's warning: this call's caller is the user's.
         return self._function(input, self.dim, _stacklevel=4, out=out)  # type: ignore[no-any-return]
@@ -231,10 +233,6 @@ class _SoftmaxTransform(Transform):
 class Softmax(_SoftmaxTransform, wraps="softmax", constructor=("dim",)):
     """torch.nn.Softmax: ``softmax`` along ``dim`` as a callable module."""
 
-    dim: Optional[int]
-
 
 class LogSoftmax(_SoftmaxTransform, wraps="log_softmax", constructor=("dim",)):
     """torch.nn.LogSoftmax: ``log_softmax`` along ``dim`` as a callable module."""
-
-    dim: Optional[int]
