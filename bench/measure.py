@@ -168,11 +168,11 @@ def output_buffer(inputs: Inputs) -> np.ndarray:
 
 def fastloss_calls(functional: Any, case: Case, inputs: Inputs, out: np.ndarray) -> Calls:
     forward = getattr(functional, case.name)
+    kw = case.kwargs
     if case.transform:
-        return {"forward": lambda: forward(*inputs, out=out)}
+        return {"forward": lambda: forward(*inputs, **kw, out=out)}
     backward = getattr(functional, case.name + "_backward")
     with_grad = getattr(functional, case.name + "_with_grad")
-    kw = case.kwargs
     return {
         "forward": lambda: forward(*inputs, **kw),
         "backward": lambda: backward(1.0, *inputs, **kw, out=out),

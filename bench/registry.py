@@ -301,6 +301,29 @@ register(Case(
     value=lambda xp, x: -_softplus(xp, -x), numpy_grad=None,
     torch_call=lambda torch, x: torch.nn.functional.logsigmoid(x),
 ))
+register(Case(
+    "sigmoid_backward", ELEMENTWISE, lambda rng, n: (_normal(rng, n), _sigmoid(np, _normal(rng, n, 4.0))),
+    passes=FORWARD_ONLY, value=lambda xp, g, y: g * (1 - y) * y, numpy_grad=None,
+    torch_call=lambda torch, g, y: torch.ops.aten.sigmoid_backward(g, y),
+))
+
+# aten's log_sigmoid_backward reads the buffer its forward saved (exp(-|x|)): made once per
+# input outside the timing, as autograd has it at hand.
+_LOG_SIGMOID_BUFFERS: Dict[int, Any] = {}
+
+
+def _torch_log_sigmoid_backward(torch: Any, g: Any, x: Any) -> Any:
+    buffer = _LOG_SIGMOID_BUFFERS.get(id(x))
+    if buffer is None or buffer[0] is not x:
+        buffer = _LOG_SIGMOID_BUFFERS[id(x)] = (x, torch.ops.aten.log_sigmoid_forward(x)[1])
+    return torch.ops.aten.log_sigmoid_backward(g, x, buffer[1])
+
+
+register(Case(
+    "log_sigmoid_backward", ELEMENTWISE, lambda rng, n: (_normal(rng, n), _normal(rng, n, 4.0)),
+    passes=FORWARD_ONLY, value=lambda xp, g, x: g * _sigmoid(xp, -x), numpy_grad=None,
+    torch_call=_torch_log_sigmoid_backward,
+))
 
 
 # --- the cross-entropy family ------------------------------------------------------------------
@@ -368,14 +391,38 @@ register(Case(
     value=_softmax_focal, numpy_grad=_softmax_focal_grad, torch_call=_torch_softmax_focal,
 ))
 register(Case(
-    "softmax", CLASSES, lambda rng, shape: _logits_labels(rng, shape)[:1], passes=FORWARD_ONLY,
+    "softmax", CLASSES, lambda rng, shape: _logits_labels(rng, shape)[:1], passes=FORWARD_ONLY, kwargs={"dim": 1},
     value=lambda xp, x: xp.exp(_log_softmax(xp, x)), numpy_grad=None,
     torch_call=lambda torch, x: torch.softmax(x, dim=1),
 ))
 register(Case(
-    "log_softmax", CLASSES, lambda rng, shape: _logits_labels(rng, shape)[:1], passes=FORWARD_ONLY,
+    "log_softmax", CLASSES, lambda rng, shape: _logits_labels(rng, shape)[:1], passes=FORWARD_ONLY, kwargs={"dim": 1},
     value=_log_softmax, numpy_grad=None,
     torch_call=lambda torch, x: torch.log_softmax(x, dim=1),
+))
+
+
+# The gradients of the transforms are array -> array functions too (FORWARD_ONLY): their
+# inputs are grad_output and the forward's output (or input); torch's peer is the aten op
+# its autograd runs.
+def _grad_and_output(log: bool) -> Callable[[np.random.Generator, Tuple[int, int]], Inputs]:
+    def make(rng: np.random.Generator, shape: Tuple[int, int]) -> Inputs:
+        x = _logits_labels(rng, shape)[0]
+        y = x - np.log(np.exp(x).sum(axis=1, keepdims=True, dtype=np.float32))
+        return _normal(rng, x.size).reshape(x.shape), y if log else np.exp(y)
+
+    return make
+
+
+register(Case(
+    "softmax_backward", CLASSES, _grad_and_output(False), passes=FORWARD_ONLY, kwargs={"dim": 1},
+    value=lambda xp, g, y: y * (g - (g * y).sum(axis=1, keepdims=True)), numpy_grad=None,
+    torch_call=lambda torch, g, y: torch.ops.aten._softmax_backward_data(g, y, 1, y.dtype),
+))
+register(Case(
+    "log_softmax_backward", CLASSES, _grad_and_output(True), passes=FORWARD_ONLY, kwargs={"dim": 1},
+    value=lambda xp, g, y: g - xp.exp(y) * g.sum(axis=1, keepdims=True), numpy_grad=None,
+    torch_call=lambda torch, g, y: torch.ops.aten._log_softmax_backward_data(g, y, 1, y.dtype),
 ))
 
 

@@ -176,9 +176,9 @@ IndexArray index_array(const py::handle& obj, const char* name) {
   return t;
 }
 
-void require_dtype(const FloatArray& a, DType expected, const char* name) {
+void require_dtype(const FloatArray& a, DType expected, const char* name, const char* owner) {
   if (a.dtype != expected) {
-    throw py::type_error(std::string(name) + " must have dtype " + dtype_name(expected) + " (the input's dtype), got " +
+    throw py::type_error(std::string(name) + " must have dtype " + dtype_name(expected) + " (" + owner + " dtype), got " +
                          dtype_name(a.dtype));
   }
 }

@@ -48,8 +48,9 @@ FloatArray float_array(const py::handle& obj, const char* name, bool allow_none 
 // obj must be a numpy.ndarray of int32 or int64 in native byte order, else TypeError naming `name`.
 IndexArray index_array(const py::handle& obj, const char* name);
 
-// TypeError unless a has the dtype `expected` (named after the argument `name`).
-void require_dtype(const FloatArray& a, DType expected, const char* name);
+// TypeError unless a has the dtype `expected` (named after the argument `name`), whose
+// owner the message names ("the input's" unless told).
+void require_dtype(const FloatArray& a, DType expected, const char* name, const char* owner = "the input's");
 
 // NumPy broadcasting of `a` (named `name`) onto `shape`: its strides over `shape`, 0 along
 // broadcast dimensions. ValueError when it does not broadcast.

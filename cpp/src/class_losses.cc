@@ -1,4 +1,4 @@
-// Dispatcher of the class losses and softmax: lays their operands over the row engine
+// Dispatcher of the class losses and softmax (and its gradient): lays their operands over the row engine
 // (engine/rows.hpp) and reduces what the per-target kernels (kernels/class_kernels.cc)
 // compute. The input's class axis is the row; the other dimensions are the row dimensions.
 #include "fastloss/class_losses.hpp"
@@ -80,20 +80,34 @@ class ClassLossRun {
   kernel_abi::ClassOptions options_{};
 };
 
-}  // namespace
-
-void softmax(DType dtype, const RowShape& shape, RowView in, MutableRowView out, bool log) {
+// One pass of the softmax family over rows: in[0] (and in[1]) read, out written, through the
+// running target's entry `pick(kernels)` (softmax or softmax_backward).
+template <class Pick>
+void softmax_pass(DType dtype, const RowShape& shape, RowView in0, RowView in1, MutableRowView out, bool log,
+                  const Pick& pick) {
   with_dtype(dtype, [&](auto zero) {
     using T = decltype(zero);
     rows::Pass pass;
     pass.shape = shape;
-    pass.in[0] = in;
+    pass.in[0] = in0;
+    pass.in[1] = in1;
     pass.out[0] = out;
     pass.scratch_doubles = kernel_abi::class_scratch_doubles(shape.length);
-    const kernel_abi::ClassKernels<T>& k = dispatch::for_type<T>(dispatch::class_kernels());
-    rows::run<T>(pass, [&](const kernel_abi::RowBlock<T>& block) { k.softmax(block, log); });
+    const auto kernel = pick(dispatch::for_type<T>(dispatch::class_kernels()));
+    rows::run<T>(pass, [&](const kernel_abi::RowBlock<T>& block) { kernel(block, log); });
     return 0;
   });
+}
+
+}  // namespace
+
+void softmax(DType dtype, const RowShape& shape, RowView in, MutableRowView out, bool log) {
+  softmax_pass(dtype, shape, in, RowView{}, out, log, [](const auto& k) { return k.softmax; });
+}
+
+void softmax_backward(DType dtype, const RowShape& shape, RowView grad_output, RowView output,
+                      MutableRowView grad_input, bool log) {
+  softmax_pass(dtype, shape, grad_output, output, grad_input, log, [](const auto& k) { return k.softmax_backward; });
 }
 
 InvalidTarget find_invalid_target(const ClassLossCall& call) {

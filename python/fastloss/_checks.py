@@ -114,3 +114,40 @@ def one_of(name: str, choices: Tuple[int, ...], message: str) -> Checker:
 
 def is_finite_non_negative(value: float) -> bool:
     return value >= 0 and math.isfinite(value)
+
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_dtype(name: str) -> Checker:
+    """None, or a float32/float64 dtype as NumPy spells it (``np.float64``, ``"float32"``,
+    ``np.dtype(...)``) or as torch does (``torch.float64``), as a ``numpy.dtype``."""
+
+    def check(value: Any) -> Optional[np.dtype]:  # type: ignore[type-arg]
+        if value is None:
+            return None
+        spelled = str(value).replace("torch.", "", 1) if type(value).__module__ == "torch" else value
+        try:
+            dtype = np.dtype(spelled)
+        except TypeError:
+            raise TypeError(f"{name} must be a float dtype (float32 or float64), got {value!r}") from None
+        if dtype not in _FLOAT_DTYPES:
+            raise TypeError(f"{name} must be float32 or float64, got {dtype}")
+        return dtype
+
+    return check
+
+
+def softmax_dim(name: str, dim: Any, input: Any, stacklevel: int) -> int:
+    """softmax's ``dim``: an integer (its range is checked with the array), or None for
+    torch's deprecated implicit choice (``_get_softmax_dim``: 0 for 0-, 1- and 3-dimensional
+    input, else 1) with torch's warning. The warning points ``stacklevel`` frames up, as
+    torch's (1 is this function)."""
+    if dim is not None:
+        return integer("dim")(dim)
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an argument.",
+        stacklevel=stacklevel,
+    )
+    ndim = getattr(input, "ndim", 0) if isinstance(input, np.ndarray) else 0
+    return 0 if ndim in (0, 1, 3) else 1

@@ -38,8 +38,16 @@ class UnaryOp(enum.Enum):
     log_sigmoid = 5
     softplus = 6
 
+class UnaryBackwardOp(enum.Enum):
+    sigmoid_backward = 0
+    log_sigmoid_backward = 1
+
 def unary(op: UnaryOp, x: _Float, out: _Float | None = None) -> _Float: ...
-def softmax(x: _Float, axis: int, log: bool, out: _Float | None = None) -> _Float: ...
+def unary_backward(op: UnaryBackwardOp, grad_output: _Float, value: _Float, out: _Float | None = None) -> _Float: ...
+def softmax(
+    x: _Float | NDArray[np.generic], dim: int, log: bool, dtype: np.dtype | None = None, out: _Float | None = None
+) -> _Float: ...
+def softmax_backward(grad_output: _Float, output: _Float, dim: int, log: bool, out: _Float | None = None) -> _Float: ...
 
 # --- elementwise losses (register_elementwise.cc) ---------------------------------------
 

@@ -356,18 +356,80 @@ def log_sigmoid(input: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarr
     return _core.unary(_core.UnaryOp.log_sigmoid, input, out)  # type: ignore[no-any-return]
 
 
-def softmax(input: np.ndarray, axis: int = 1, out: Optional[np.ndarray] = None) -> np.ndarray:
-    """``exp(x - logsumexp(x))`` along ``axis``; ``out`` may be ``input``.
+def sigmoid_backward(grad_output: np.ndarray, output: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """The gradient of :func:`sigmoid` from its output ``y``: ``grad_output * (1 - y) * y``.
+
+    aten's ``sigmoid_backward(grad_output, output)``; the arrays broadcast against each other.
+    ``out`` may be ``grad_output``.
+    """
+    return _core.unary_backward(  # type: ignore[no-any-return]
+        _core.UnaryBackwardOp.sigmoid_backward, grad_output, output, out)
+
+
+def log_sigmoid_backward(grad_output: np.ndarray, input: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """The gradient of :func:`log_sigmoid` from its input ``x``: ``grad_output * sigmoid(-x)``.
+
+    aten's ``log_sigmoid_backward(grad_output, self, buffer)`` without its buffer (fastloss
+    needs none): the stable sigmoid keeps it finite for every finite x (``grad_output`` at
+    x = -inf, 0 at +inf). The arrays broadcast against each other; ``out`` may be
+    ``grad_output``.
+    """
+    return _core.unary_backward(  # type: ignore[no-any-return]
+        _core.UnaryBackwardOp.log_sigmoid_backward, grad_output, input, out)
+
+
+def _softmax(name: str, input: Any, dim: Any, stacklevel: int, dtype: Any, out: Any) -> np.ndarray:
+    # The frames above the warning: this function and softmax_dim's.
+    dim = _checks.softmax_dim(name, dim, input, stacklevel + 1)
+    return _core.softmax(  # type: ignore[no-any-return]
+        input, dim, name == "log_softmax", _checks.float_dtype("dtype")(dtype), out)
+
+
+def softmax(input: np.ndarray, dim: Optional[int] = None, _stacklevel: int = 3, dtype: Any = None,
+            out: Optional[np.ndarray] = None) -> np.ndarray:
+    """``exp(x - logsumexp(x))`` along ``dim``; ``out`` may be ``input``.
+
+    torch's signature: ``dim=None`` is torch's deprecated implicit choice (0 for 0-, 1- and
+    3-dimensional input, else 1), with its warning. With ``dtype`` (float32 or float64, NumPy's
+    or torch's spelling) the input (any real array) is cast to it first and the result has it,
+    as torch; the cast is written into the result, which the softmax then overwrites in place.
 
     The log-sum-exp is computed with an online maximum, so every finite row is stable; a row
     of all -inf (or holding +inf or NaN) gives NaN, as torch.
     """
-    return _core.softmax(input, _checks.integer("axis")(axis), False, out)  # type: ignore[no-any-return]
+    return _softmax("softmax", input, dim, _stacklevel, dtype, out)
 
 
-def log_softmax(input: np.ndarray, axis: int = 1, out: Optional[np.ndarray] = None) -> np.ndarray:
-    """``x - logsumexp(x)`` along ``axis``; ``out`` may be ``input``."""
-    return _core.softmax(input, _checks.integer("axis")(axis), True, out)  # type: ignore[no-any-return]
+def log_softmax(input: np.ndarray, dim: Optional[int] = None, _stacklevel: int = 3, dtype: Any = None,
+                out: Optional[np.ndarray] = None) -> np.ndarray:
+    """``x - logsumexp(x)`` along ``dim``; ``out`` may be ``input``. ``dim`` and ``dtype`` as
+    :func:`softmax`."""
+    return _softmax("log_softmax", input, dim, _stacklevel, dtype, out)
+
+
+def softmax_backward(grad_output: np.ndarray, output: np.ndarray, dim: int,
+                     out: Optional[np.ndarray] = None) -> np.ndarray:
+    """The gradient of :func:`softmax` along ``dim`` from its output ``y``:
+    ``y * (grad_output - sum(grad_output * y, dim))``, one fused pass per row.
+
+    aten's ``_softmax_backward_data(grad_output, output, dim, input_dtype)`` with the input's
+    dtype that of ``grad_output``. The arrays have one shape and dtype; ``out`` may be
+    ``grad_output``.
+    """
+    return _core.softmax_backward(  # type: ignore[no-any-return]
+        grad_output, output, _checks.integer("dim")(dim), False, out)
+
+
+def log_softmax_backward(grad_output: np.ndarray, output: np.ndarray, dim: int,
+                         out: Optional[np.ndarray] = None) -> np.ndarray:
+    """The gradient of :func:`log_softmax` along ``dim`` from its output ``y``:
+    ``grad_output - exp(y) * sum(grad_output, dim)``, one fused pass per row.
+
+    aten's ``_log_softmax_backward_data(grad_output, output, dim, input_dtype)``; as
+    :func:`softmax_backward` otherwise.
+    """
+    return _core.softmax_backward(  # type: ignore[no-any-return]
+        grad_output, output, _checks.integer("dim")(dim), True, out)
 
 
 __all__ = sorted(

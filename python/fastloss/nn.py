@@ -37,13 +37,16 @@ class Module:
     _option_names: Tuple[str, ...]
     _declaration: Optional[Declaration]
 
-    def __init_subclass__(cls, wraps: Optional[str] = None, **kwargs: Any) -> None:
+    def __init_subclass__(cls, wraps: Optional[str] = None, constructor: Optional[Tuple[str, ...]] = None,
+                          **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if wraps is None:  # an intermediate base (Loss, Transform)
             return
         cls._function = staticmethod(getattr(F, wraps))  # type: ignore[assignment]
         cls._declaration = DECLARATIONS.get(wraps)
         params = _constructor_params(cls._function, cls._declaration)
+        if constructor is not None:  # torch's module takes only these of its functional's parameters
+            params = tuple(p for p in params if p.name in constructor)
         cls._option_names = tuple(p.name for p in params if p.name not in ("size_average", "reduce"))
         cls.__init__ = _make_init(cls.__name__, params)  # type: ignore[method-assign]
 
@@ -216,9 +219,20 @@ class Transform(Module):
         return self._function(input, out=out, **self._options())  # type: ignore[no-any-return]
 
 
-class Softmax(Transform, wraps="softmax"):
-    """``softmax`` along ``axis`` as a callable module."""
+class _SoftmaxTransform(Transform):
+    """torch's softmax modules: constructed with ``dim=None`` only (torch's default: the
+    deprecated implicit choice, whose warning then points at the module's caller)."""
+
+    dim: Optional[int]
+
+    def __call__(self, input: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+        # The frames above the functional's warning: this call's caller is the user's.
+        return self._function(input, self.dim, _stacklevel=4, out=out)  # type: ignore[no-any-return]
 
 
-class LogSoftmax(Transform, wraps="log_softmax"):
-    """``log_softmax`` along ``axis`` as a callable module."""
+class Softmax(_SoftmaxTransform, wraps="softmax", constructor=("dim",)):
+    """torch.nn.Softmax: ``softmax`` along ``dim`` as a callable module."""
+
+
+class LogSoftmax(_SoftmaxTransform, wraps="log_softmax", constructor=("dim",)):
+    """torch.nn.LogSoftmax: ``log_softmax`` along ``dim`` as a callable module."""

@@ -67,14 +67,17 @@ class LossSpec:
 
 @dataclass(frozen=True)
 class MapSpec:
-    """An array -> array function: ``f(input, [axis], out=None)``."""
+    """An array -> array function: ``f(*float_operands, [dim], out=None)`` (the transforms and
+    their gradients, ``sigmoid_backward(grad_output, output)``, ...)."""
 
     name: str
     make: Maker
     reference: Callable[[Kwargs], np.ndarray]
-    torch_name: str
+    torch_name: str  # torch.nn.functional's name, or aten's for the gradients
     float_operands: Tuple[str, ...] = ("input",)
     invalid_options: Tuple[Tuple[Kwargs, type, str], ...] = ()
+    # Float operands that must have (or broadcast to) the first's shape.
+    shaped: Tuple[str, ...] = ()
 
 
 # --- value generators -----------------------------------------------------------------
@@ -426,22 +429,68 @@ def _make_map(rng, dtype, shape):
     return {"input": _normal(rng, dtype, shape, 3)}
 
 
+def _softmax_dim(shape):
+    return len(shape) - 1 if len(shape) < 2 else 1
+
+
 def _make_softmax(rng, dtype, shape):
-    return {"input": _normal(rng, dtype, shape, 3), "axis": len(shape) - 1 if len(shape) < 2 else 1}
+    return {"input": _normal(rng, dtype, shape, 3), "dim": _softmax_dim(shape)}
 
 
 def _ref_softmax(kw):
-    return np.exp(_log_softmax(kw["input"], kw["axis"]))
+    return np.exp(_log_softmax(kw["input"], kw["dim"]))
 
 
-_AXIS = (({"axis": 7}, IndexError, "Dimension out of range"),)
+def _make_softmax_backward(log):
+    def make(rng, dtype, shape):
+        dim = _softmax_dim(shape)
+        y = _log_softmax(_normal(rng, np.float64, shape, 3), dim) if shape else np.zeros(())
+        return {"grad_output": _normal(rng, dtype, shape), "output": np.asarray(y if log else np.exp(y), dtype),
+                "dim": dim}
+
+    return make
+
+
+def _ref_softmax_backward(kw):
+    g, y, dim = kw["grad_output"], kw["output"], kw["dim"]
+    return y * (g - np.sum(g * y, axis=dim, keepdims=True))
+
+
+def _ref_log_softmax_backward(kw):
+    g, y, dim = kw["grad_output"], kw["output"], kw["dim"]
+    return g - np.exp(y) * np.sum(g, axis=dim, keepdims=True)
+
+
+def _make_sigmoid_backward(rng, dtype, shape):
+    return {"grad_output": _normal(rng, dtype, shape), "output": _sigmoid(_normal(rng, np.float64, shape, 3)).astype(dtype)}
+
+
+def _make_log_sigmoid_backward(rng, dtype, shape):
+    return {"grad_output": _normal(rng, dtype, shape), "input": _normal(rng, dtype, shape, 3)}
+
+
+_DIM = (({"dim": 7}, IndexError, "Dimension out of range"), ({"dim": 1.5}, TypeError, "dim"),
+        ({"dim": None}, TypeError, "dim"))
+_DTYPE = (({"dtype": "int32"}, TypeError, "dtype"), ({"dtype": "float16"}, TypeError, "dtype"),
+          ({"dtype": "no-such-type"}, TypeError, "dtype"))
 
 MAPS: Tuple[MapSpec, ...] = (
     MapSpec("sigmoid", _make_map, lambda kw: _sigmoid(kw["input"]), "sigmoid"),
     MapSpec("log_sigmoid", _make_map, lambda kw: _log_sigmoid(kw["input"]), "logsigmoid"),
-    MapSpec("softmax", _make_softmax, _ref_softmax, "softmax", invalid_options=_AXIS),
-    MapSpec("log_softmax", _make_softmax, lambda kw: _log_softmax(kw["input"], kw["axis"]), "log_softmax",
-            invalid_options=_AXIS),
+    MapSpec("softmax", _make_softmax, _ref_softmax, "softmax", invalid_options=_DIM[:2] + _DTYPE),
+    MapSpec("log_softmax", _make_softmax, lambda kw: _log_softmax(kw["input"], kw["dim"]), "log_softmax",
+            invalid_options=_DIM[:2] + _DTYPE),
+    MapSpec("sigmoid_backward", _make_sigmoid_backward,
+            lambda kw: kw["grad_output"] * (1 - kw["output"]) * kw["output"], "sigmoid_backward",
+            float_operands=("grad_output", "output"), shaped=("output",)),
+    MapSpec("log_sigmoid_backward", _make_log_sigmoid_backward,
+            lambda kw: kw["grad_output"] * _sigmoid(-kw["input"]), "log_sigmoid_backward",
+            float_operands=("grad_output", "input"), shaped=("input",)),
+    MapSpec("softmax_backward", _make_softmax_backward(False), _ref_softmax_backward, "_softmax_backward_data",
+            float_operands=("grad_output", "output"), invalid_options=_DIM, shaped=("output",)),
+    MapSpec("log_softmax_backward", _make_softmax_backward(True), _ref_log_softmax_backward,
+            "_log_softmax_backward_data", float_operands=("grad_output", "output"), invalid_options=_DIM,
+            shaped=("output",)),
 )
 
 LOSS_BY_NAME = {s.name: s for s in LOSSES}

@@ -90,11 +90,11 @@ def _cases_for(call: PublicCall) -> List[Case]:
             cases.append(Case(call, f"{op}-float64-vs-float32-input",
                               _set(op, lambda kw, rng, op=op: kw[op].astype(np.float64)), TypeError, op, reduction))
 
+    for op in spec.shaped:
+        cases.append(Case(call, f"{op}-shape-mismatch",
+                          _set(op, lambda kw, rng, op=op: np.ones((3, 7), kw[op].dtype)), ValueError, op,
+                          reduction))
     if is_loss:
-        for op in spec.shaped:
-            cases.append(Case(call, f"{op}-shape-mismatch",
-                              _set(op, lambda kw, rng, op=op: np.ones((3, 7), kw[op].dtype)), ValueError, op,
-                              reduction))
         for op in spec.per_class:
             cases.append(Case(call, f"{op}-wrong-length",
                               _set(op, lambda kw, rng, op=op: np.ones(kw[op].shape[0] + 1, kw[op].dtype)),

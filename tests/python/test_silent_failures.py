@@ -52,8 +52,8 @@ def test_every_out_writes_a_structured_field(call):
         expected = F.l1_loss_backward(1.0, x, np.zeros_like(x))
         result = F.l1_loss_backward(1.0, x, np.zeros_like(x), out=field)
     elif call == "softmax":
-        expected = F.softmax(x, axis=1)
-        result = F.softmax(x, axis=1, out=field)
+        expected = F.softmax(x, dim=1)
+        result = F.softmax(x, dim=1, out=field)
     elif call == "sigmoid":
         expected = F.sigmoid(x)
         result = F.sigmoid(x, out=field)
@@ -90,7 +90,7 @@ def test_in_place_over_an_input_whose_rows_overlap_is_rejected():
 
 
 @pytest.mark.parametrize("fn", [
-    lambda x, out: F.softmax(x, out=out),
+    lambda x, out: F.softmax(x, 1, out=out),
     lambda x, out: F.cross_entropy_backward(1.0, x, np.array([0, 1, 2, 3]), out=out),
     lambda x, out: F.multi_margin_loss_with_grad(x, np.array([0, 1, 2, 3]), out=out),
 ])

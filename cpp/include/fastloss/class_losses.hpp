@@ -22,6 +22,13 @@ namespace fastloss {
 // out = softmax(in) (or log_softmax) along the rows. out may be in (same layout).
 void softmax(DType dtype, const RowShape& shape, RowView in, MutableRowView out, bool log);
 
+// grad_input = the gradient of softmax (log_softmax) along the rows from grad_output and the
+// forward's output, as aten's _softmax_backward_data: output (grad_output - sum(grad_output
+// output)), or grad_output - exp(output) sum(grad_output) for log. grad_input may be
+// grad_output (same layout).
+void softmax_backward(DType dtype, const RowShape& shape, RowView grad_output, RowView output,
+                      MutableRowView grad_input, bool log);
+
 enum class ClassLoss : int {
   kNllLoss,       // input holds log-probabilities: loss = -w_t x_t
   kCrossEntropy,  // input holds logits

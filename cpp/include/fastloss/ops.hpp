@@ -34,6 +34,13 @@
   X(log_sigmoid)              \
   X(softplus)
 
+// Gradients of unary ops, elementwise from grad_output and one operand:
+// X(name, operand), operand the name of the second argument in torch's signature (aten's
+// sigmoid_backward(grad_output, output), log_sigmoid_backward(grad_output, self)).
+#define FASTLOSS_UNARY_BACKWARD_OPS(X) \
+  X(sigmoid_backward, "output")         \
+  X(log_sigmoid_backward, "input")
+
 namespace fastloss {
 
 // The operands whose values an elementwise loss checks before any work (BCE: input and
@@ -50,6 +57,13 @@ enum class ElementwiseLoss : int {
 enum class UnaryOp : int {
 #define FASTLOSS_ENUM_ENTRY(name) name,
   FASTLOSS_UNARY_OPS(FASTLOSS_ENUM_ENTRY)
+#undef FASTLOSS_ENUM_ENTRY
+  kCount
+};
+
+enum class UnaryBackwardOp : int {
+#define FASTLOSS_ENUM_ENTRY(name, operand) name,
+  FASTLOSS_UNARY_BACKWARD_OPS(FASTLOSS_ENUM_ENTRY)
 #undef FASTLOSS_ENUM_ENTRY
   kCount
 };

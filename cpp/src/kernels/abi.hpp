@@ -65,9 +65,21 @@ struct UnaryKernel {
   UnaryF64Fn f64;
 };
 
-// The unary family's object on one target, in FASTLOSS_UNARY_OPS order.
+// out[i] = d op / d x at element i, from grad_output[i] and the op's operand value[i] (its
+// output or its input); out may be grad_output.
+using UnaryBackwardF32Fn = void (*)(const float* grad_output, const float* value, float* out, int64_t n);
+using UnaryBackwardF64Fn = void (*)(const double* grad_output, const double* value, double* out, int64_t n);
+
+struct UnaryBackwardKernel {
+  UnaryBackwardF32Fn f32;
+  UnaryBackwardF64Fn f64;
+};
+
+// The unary family's object on one target: the ops in FASTLOSS_UNARY_OPS order, their
+// gradients in FASTLOSS_UNARY_BACKWARD_OPS order.
 struct UnaryKernelFamily {
   UnaryKernel ops[static_cast<int>(UnaryOp::kCount)];
+  UnaryBackwardKernel backward[static_cast<int>(UnaryBackwardOp::kCount)];
 };
 
 }  // namespace kernel_abi

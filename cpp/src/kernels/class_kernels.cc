@@ -1,5 +1,5 @@
 // The class losses (nll_loss, cross_entropy, softmax_focal_loss) and softmax / log_softmax
-// over blocks of rows of classes, compiled once per SIMD target (FASTLOSS_TARGET_NS). The
+// (and their gradients) over blocks of rows of classes, compiled once per SIMD target (FASTLOSS_TARGET_NS). The
 // row engine (engine/rows.hpp) hands each block over as contiguous rows; class_losses.cc
 // handles targets' validation, reductions and options.
 #if defined(__SSE2__)
@@ -431,10 +431,53 @@ void softmax_rows(const RowBlock<T>& b, bool log) {
   }
 }
 
+// sum_i g_i y_i (kProduct) or sum_i g_i of one row: partial sums in T over blocks of
+// kExpSumBlock (full-width vectors), added in float64, as exp_sum.
+template <class T, bool kProduct>
+FASTLOSS_INLINE double row_sum(const T* g, const T* y, int64_t len) {
+  double total = 0.0;
+  for (int64_t b = 0; b < len; b += kExpSumBlock) {
+    const int64_t m = len - b < kExpSumBlock ? len - b : kExpSumBlock;
+    const T* gb = g + b;
+    const T* yb = y + b;
+    T partial = T(0);
+#pragma omp simd reduction(+ : partial)
+    for (int64_t i = 0; i < m; ++i) partial += kProduct ? gb[i] * yb[i] : gb[i];
+    (void)yb;
+    total += static_cast<double>(partial);
+  }
+  return total;
+}
+
+// The gradient of softmax (log_softmax when log) from its output, row by row, as aten's
+// _softmax_backward_data / _log_softmax_backward_data: in[0] = grad_output g, in[1] = the
+// output y; out[0] = y (g - sum(g y)) (softmax) or g - exp(y) sum(g) (log_softmax). out may
+// be g: the sum pass reads the row first, and the write pass reads g_i before writing it.
+template <class T>
+void softmax_backward_rows(const RowBlock<T>& b, bool log) {
+  for (int64_t r = 0; r < b.rows; ++r) {
+    const T* g = b.in[0][r];
+    const T* y = b.in[1][r];
+    T* out = b.out[0][r];
+    const int64_t n = b.length;
+    if (log) {
+      const T sum = static_cast<T>(row_sum<T, false>(g, y, n));
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) out[i] = g[i] - math::exp(y[i]) * sum;
+    } else {
+      const T sum = static_cast<T>(row_sum<T, true>(g, y, n));
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) out[i] = y[i] * (g[i] - sum);
+    }
+    b.loss[r] = 0.0;
+  }
+}
+
 }  // namespace
 
-const kernel_abi::ClassKernelFamily class_kernels = {{&class_losses<float>, &softmax_rows<float>},
-                                                    {&class_losses<double>, &softmax_rows<double>}};
+const kernel_abi::ClassKernelFamily class_kernels = {
+    {&class_losses<float>, &softmax_rows<float>, &softmax_backward_rows<float>},
+    {&class_losses<double>, &softmax_rows<double>, &softmax_backward_rows<double>}};
 
 }  // namespace FASTLOSS_TARGET_NS
 }  // namespace fastloss

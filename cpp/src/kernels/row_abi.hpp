@@ -54,6 +54,9 @@ struct ClassKernels {
   void (*losses)(const RowBlock<T>& block, const ClassOptions& options);
   // out[0] = softmax (log_softmax when log) of in[0], row by row.
   void (*softmax)(const RowBlock<T>& block, bool log);
+  // out[0] = the gradient of softmax (log_softmax when log) from grad_output in[0] and the
+  // output in[1], row by row.
+  void (*softmax_backward)(const RowBlock<T>& block, bool log);
 };
 
 // The row-wise losses' options as the kernels read them. class_weight: multi_margin's (C,)
