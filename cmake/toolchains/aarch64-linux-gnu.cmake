@@ -15,6 +15,7 @@ set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 
-# -E LD_LIBRARY_PATH=/lib (a path inside the -L prefix): without it the cross loader also
-# finds a multiarch libc6:arm64, mixes it with the sysroot's, and thread creation hangs.
+# Without -E LD_LIBRARY_PATH=/lib the sysroot's loader can pick up a multiarch libc6:arm64
+# from the host's /lib/aarch64-linux-gnu, and thread creation hangs; qemu resolves /lib inside
+# the -L prefix, so the sysroot's own libraries come first.
 set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/lib)
