@@ -70,6 +70,9 @@ cmake --build build/clang -j "$jobs"
 step "C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 bash tools/run_sanitizers.sh
 
+step "C++ tests on aarch64 (NEON) under qemu-user"
+bash tools/test_aarch64.sh
+
 step "Python tests (pytest, against the installed wheel)"
 # Run outside the source tree's python/ package so the installed wheel is what is tested.
 "$python" -m pytest "$root/tests/python" -q -p no:cacheprovider

@@ -9,15 +9,15 @@
    and run_block/apply instantiation, in every *_kernels object: new families are checked
    without being listed), at least MIN_WIDE_SHARE of the floating-point arithmetic
    instructions work on the target's full vector width (ymm for avx2, zmm for avx512,
-   packed ...ps/...pd for baseline). A vectorized loop keeps a scalar remainder, so the share
-   is well below 1 even when all is well (>= 3.8% measured over the kernels with GCC 12,
-   >= 8% with clang 14); a loop GCC left scalar has none, or only a stray reduction step
-   (<= 0.6%). GCC leaves the SSE2 and AVX2 loops scalar without -fno-trapping-math; this
-   catches that. (AVX-512 loops vectorize with masking either way.) It also catches a loop
-   vectorized at half width: clang's float32 terms summed into a float64 accumulator (xmm
-   arithmetic, only the float64 adds in ymm) measured 1.4%. The same threshold holds for
-   both compilers; with clang, CMake's CMAKE_NM and CMAKE_OBJDUMP are llvm-nm and
-   llvm-objdump, whose output parses alike.
+   packed ...ps/...pd for baseline, a .4s/.2d destination register for neon). A vectorized
+   loop keeps a scalar remainder, so the share is well below 1 even when all is well
+   (>= 3.8% measured over the kernels with GCC 12, >= 8% with clang 14); a loop GCC left
+   scalar has none, or only a stray reduction step (<= 0.6%). GCC leaves the SSE2 and AVX2
+   loops scalar without -fno-trapping-math; this catches that. (AVX-512 loops vectorize with
+   masking either way.) It also catches a loop vectorized at half width: clang's float32
+   terms summed into a float64 accumulator (xmm arithmetic, only the float64 adds in ymm)
+   measured 1.4%. The same threshold holds for both compilers; with clang, CMake's CMAKE_NM
+   and CMAKE_OBJDUMP are llvm-nm and llvm-objdump, whose output parses alike.
 
 usage: check_kernel_objects.py --target avx2 --nm nm --objdump objdump "obj1;obj2;..."
 """
@@ -29,13 +29,23 @@ import re
 import subprocess
 import sys
 
-FLOAT_OP = re.compile(r"\b(v?(?:add|sub|mul|div|max|min|sqrt)[sp][sd]|vfn?m(?:add|sub)\d+[sp][sd])\b")
+X86_FLOAT_OP = re.compile(r"\b(v?(?:add|sub|mul|div|max|min|sqrt)[sp][sd]|vfn?m(?:add|sub)\d+[sp][sd])\b")
+# AArch64 spells scalar and vector arithmetic alike (fadd s0, ... / fadd v0.4s, ...); it also
+# has instructions where x86 uses bitwise ones (fneg, fabs) or compares into a mask (fcm*),
+# and pairwise (...p) and across-vector (...v) reductions.
+ARM_FLOAT_OP = re.compile(
+    r"^f(?:add|sub|mulx?|nmul|div|sqrt|abs|neg|abd|max|min|maxnm|minnm|mla|mls|n?madd|n?msub"
+    r"|cm(?:eq|ge|gt|le|lt)|cmpe?|ac(?:ge|gt))[pv]?\s")
+FLOAT_OP = {"avx2": X86_FLOAT_OP, "avx512": X86_FLOAT_OP, "baseline": X86_FLOAT_OP,
+            "neon": ARM_FLOAT_OP}
 # Floating-point arithmetic at the target's full vector width (applied to FLOAT_OP matches).
+# On neon the destination decides: a reduction (faddp d0, v1.2d) reads a vector but is a
+# scalar step, and a .2s vector is half width.
 WIDE = {
     "avx2": re.compile(r"%ymm"),
     "avx512": re.compile(r"%zmm"),
     "baseline": re.compile(r"^\S*p[sd]\b"),
-    "neon": re.compile(r"\bv\d+\.(?:4s|2d)\b"),
+    "neon": re.compile(r"^\S+\s+v\d+\.(?:4s|2d)\b"),
 }
 # A function with at least this many floating-point instructions is a kernel loop, not glue.
 MIN_FLOAT_OPS = 8
@@ -85,7 +95,7 @@ def main() -> int:
             if not name.startswith(prefix):
                 errors.append(f"{obj}: exported symbol outside {prefix}: {name}")
         for name, body in functions(args.objdump, obj).items():
-            float_ops = [insn for insn in body if FLOAT_OP.search(insn)]
+            float_ops = [insn for insn in body if FLOAT_OP[args.target].search(insn)]
             if len(float_ops) < MIN_FLOAT_OPS:
                 continue
             checked_functions += 1
