@@ -5,22 +5,26 @@ autograd on CPU tensors, float32, reduction "mean".
 
 Each (library, case) runs alone in a fresh process (no other library's thread pool spinning
 beside it), after two warm-up calls; torch.compile's compile time is reported apart. A timed
-call is ``x.grad = None; loss = f(x, target); loss.backward()`` on the same buffers (no fresh
-pages). Prints a markdown table, then every number as JSON. Not a test.
+call is ``x.grad = None; loss = f(x, target); loss.backward()`` on the same buffers; the last
+case is one SGD step of examples/torch_training.py's model (batch 256, 32000 classes) with
+fastloss.torch's loss, torch's, and the model and torch's loss under torch.compile. Prints a
+markdown table, then every number as JSON. Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 CASES = ("binary_cross_entropy_with_logits 2^24", "cross_entropy 8192x1000", "cross_entropy 1024x32000",
-         "sigmoid_focal_loss 2^24")
+         "sigmoid_focal_loss 2^24", "training_step 256x32000")
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples")
 LIBRARIES = ("fastloss.torch", "torch", "torch.compile")
 
 
@@ -53,19 +57,52 @@ def _case(name: str):
     return torch.nn.functional.binary_cross_entropy_with_logits, FT.binary_cross_entropy_with_logits, x, target
 
 
+def _training_step(library: str, size: str) -> Callable[[], None]:
+    """One step of examples/torch_training.py's model (SGD): its loss fastloss.torch's or
+    torch's; torch.compile compiles the model with torch's loss."""
+    import torch
+    import fastloss.torch as FT
+    sys.path.insert(0, EXAMPLES)
+    from torch_training import make_model
+
+    batch, vocabulary = map(int, size.split("x"))
+    torch.manual_seed(0)
+    model = make_model(vocabulary, 128)
+    criterion = FT.nn.CrossEntropyLoss() if library == "fastloss.torch" else torch.nn.CrossEntropyLoss()
+
+    def loss_of(tokens: Any, targets: Any) -> Any:
+        return criterion(model(tokens), targets)
+
+    forward = torch.compile(loss_of, fullgraph=True) if library == "torch.compile" else loss_of
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    generator = torch.Generator().manual_seed(1)
+    tokens = torch.randint(0, vocabulary, (batch,), generator=generator)
+    targets = torch.randint(0, vocabulary, (batch,), generator=generator)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        forward(tokens, targets).backward()
+        optimizer.step()
+    return step
+
+
 def run_one(library: str, case: str, threads: int, repeats: int) -> Dict[str, float]:
     import torch
     import fastloss
     torch.set_num_threads(threads)
     fastloss.set_num_threads(threads)
-    torch_loss, fastloss_loss, x, target = _case(case)
-    x.requires_grad_()
-    loss_fn: Callable = {"fastloss.torch": fastloss_loss, "torch": torch_loss,
-                         "torch.compile": torch.compile(torch_loss, fullgraph=True)}[library]
+    name, size = case.split()
+    if name == "training_step":
+        step = _training_step(library, size)
+    else:
+        torch_loss, fastloss_loss, x, target = _case(case)
+        x.requires_grad_()
+        loss_fn: Callable = {"fastloss.torch": fastloss_loss, "torch": torch_loss,
+                             "torch.compile": torch.compile(torch_loss, fullgraph=True)}[library]
 
-    def step() -> None:
-        x.grad = None
-        loss_fn(x, target).backward()
+        def step() -> None:
+            x.grad = None
+            loss_fn(x, target).backward()
 
     start = time.perf_counter()
     step()

@@ -298,3 +298,20 @@ def test_example_trains_like_torch():
                             text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "loss curves agree" in result.stdout
+
+
+@pytest.mark.parametrize("case", ["binary_cross_entropy_with_logits 2^10", "cross_entropy 64x10",
+                                  "sigmoid_focal_loss 2^10", "training_step 8x50"])
+@pytest.mark.parametrize("library", ["fastloss.torch", "torch"])
+def test_bench_torch_times_each_case(library, case):
+    """bench/bench_torch.py's child at tiny sizes (torch.compile's children compile for seconds: not here)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import bench_torch
+
+    threads, torch_threads = fastloss.get_num_threads(), torch.get_num_threads()
+    try:
+        result = bench_torch.run_one(library, case, threads=1, repeats=1)
+    finally:
+        fastloss.set_num_threads(threads)
+        torch.set_num_threads(torch_threads)
+    assert result["median_ms"] > 0 and result["first_call_ms"] > 0
