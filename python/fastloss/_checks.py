@@ -149,5 +149,5 @@ def softmax_dim(name: str, dim: Any, input: Any, stacklevel: int) -> int:
         f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an argument.",
         stacklevel=stacklevel,
     )
-    ndim = getattr(input, "ndim", 0) if isinstance(input, np.ndarray) else 0
+    ndim = getattr(input, "ndim", 0)  # an ndarray's, or a torch tensor's (fastloss.torch)
     return 0 if ndim in (0, 1, 3) else 1
