@@ -200,22 +200,52 @@ def numpy_calls(case: Case, inputs: Inputs) -> Calls:
     return calls
 
 
-def torch_calls(case: Case, inputs: Inputs) -> Optional[Calls]:
+# torch.compile's compile time per (case, input shapes): the first call of each pass, made
+# when its calls are built, so that no timed call compiles. time_case reports it apart.
+COMPILE_SECONDS: Dict[Tuple[str, Tuple[Tuple[int, ...], ...]], float] = {}
+# The harness's tests use "aot_eager" (no C++ compiler run), in their children too.
+TORCH_COMPILE_BACKEND = os.environ.get("FASTLOSS_BENCH_TORCH_COMPILE_BACKEND", "inductor")
+
+
+def torch_calls(case: Case, inputs: Inputs, compiled: bool = False) -> Optional[Calls]:
+    """torch eager's calls, or with ``compiled`` torch.compile's (Inductor: one generated,
+    fused C++/OpenMP loop per graph; forward under no_grad and forward+backward compile apart)."""
     try:
         import torch
     except ImportError:
         return None
     if case.torch_call is None:
         return None
+    loss_of = case.torch_call
+    if compiled:
+        # A fresh cache per case: Dynamo compiles one code object at most cache_size_limit times.
+        torch._dynamo.reset()
+        compiled_call = torch.compile(lambda *operands: case.torch_call(torch, *operands), dynamic=False,
+                                      backend=TORCH_COMPILE_BACKEND)
+
+        def loss_of(torch_module: Any, *operands: Any) -> Any:
+            return compiled_call(*operands)
+
     tensors = [torch.from_numpy(a) for a in inputs]
 
     def forward() -> Any:
         with torch.no_grad():
-            return case.torch_call(torch, *tensors)
+            return loss_of(torch, *tensors)
 
     calls: Calls = {"forward": forward}
-    if case.transform:
-        return calls
+    if not case.transform:
+        _add_torch_gradients(calls, case, inputs, tensors, loss_of)
+    if compiled:
+        start = time.perf_counter()
+        for call in calls.values():
+            call()
+        COMPILE_SECONDS[(case.name, tuple(a.shape for a in inputs))] = time.perf_counter() - start
+    return calls
+
+
+def _add_torch_gradients(calls: Calls, case: Case, inputs: Inputs, tensors: List[Any],
+                         loss_of: Callable[..., Any]) -> None:
+    import torch
 
     def with_leaves(indices: Tuple[int, ...]) -> Tuple[List[Any], List[Any]]:
         """The operands with those of `indices` as fresh leaves that require a gradient."""
@@ -227,7 +257,7 @@ def torch_calls(case: Case, inputs: Inputs) -> Optional[Calls]:
         return operands, leaves
 
     operands, leaves = with_leaves(case.grads)
-    graph = case.torch_call(torch, *operands)
+    graph = loss_of(torch, *operands)
     fused_operands, fused_leaves = with_leaves(case.grads)
 
     def backward() -> Any:
@@ -237,13 +267,16 @@ def torch_calls(case: Case, inputs: Inputs) -> Optional[Calls]:
     def with_grad() -> Any:  # torch allocates the gradients (and autograd's saved tensors) per call
         for leaf in fused_leaves:
             leaf.grad = None
-        loss = case.torch_call(torch, *fused_operands)
+        loss = loss_of(torch, *fused_operands)
         loss.backward()
         return (loss.item(), *(leaf.grad.numpy() for leaf in fused_leaves))
 
     calls["backward"] = backward
     calls["with_grad"] = with_grad
-    return calls
+
+
+def torch_compile_calls(case: Case, inputs: Inputs) -> Optional[Calls]:
+    return torch_calls(case, inputs, compiled=True)
 
 
 def jax_calls(case: Case, inputs: Inputs) -> Optional[Calls]:
@@ -274,14 +307,21 @@ def jax_calls(case: Case, inputs: Inputs) -> Optional[Calls]:
     return calls
 
 
-def library_calls(functional: Any, case: Case, inputs: Inputs) -> Dict[str, Calls]:
-    """fastloss (writing into its own paged-in buffer) and NumPy, plus torch and JAX when installed."""
-    calls = {"fastloss": fastloss_calls(functional, case, inputs, output_buffer(inputs)),
-             "numpy": numpy_calls(case, inputs)}
-    for peer, build in (("torch", torch_calls), ("jax", jax_calls)):
-        peer_calls = build(case, inputs)
-        if peer_calls is not None:
-            calls[peer] = peer_calls
+LIBRARIES = ("fastloss", "torch", "torch.compile", "jax", "numpy")
+
+
+def library_calls(functional: Any, case: Case, inputs: Inputs, only: Optional[str] = None) -> Dict[str, Calls]:
+    """fastloss (writing into its own paged-in buffer) and NumPy, plus torch (eager and
+    torch.compile) and JAX when installed; with ``only``, that library and NumPy (the
+    reference), so that no other library's threads run in the process."""
+    calls = {"numpy": numpy_calls(case, inputs)}
+    if only in (None, "fastloss"):
+        calls["fastloss"] = fastloss_calls(functional, case, inputs, output_buffer(inputs))
+    for peer, build in (("torch", torch_calls), ("torch.compile", torch_compile_calls), ("jax", jax_calls)):
+        if only in (None, peer):
+            peer_calls = build(case, inputs)
+            if peer_calls is not None:
+                calls[peer] = peer_calls
     return calls
 
 
@@ -302,7 +342,8 @@ def _agree(actual: Any, expected: Any, rtol: float) -> bool:
     return actual.shape == expected.shape and bool(np.allclose(actual, expected, rtol=rtol, atol=1e-5 * scale + 1e-30))
 
 
-PEER_RTOL = {"numpy": 1e-4, "torch": 1e-4, "jax": 1e-3}  # JAX reduces float32 in float32
+# JAX and Inductor reduce float32 in float32.
+PEER_RTOL = {"numpy": 1e-4, "torch": 1e-4, "torch.compile": 1e-3, "jax": 1e-3}
 
 
 def check_case(case: Case, calls: Dict[str, Calls]) -> Dict[str, str]:
@@ -340,34 +381,80 @@ def check_case(case: Case, calls: Dict[str, Calls]) -> Dict[str, str]:
 
 
 def time_case(functional: Any, case: Case, size: Any, repeats: int, passes: Optional[Sequence[str]] = None,
-              probe: Optional[BandwidthProbe] = None, in_place: bool = False) -> Dict[str, Any]:
+              probe: Optional[BandwidthProbe] = None, in_place: bool = False,
+              only: Optional[str] = None) -> Dict[str, Any]:
     """The one way every script times a case: its inputs at `size`, every library's calls
     checked against the NumPy reference (a fastloss mismatch stops the run; a peer that
     disagrees is reported and not timed), then each pass (the case's, or those of `passes` it
     has) timed with interleaved_medians_ms. The check has run every call once (NumPy's forward
     inside its fused pass), which is their warm-up. With a probe, the bandwidth probes run in the same rounds and each pass gets its
     % of memory bound; with in_place, fastloss's fused pass is also timed writing over its
-    input ("fastloss_in_place"). Returns run.py's JSON row."""
+    input ("fastloss_in_place"). With ``only``, that library alone is timed (and checked against
+    NumPy): time_case_isolated's children. Returns run.py's JSON row."""
     inputs = case.make(np.random.default_rng(0), size)
-    calls = library_calls(functional, case, inputs)
+    calls = library_calls(functional, case, inputs, only)
     if in_place:
         calls["fastloss_in_place"] = in_place_calls(functional, case, inputs)
     problems = check_case(case, calls)
     for library in calls:
         if library.startswith("fastloss") and library in problems:
             raise AssertionError(f"{case.name} at {size}: {library} {problems[library]}")
-    timed = {library: c for library, c in calls.items() if library not in problems}
+    timed = {library: c for library, c in calls.items()
+             if library not in problems and (only is None or library == only)}
     alongside = probe.calls() if probe is not None else {}
     timings = {}
     for pass_name in (p for p in passes or case.passes if p in case.passes):
-        ms = interleaved_medians_ms({**{library: c[pass_name] for library, c in timed.items() if pass_name in c},
-                                     **alongside}, repeats, warm_up=False)
+        to_time = {library: c[pass_name] for library, c in timed.items() if pass_name in c}
+        # (an isolated child's library may not be installed: nothing to time)
+        ms = interleaved_medians_ms({**to_time, **alongside}, repeats, warm_up=False) if to_time else {}
         numbers: Dict[str, Any] = {"ms": {name: t for name, t in ms.items() if name not in alongside}}
-        if probe is not None:
+        if probe is not None and to_time:
             numbers.update(probe.memory_bound(case, inputs, pass_name, ms))
         timings[pass_name] = numbers
+    compile_seconds = COMPILE_SECONDS.pop((case.name, tuple(a.shape for a in inputs)), None)
     return {"case": case.name, "size": list(size) if isinstance(size, tuple) else size,
-            "out_of_cache": out_of_cache(case, size), "peer_problems": problems, "passes": timings}
+            "out_of_cache": out_of_cache(case, size), "peer_problems": problems, "passes": timings,
+            **({"torch_compile_seconds": compile_seconds} if compile_seconds is not None else {})}
+
+
+def time_case_isolated(case: Case, size: Any, repeats: int, threads: int, probe: bool = True) -> Dict[str, Any]:
+    """time_case with each library alone in a fresh process (the headline numbers: no other
+    library's thread pool spins beside it, and none ran before it). fastloss's child runs the
+    bandwidth probes in its rounds (``probe``). The children's rows are merged into one; a
+    child that fails costs only its library's column (its error is a peer problem)."""
+    row: Optional[Dict[str, Any]] = None
+    merged_ms: Dict[str, Dict[str, float]] = {}
+    problems: Dict[str, str] = {}
+    extra: Dict[str, Any] = {}
+    for library in LIBRARIES:
+        completed = subprocess.run(
+            [sys.executable, __file__, "isolated", case.name, json.dumps(size), str(threads), str(repeats), library,
+             "probe" if probe and library == "fastloss" else "no-probe"], capture_output=True, text=True)
+        if completed.returncode != 0:
+            if library == "fastloss":
+                raise AssertionError(f"{case.name} at {size}: fastloss's child failed: {_child_failure(completed)}")
+            problems[library] = f"its process failed: {_child_failure(completed)}"
+            continue
+        child = json.loads(completed.stdout)
+        problems.update(child["peer_problems"])
+        extra.update({k: v for k, v in child.items() if k == "torch_compile_seconds"})
+        for pass_name, numbers in child["passes"].items():
+            merged_ms.setdefault(pass_name, {}).update(numbers["ms"])
+        if library == "fastloss":
+            row = child
+    assert row is not None
+    for pass_name, numbers in row["passes"].items():
+        numbers["ms"] = merged_ms[pass_name]
+    row.update(peer_problems=problems, **extra)
+    return row
+
+
+def _isolated_child(case_name: str, size: Any, threads: int, repeats: int, library: str, probe: bool) -> Dict[str, Any]:
+    import fastloss.functional as functional
+
+    set_threads(threads)
+    case = registry.CASES[case_name]
+    return time_case(functional, case, size, repeats, probe=BandwidthProbe(threads) if probe else None, only=library)
 
 
 # --- thread scaling ----------------------------------------------------------------------------
@@ -488,6 +575,10 @@ if __name__ == "__main__":
         child_size = json.loads(sys.argv[4])
         print(json.dumps(_memory_child(sys.argv[2], int(sys.argv[3]),
                                        tuple(child_size) if isinstance(child_size, list) else child_size)))
+    elif sys.argv[1] == "isolated":
+        child_size = json.loads(sys.argv[3])
+        print(json.dumps(_isolated_child(sys.argv[2], tuple(child_size) if isinstance(child_size, list) else child_size,
+                                         int(sys.argv[4]), int(sys.argv[5]), sys.argv[6], sys.argv[7] == "probe")))
     elif sys.argv[1] == "target":
         print(json.dumps(_target_child(int(sys.argv[2]), sys.argv[4:], int(sys.argv[3]))))
     else:

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 import measure
 import registry
 
-PEERS = ("torch", "jax", "numpy")
+PEERS = ("torch", "torch.compile", "jax", "numpy")
 # fastloss's calls a row may time, each a line of the table: its fused pass writing over its
 # input is bench_cross_entropy.py's.
 FASTLOSS_VARIANTS = {"fastloss": "", "fastloss_in_place": ", out= the input"}
@@ -39,8 +39,10 @@ def times_table(rows: List[Dict[str, Any]]) -> List[str]:
     """A line per case, size, pass and fastloss variant: medians, speedups over each peer (n/a
     for one not installed or not timed), and % of memory bound where the rows have it."""
     bound = any("percent_of_memory_bound" in numbers for row in rows for numbers in row["passes"].values())
-    lines = ["| loss | size | pass | fastloss ms | torch ms | jax ms | numpy ms | vs torch | vs jax | vs numpy |"
-             + (" % of memory bound |" if bound else ""), "|---|---|---|" + "---:|" * (8 if bound else 7)]
+    columns = len(PEERS) * 2 + 1 + (1 if bound else 0)
+    lines = ["| loss | size | pass | fastloss ms | " + " | ".join(f"{p} ms" for p in PEERS) + " | "
+             + " | ".join(f"vs {p}" for p in PEERS) + " |" + (" % of memory bound |" if bound else ""),
+             "|---|---|---|" + "---:|" * columns]
     for row in rows:
         for pass_name, numbers in row["passes"].items():
             ms = numbers["ms"]
@@ -72,10 +74,18 @@ def peer_problem_lines(rows: List[Dict[str, Any]]) -> List[str]:
     return ["", "### Peers whose results disagreed (not timed)", "", *[f"- {p}" for p in problems]] if problems else []
 
 
+def compile_time_lines(rows: List[Dict[str, Any]]) -> List[str]:
+    """torch.compile's compile time per case (its passes' first calls, not in the times)."""
+    compiled = [f"{r['case']} {size_label(r['size'])} {r['torch_compile_seconds']:.1f} s"
+                for r in rows if "torch_compile_seconds" in r]
+    return ["", "torch.compile's compile time (first call of each pass, excluded from the times): "
+            + ", ".join(compiled) + "."] if compiled else []
+
+
 def times_summary(rows: List[Dict[str, Any]]) -> List[str]:
     """quick.py's and bench_cross_entropy.py's report: the times, which rows ran out of cache,
-    and the peers that disagreed."""
-    return [*times_table(rows), "", out_of_cache_line(rows), *peer_problem_lines(rows)]
+    torch.compile's compile times and the peers that disagreed."""
+    return [*times_table(rows), "", out_of_cache_line(rows), *compile_time_lines(rows), *peer_problem_lines(rows)]
 
 
 def peak_memory_table(peaks: Dict[str, Any]) -> List[str]:
@@ -141,9 +151,12 @@ def markdown(document: Dict[str, Any]) -> str:
         f"{bandwidth['read_gbs']:.1f} GB/s, copy {bandwidth['copy_gbs']:.1f} GB/s (bytes read + written) at the "
         f"start{_bandwidth_drift(document)}. Each case's % of memory bound uses the probes timed in its own rounds.",
         "",
-        f"### Times (median of {document['repeats']}, float32, reduction mean)",
+        f"### Times (median of {document['repeats']}, float32, reduction mean; "
+        + ("each library alone in a fresh process per case)" if document.get("mode") == "isolated"
+           else "libraries interleaved in one process, rounds rotating their order)"),
         "",
         *times_table(document["results"]),
+        *compile_time_lines(document["results"]),
     ]
     if document["thread_scaling_ms"]:
         most = max(len(t) for t in document["thread_scaling_ms"].values())

@@ -85,6 +85,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
                         help="comma-separated log2 element counts instead of the defaults (e.g. 16,24,26)")
     parser.add_argument("--class-shapes", default=None,
                         help="comma-separated NxC shapes for the cross-entropy family (e.g. 8192x1000)")
+    parser.add_argument("--mode", choices=("isolated", "interleaved"), default=None,
+                        help="isolated: each library alone in a fresh process per case (the default, and what the "
+                             "README's tables use); interleaved: all libraries in this process, rounds rotating "
+                             "their order (the default with --quick)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--no-targets", action="store_true", help="skip timing each compiled SIMD target")
     parser.add_argument("--no-plot", action="store_true", help="skip latest.png")
@@ -93,6 +97,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
                         help="the file --update-readme rewrites (default: bench/README.md)")
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 7)
+    mode = args.mode or ("interleaved" if args.quick else "isolated")
 
     import fastloss
     import fastloss.functional as functional
@@ -117,7 +122,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     for case in cases:
         for size in case_sizes(case, args.quick):
             case_started = time.perf_counter()
-            results.append(measure.time_case(functional, case, size, repeats, probe=probe))
+            if mode == "isolated":
+                results.append(measure.time_case_isolated(case, size, repeats, args.threads))
+            else:
+                results.append(measure.time_case(functional, case, size, repeats, probe=probe))
             print(f"  {case.name} {report.size_label(size)}: {time.perf_counter() - case_started:.1f} s",
                   file=sys.stderr, flush=True)
 
@@ -139,7 +147,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     target_cases = [c.name for c in representative]
     targets = {} if args.no_targets else measure.per_target_ms(info["compiled_targets"], args.threads, target_cases, repeats)
 
-    document = {"machine": info, "bandwidth": bandwidth, "repeats": repeats, "quick": args.quick,
+    document = {"machine": info, "bandwidth": bandwidth, "repeats": repeats, "quick": args.quick, "mode": mode,
                 "results": results, "thread_scaling_ms": scaling, "peak_extra_memory_mib": memory,
                 "per_target_with_grad_ms": targets,
                 "not_benchmarked": registry.unregistered(functional), "seconds": time.perf_counter() - started}

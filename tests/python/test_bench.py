@@ -32,6 +32,41 @@ TINY = {registry.ELEMENTWISE: 1000, registry.CLASSES: (37, 11)}
 CASES = registry.available_cases(F)
 
 
+@pytest.fixture(autouse=True)
+def no_torch_compile(monkeypatch):
+    """torch.compile takes seconds per case: only test_torch_compile_is_a_peer runs it."""
+    monkeypatch.setattr(measure, "torch_compile_calls", lambda case, inputs: None)
+
+
+def test_isolated_mode_times_each_library_in_its_own_process(monkeypatch):
+    monkeypatch.setenv("FASTLOSS_BENCH_TORCH_COMPILE_BACKEND", "aot_eager")
+    case = registry.CASES["mse_loss"]
+    row = measure.time_case_isolated(case, 1000, repeats=1, threads=1)
+    expected = {"fastloss", "numpy"} | {lib for lib in ("torch", "torch.compile", "jax")
+                                        if importlib.util.find_spec(lib.split(".")[0]) is not None}
+    for numbers in row["passes"].values():
+        assert set(numbers["ms"]) == expected
+        assert "percent_of_memory_bound" in numbers  # fastloss's child ran the probes
+    assert row["peer_problems"] == {}
+    if "torch.compile" in expected:
+        assert row["torch_compile_seconds"] > 0
+
+
+@pytest.mark.parametrize("name, size", [("mse_loss", 1000), ("cross_entropy", (37, 11)), ("softmax", (37, 11))])
+def test_torch_compile_is_a_peer_checked_timed_and_its_compile_time_reported_apart(name, size, monkeypatch):
+    pytest.importorskip("torch")
+    monkeypatch.undo()  # the real torch_compile_calls
+    monkeypatch.setattr(measure, "TORCH_COMPILE_BACKEND", "aot_eager")  # the harness, not Inductor, is tested
+    case = registry.CASES[name]
+    row = measure.time_case(F, case, size, repeats=1)
+    assert row["peer_problems"] == {}
+    for numbers in row["passes"].values():
+        assert "torch.compile" in numbers["ms"]
+    assert row["torch_compile_seconds"] > 0
+    label = f"{name} {report.size_label(size)}"
+    assert any(label in line and "compile time" in line for line in report.times_summary([row]))
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_every_library_agrees_with_the_numpy_reference(case):
     inputs = case.make(np.random.default_rng(1), TINY[case.kind])
@@ -160,7 +195,8 @@ def planted_harness(monkeypatch):
 SCRIPTS = {  # main(results folder), the cross_entropy size it runs, whether it measures memory
     "quick": (lambda tmp: quick.main(["--size", "10", "--repeats", "1", "--threads", "1"]), "1x1000", False),
     "bench_cross_entropy": (lambda tmp: bench_cross_entropy.main(["--repeats", "1", "--threads", "1"]), "37x11", True),
-    "run": (lambda tmp: run.main(["--cases", "cross_entropy", "--class-shapes", "37x11", "--repeats", "1",
+    "run": (lambda tmp: run.main(["--mode", "interleaved", "--cases", "cross_entropy", "--class-shapes", "37x11",
+                                  "--repeats", "1",
                                   "--threads", "1", "--no-targets", "--no-plot", "--results", str(tmp)]), "37x11", True),
 }
 
@@ -196,7 +232,7 @@ def test_quick_needs_only_numpy():
     completed = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=BENCH)
     assert completed.returncode == 0, completed.stderr
     assert "| mse_loss | 2^10 | with_grad |" in completed.stdout
-    assert re.search(r"\| mse_loss \| 2\^10 \| with_grad \| [^|]+ \| n/a \| n/a \| [^|]+ \| n/a \| n/a \|",
+    assert re.search(r"\| mse_loss \| 2\^10 \| with_grad \| [^|]+ \| n/a \| n/a \| n/a \| [^|]+ \| n/a \| n/a \| n/a \|",
                      completed.stdout)
 
 
