@@ -434,7 +434,7 @@ class ClassRows {
     double loss, p_scale, t_step, beta;
   };
 
-  IndexTerms index_terms(double nll, int64_t t, double scale) const {
+  FASTLOSS_INLINE IndexTerms index_terms(double nll, int64_t t, double scale) const {
     const double w = class_weight(t);
     if (o_.loss == ClassLoss::kSoftmaxFocal) {
       const FocalTerms f = focal_terms(nll, w * alpha_at(t), o_.options.gamma);
@@ -492,8 +492,11 @@ class ClassRows {
     T factor[kTileRows];
 #pragma omp simd
     for (int64_t r = 0; r < kTileRows; ++r) factor[r] = static_cast<T>(p_scale[r] * math::exp(log_factor[r]));
+    // Label smoothing's -scale beta w_c term; without it the weights are not read (a NaN
+    // weight of another class must not reach the row, as in index_row).
+    const bool smoothing = o_.loss == ClassLoss::kCrossEntropy && o_.options.label_smoothing != 0.0;
     for (int64_t c = 0; c < C; ++c) {
-      const T w = weight_ != nullptr ? weight_[c] : T(1);
+      const T w = smoothing ? (weight_ != nullptr ? weight_[c] : T(1)) : T(0);
 #pragma omp simd
       for (int64_t r = 0; r < kTileRows; ++r) tile.e[c][r] = tile.e[c][r] * factor[r] - v_scale[r] * w;
     }
