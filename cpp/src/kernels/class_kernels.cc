@@ -305,6 +305,52 @@ FASTLOSS_INLINE FocalTerms focal_terms(double nll, double amplitude, double gamm
   return FocalTerms{amplitude * modulation * nll, amplitude * (slope - modulation)};
 }
 
+// Rows of at most kSmallClasses classes with class-index targets (cross_entropy,
+// softmax_focal_loss) run
+// kTileRows at a time, transposed so that SIMD lanes run across rows: a row of 10 classes
+// fills less than one vector, and per-row loop set-up would cost more than its arithmetic.
+// The forward and the fused pass run the same expressions, so their losses agree bitwise.
+constexpr int64_t kSmallClasses = 64;
+constexpr int64_t kTileRows = 16;
+
+// One tile: x[c][r] is class c of row r (rows past the block's are zeros, never read back).
+// Per row (lane): the log-sum-exp as log_sum_exp computes it (shift = the row maximum, 0 for
+// an all -inf row; log in float64), kept exps for the gradient.
+template <class T>
+struct ClassTile {
+  T x[kSmallClasses][kTileRows];
+  T e[kSmallClasses][kTileRows];  // exp(x - shift), when a gradient is wanted
+  T max[kTileRows];
+  T shift[kTileRows];
+  double log_sum[kTileRows];
+
+  template <bool kKeepExp>
+  FASTLOSS_INLINE void log_sum_exp(int64_t classes) {
+    T sum[kTileRows];
+#pragma omp simd
+    for (int64_t r = 0; r < kTileRows; ++r) max[r] = negative_infinity<T>();
+    for (int64_t c = 0; c < classes; ++c) {
+#pragma omp simd
+      for (int64_t r = 0; r < kTileRows; ++r) max[r] = max_step(max[r], x[c][r]);
+    }
+#pragma omp simd
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      shift[r] = max[r] == negative_infinity<T>() ? T(0) : max[r];
+      sum[r] = T(0);
+    }
+    for (int64_t c = 0; c < classes; ++c) {
+#pragma omp simd
+      for (int64_t r = 0; r < kTileRows; ++r) {
+        const T term = math::exp(x[c][r] - shift[r]);
+        if constexpr (kKeepExp) e[c][r] = term;
+        sum[r] += term;
+      }
+    }
+#pragma omp simd
+    for (int64_t r = 0; r < kTileRows; ++r) log_sum[r] = math::log(static_cast<double>(sum[r]));
+  }
+};
+
 // The class losses of one block of rows.
 template <class T>
 class ClassRows {
@@ -313,6 +359,11 @@ class ClassRows {
       : b_(block), o_(o), weight_(static_cast<const T*>(o.weight)), classes_(block.length) {}
 
   void run() const {
+    if (!o_.probability_targets && o_.loss != ClassLoss::kNllLoss && classes_ <= kSmallClasses) {
+      for (int64_t r0 = 0; r0 < b_.rows; r0 += kTileRows)
+        small_class_tile(r0, b_.rows - r0 < kTileRows ? b_.rows - r0 : kTileRows);
+      return;
+    }
     for (int64_t r = 0; r < b_.rows; ++r) {
       T* grad = b_.out[0] != nullptr ? b_.out[0][r] : nullptr;
       const double scale = b_.scale[r];
@@ -364,32 +415,109 @@ class ClassRows {
     const LogSumExp lse = single_exp ? exp_row(x, classes_, grad, b_.scratch)
                                      : log_sum_exp(x, classes_);
     const double nll = (lse.max - x_t) + lse.log_sum;  // -log p_t (+0 when p_t = 1)
-    const double w = class_weight(t);
+    const IndexTerms terms = index_terms(nll, t, scale);
+    double loss = terms.loss;
+    const SoftTarget v{nullptr, weight_, 0.0, terms.beta};
+    const bool smoothing_loss = o_.want_loss && terms.beta > 0.0;
+    if (single_exp) {
+      Rows<T>::to_grad(grad, classes_, lse, b_.scratch, v, terms.p_scale, scale);
+    } else if (grad != nullptr || smoothing_loss) {
+      loss += Rows<T>::cross_entropy(x, classes_, lse, v, smoothing_loss, RowGrad{grad, terms.p_scale, scale});
+    }
+    if (grad != nullptr) grad[t] -= static_cast<T>(terms.t_step);
+    return loss;
+  }
 
-    double p_scale, t_step, loss, beta = 0.0;
+  // A class-index row's loss (without label smoothing's sum over classes) and its gradient
+  // out_j = p_scale p_j - scale beta w_j - t_step [j == t], from nll = -log p_t.
+  struct IndexTerms {
+    double loss, p_scale, t_step, beta;
+  };
+
+  FASTLOSS_INLINE IndexTerms index_terms(double nll, int64_t t, double scale) const {
+    const double w = class_weight(t);
     if (o_.loss == ClassLoss::kSoftmaxFocal) {
       const FocalTerms f = focal_terms(nll, w * alpha_at(t), o_.options.gamma);
       // gradient scale G ([j == t] - p_j)
-      p_scale = -scale * f.slope;
-      t_step = -scale * f.slope;
-      loss = f.loss;
-    } else {
-      // (1 - e) w_t nll + (e / C) sum_c w_c (lse - x_c); the gradient is
-      // scale [((1 - e) w_t + (e / C) W) p_j - (e / C) w_j - (1 - e) w_t [j == t]].
-      beta = e / static_cast<double>(classes_);
-      p_scale = scale * ((1.0 - e) * w + beta * o_.weight_total);
-      t_step = scale * (1.0 - e) * w;
-      loss = (1.0 - e) * w * nll;
+      return IndexTerms{f.loss, -scale * f.slope, -scale * f.slope, 0.0};
     }
-    const SoftTarget v{nullptr, weight_, 0.0, beta};
-    const bool smoothing_loss = o_.want_loss && beta > 0.0;
-    if (single_exp) {
-      Rows<T>::to_grad(grad, classes_, lse, b_.scratch, v, p_scale, scale);
-    } else if (grad != nullptr || smoothing_loss) {
-      loss += Rows<T>::cross_entropy(x, classes_, lse, v, smoothing_loss, RowGrad{grad, p_scale, scale});
+    // (1 - e) w_t nll + (e / C) sum_c w_c (lse - x_c); the gradient is
+    // scale [((1 - e) w_t + (e / C) W) p_j - (e / C) w_j - (1 - e) w_t [j == t]].
+    const double e = o_.options.label_smoothing;
+    const double beta = e / static_cast<double>(classes_);
+    return IndexTerms{(1.0 - e) * w * nll, scale * ((1.0 - e) * w + beta * o_.weight_total), scale * (1.0 - e) * w,
+                      beta};
+  }
+
+  // cross_entropy and softmax_focal_loss of rows r0 .. r0 + n of few classes (index_row's
+  // loss and gradient, lanes across rows). The whole tile is read before any gradient row is
+  // written: out may be x.
+  void small_class_tile(int64_t r0, int64_t n) const {
+    const int64_t C = classes_;
+    ClassTile<T> tile;
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      const T* row = r < n ? b_.in[0][r0 + r] : nullptr;
+      for (int64_t c = 0; c < C; ++c) tile.x[c][r] = row != nullptr ? row[c] : T(0);
     }
-    if (grad != nullptr) grad[t] -= static_cast<T>(t_step);
-    return loss;
+    const bool grad = b_.out[0] != nullptr;
+    if (grad)
+      tile.template log_sum_exp<true>(C);
+    else
+      tile.template log_sum_exp<false>(C);
+    // Per row: the loss, and the gradient's factors (p_c = exp(x_c - shift) exp(shift - lse),
+    // as index_row's single-exp gradient).
+    double p_scale[kTileRows] = {}, log_factor[kTileRows] = {};
+    T v_scale[kTileRows] = {}, t_step[kTileRows] = {};
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t t = b_.index[r0 + r];
+      if (t == o_.options.ignore_index) {
+        b_.loss[r0 + r] = 0.0;
+        continue;
+      }
+      const double log_sum = tile.log_sum[r];
+      const double max = static_cast<double>(tile.max[r]);
+      const double scale = grad ? b_.scale[r0 + r] : 0.0;
+      const IndexTerms terms = index_terms((max - static_cast<double>(tile.x[t][r])) + log_sum, t, scale);
+      double loss = terms.loss;
+      if (o_.want_loss && terms.beta > 0.0)
+        loss += terms.beta * smoothing_sum(tile, r, static_cast<T>(max), static_cast<T>(log_sum));
+      b_.loss[r0 + r] = loss;
+      if (!grad) continue;
+      p_scale[r] = terms.p_scale;
+      log_factor[r] = (static_cast<double>(tile.shift[r]) - max) - log_sum;
+      v_scale[r] = static_cast<T>(scale * terms.beta);
+      t_step[r] = static_cast<T>(terms.t_step);
+    }
+    if (!grad) return;
+    T factor[kTileRows];
+#pragma omp simd
+    for (int64_t r = 0; r < kTileRows; ++r) factor[r] = static_cast<T>(p_scale[r] * math::exp(log_factor[r]));
+    // Label smoothing's -scale beta w_c term; without it the weights are not read (a NaN
+    // weight of another class must not reach the row, as in index_row).
+    const bool smoothing = o_.loss == ClassLoss::kCrossEntropy && o_.options.label_smoothing != 0.0;
+    for (int64_t c = 0; c < C; ++c) {
+      const T w = smoothing ? (weight_ != nullptr ? weight_[c] : T(1)) : T(0);
+#pragma omp simd
+      for (int64_t r = 0; r < kTileRows; ++r) tile.e[c][r] = tile.e[c][r] * factor[r] - v_scale[r] * w;
+    }
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t t = b_.index[r0 + r];
+      T* out = b_.out[0][r0 + r];
+      if (t == o_.options.ignore_index) {
+        zero_row(out);
+        continue;
+      }
+      for (int64_t c = 0; c < C; ++c) out[c] = tile.e[c][r];
+      out[t] -= t_step[r];
+    }
+  }
+
+  // sum_c w_c (lse - x_c) of tile row r: label smoothing's term, as Rows::cross_entropy sums it.
+  double smoothing_sum(const ClassTile<T>& tile, int64_t r, T max, T log_sum) const {
+    double sum = 0.0;
+    for (int64_t c = 0; c < classes_; ++c)
+      sum -= static_cast<double>((weight_ != nullptr ? weight_[c] : T(1)) * ((tile.x[c][r] - max) - log_sum));
+    return sum;
   }
 
   // Probability targets: v_c = w_c ((1 - e) y_c + e / C); loss = sum_c v_c (lse - x_c),
