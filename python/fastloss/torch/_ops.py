@@ -139,8 +139,12 @@ class LossOp:
             return _tensor(getattr(F, self.decl.name)(**self._kwargs(values)))
 
     def _gradient_buffer(self, values: Sequence[Any]) -> torch.Tensor:
+        """A new tensor for the first gradient. Its memory comes from NumPy, which asks the
+        kernel for transparent huge pages on large blocks: every call's gradient is fresh
+        memory (glibc maps blocks over 32 MiB anew each time), and its page faults cost half
+        of torch.empty's here (1024x32000 float32: 22 ms against 45 ms)."""
         first = values[self.grad_positions[0]]
-        return torch.empty(first.shape, dtype=first.dtype)
+        return torch.from_numpy(np.empty(tuple(first.shape), dtype=_numpy(first).dtype))
 
     def _gradients(self, out: torch.Tensor, grads: Tuple[Any, ...]) -> List[torch.Tensor]:
         # The first is written into out (torch's memory); the others are the core's arrays.
@@ -205,18 +209,21 @@ class LossOp:
 
     def save_gradients(self, ctx: Any, inputs: Tuple[Any, ...], output: Any) -> None:
         ctx.mark_non_differentiable(*output[1])
+        ctx.set_materialize_grads(False)  # else backward gets the gradients' zero "gradients", filled
         ctx.save_for_backward(*output[1])
         ctx.operands = len(inputs)
 
     def backward_of_with_grad(self, ctx: Any, grad: torch.Tensor, _: Any) -> Tuple[Optional[torch.Tensor], ...]:
         self._first_order_only()
         kept = ctx.saved_tensors
+        if grad is None:  # the loss was not used (grads are not materialized as zeros here)
+            return self._place(ctx, [None] * len(kept))
         if _eager(grad) and grad.item() == 1.0:  # loss.backward(): no pass at all
             return self._place(ctx, kept)
         # A traced graph gets the multiply as an op Inductor can fuse into the next consumer.
         return self._place(ctx, [g * grad for g in kept])
 
-    def _place(self, ctx: Any, grads: Sequence[torch.Tensor]) -> Tuple[Optional[torch.Tensor], ...]:
+    def _place(self, ctx: Any, grads: Sequence[Optional[torch.Tensor]]) -> Tuple[Optional[torch.Tensor], ...]:
         """One gradient per argument the op received: the computed ones where asked for, None elsewhere."""
         result: List[Optional[torch.Tensor]] = [None] * len(ctx.needs_input_grad)
         for position, grad in zip(self.grad_positions, grads):
