@@ -51,6 +51,16 @@ py::object loss_forward(const PreparedLoss& call, const py::handle& out) {
   return numpy_scalar(value, call.dtype);
 }
 
+py::tuple loss_forward_parts(const PreparedLoss& call) {
+  if (call.reduction == Reduction::kNone) throw py::value_error("forward_parts needs a reduction, not 'none'");
+  ReducedLoss parts;
+  {
+    py::gil_scoped_release release;
+    parts = call.forward_parts();
+  }
+  return py::make_tuple(parts.sum, parts.denominator);
+}
+
 py::tuple loss_backward(const PreparedLoss& call, const py::handle& grad_output, const py::handle& out) {
   FloatArray go;
   std::vector<int64_t> go_strides;

@@ -30,6 +30,8 @@ class PreparedLoss {
   // over loss_shape for reduction='none', else grad_output_scalar applies.
   virtual void backward(ConstView grad_output, double grad_output_scalar, std::vector<FloatArray>& grads) const = 0;
   virtual double forward_backward(std::vector<FloatArray>& grads, MutableView loss_out) const = 0;
+  // The reduced forward before its division (reduction != 'none').
+  virtual ReducedLoss forward_parts() const = 0;
 
   DType dtype = DType::kFloat32;
   Reduction reduction = Reduction::kMean;
@@ -42,6 +44,7 @@ class PreparedLoss {
 py::object loss_forward(const PreparedLoss& call, const py::handle& out);
 py::tuple loss_backward(const PreparedLoss& call, const py::handle& grad_output, const py::handle& out);
 py::tuple loss_with_grad(const PreparedLoss& call, const py::handle& out);
+py::tuple loss_forward_parts(const PreparedLoss& call);
 
 // Defines <family>_forward(args..., out=None), <family>_backward(grad_output, args...,
 // out=None) and <family>_with_grad(args..., out=None) on `m`: a Prepared, constructed from
@@ -62,6 +65,10 @@ struct LossBindings {
     m.def((family + "_with_grad").c_str(),
           [](Args... args, const py::handle& out) { return loss_with_grad(Prepared(args...), out); }, descriptors...,
           py::arg("out") = py::none(), "(loss, *gradients) from one pass; out (the first) may be the first input.");
+    m.def((family + "_forward_parts").c_str(), [](Args... args) { return loss_forward_parts(Prepared(args...)); },
+          descriptors...,
+          "(sum, denominator) of the reduced loss as Python floats: the float64 sum of the losses and what the "
+          "reduction divides it by (1 for 'sum').");
   }
 };
 

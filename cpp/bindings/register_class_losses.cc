@@ -59,6 +59,7 @@ class ClassPrepared : public PreparedLoss {
   }
 
   double forward(MutableView loss_out) const override { return class_loss_forward(call_, reduction, loss_out); }
+  ReducedLoss forward_parts() const override { return class_loss_forward_parts(call_, reduction); }
   void backward(ConstView grad_output, double scalar, std::vector<FloatArray>& grads) const override {
     const RowLayout g(grads[0], class_axis_of(grads[0].shape));
     class_loss_backward(call_, reduction, grad_output, scalar, view(grads[0], g));

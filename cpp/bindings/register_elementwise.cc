@@ -121,6 +121,7 @@ class ElementwisePrepared : public PreparedLoss {
   }
 
   double forward(MutableView loss_out) const override { return elementwise_forward(call_, reduction, loss_out); }
+  ReducedLoss forward_parts() const override { return elementwise_forward_parts(call_, reduction); }
   void backward(ConstView grad_output, double scalar, std::vector<FloatArray>& grads) const override {
     elementwise_backward(call_, reduction, grad_output, scalar, grads[0].mutable_view());
   }

@@ -69,6 +69,7 @@ class RowPrepared : public PreparedLoss {
   }
 
   double forward(MutableView loss_out) const override { return row_loss_forward(call_, reduction, loss_out); }
+  ReducedLoss forward_parts() const override { return row_loss_forward_parts(call_, reduction); }
   void backward(ConstView grad_output, double scalar, std::vector<FloatArray>& grads) const override {
     MutableRowView views[3];
     gradient_views(grads, views);

@@ -119,12 +119,16 @@ InvalidTarget find_invalid_target(const ClassLossCall& call) {
 }
 
 double class_loss_forward(const ClassLossCall& call, Reduction reduction, MutableView loss_out) {
+  if (reduction != Reduction::kNone) return class_loss_forward_parts(call, reduction).value();
+  with_dtype(call.dtype, [&](auto zero) { return ClassLossRun<decltype(zero)>(call).run(true, {}, {}, 1.0, loss_out); });
+  return 0.0;
+}
+
+ReducedLoss class_loss_forward_parts(const ClassLossCall& call, Reduction reduction) {
   return with_dtype(call.dtype, [&](auto zero) {
     ClassLossRun<decltype(zero)> run(call);
-    const bool none = reduction == Reduction::kNone;
-    const double total = run.run(true, {}, {}, 1.0, none ? loss_out : MutableView{});
-    if (none) return 0.0;
-    return reduction == Reduction::kMean ? total / run.mean_denominator() : total;
+    const double total = run.run(true, {}, {}, 1.0, {});
+    return ReducedLoss{total, reduction == Reduction::kMean ? run.mean_denominator() : 1.0};
   });
 }
 

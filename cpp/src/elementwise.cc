@@ -52,11 +52,11 @@ double denominator(const ElementwiseCall& call, Reduction reduction) {
   return 1.0;
 }
 
-// The reduced loss from one kLossSum pass (which also summed the weights).
-double reduce_total(const ElementwiseCall& call, Reduction reduction, const Sums& sums) {
+// The reduced loss from one kLossSum pass (which also summed the weights), undivided.
+ReducedLoss reduce_total(const ElementwiseCall& call, Reduction reduction, const Sums& sums) {
   if (reduction == Reduction::kMean && call.weight.present() && mean_divides_by_weight_sum(call.loss))
-    return sums.loss / sums.weight;
-  return reduction == Reduction::kSum ? sums.loss : sums.loss / denominator(call, reduction);
+    return ReducedLoss{sums.loss, sums.weight};
+  return ReducedLoss{sums.loss, reduction == Reduction::kSum ? 1.0 : denominator(call, reduction)};
 }
 
 }  // namespace
@@ -93,6 +93,10 @@ double elementwise_forward(const ElementwiseCall& call, Reduction reduction, Mut
     run_pass(call, Mode::kLoss, {}, out, 1.0, false);
     return 0.0;
   }
+  return elementwise_forward_parts(call, reduction).value();
+}
+
+ReducedLoss elementwise_forward_parts(const ElementwiseCall& call, Reduction reduction) {
   return reduce_total(call, reduction, run_pass(call, Mode::kLossSum, {}, {}, 1.0, true));
 }
 

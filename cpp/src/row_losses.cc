@@ -70,10 +70,15 @@ InvalidClass find_invalid_class(const RowLossCall& call) {
 }
 
 double row_loss_forward(const RowLossCall& call, Reduction reduction, MutableView loss_out) {
+  if (reduction != Reduction::kNone) return row_loss_forward_parts(call, reduction).value();
+  with_dtype(call.dtype, [&](auto zero) { return run_rows<decltype(zero)>(call, true, nullptr, {}, 1.0, loss_out); });
+  return 0.0;
+}
+
+ReducedLoss row_loss_forward_parts(const RowLossCall& call, Reduction reduction) {
   return with_dtype(call.dtype, [&](auto zero) {
-    const bool none = reduction == Reduction::kNone;
-    const double total = run_rows<decltype(zero)>(call, true, nullptr, {}, 1.0, none ? loss_out : MutableView{});
-    return none ? 0.0 : total / mean_denominator(call, reduction);
+    const double total = run_rows<decltype(zero)>(call, true, nullptr, {}, 1.0, {});
+    return ReducedLoss{total, mean_denominator(call, reduction)};
   });
 }
 

@@ -18,6 +18,7 @@ except ImportError as err:  # pragma: no cover - only when the extension is miss
     ) from err
 
 from . import functional, nn
+from .streaming import LossAccumulator
 from .functional import *  # noqa: F401,F403  (the public loss functions)
 from .functional import __all__ as _functional_all
 
@@ -61,6 +62,7 @@ def get_num_threads() -> int:
 __all__ = [
     "functional",
     "nn",
+    "LossAccumulator",
     "simd_target",
     "compiled_targets",
     "set_num_threads",

@@ -1,7 +1,7 @@
 # Stub of the compiled module fastloss._core (checked against it by mypy.stubtest in
 # tests/python/test_stub.py). Keep in step with cpp/bindings/.
 import enum
-from typing import Sequence, SupportsIndex
+from typing import Sequence, SupportsIndex, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -113,6 +113,15 @@ def elementwise_forward(
     options: ElementwiseOptions = ...,
     out: _Float | None = None,
 ) -> _Loss: ...
+def elementwise_forward_parts(
+    loss: ElementwiseLoss,
+    input: _Float,
+    target: _Float,
+    weight: _Float | None = None,
+    aux: _Float | None = None,
+    reduction: Reduction = ...,
+    options: ElementwiseOptions = ...,
+) -> Tuple[float, float]: ...
 def elementwise_backward(
     grad_output: float | _Float,
     loss: ElementwiseLoss,
@@ -165,6 +174,15 @@ def class_loss_forward(
     options: ClassLossOptions = ...,
     out: _Float | None = None,
 ) -> _Loss: ...
+def class_loss_forward_parts(
+    loss: ClassLoss,
+    input: _Float,
+    target: _Index | _Float,
+    weight: _Float | None = None,
+    alpha: _Float | None = None,
+    reduction: Reduction = ...,
+    options: ClassLossOptions = ...,
+) -> Tuple[float, float]: ...
 def class_loss_backward(
     grad_output: float | _Float,
     loss: ClassLoss,
@@ -219,6 +237,14 @@ def row_loss_forward(
     options: RowLossOptions = ...,
     out: _Float | None = None,
 ) -> _Loss: ...
+def row_loss_forward_parts(
+    loss: RowLoss,
+    inputs: Sequence[_Float],
+    target: _Float | _Index | None = None,
+    weight: _Float | None = None,
+    reduction: Reduction = ...,
+    options: RowLossOptions = ...,
+) -> Tuple[float, float]: ...
 def row_loss_backward(
     grad_output: float | _Float,
     loss: RowLoss,

@@ -94,6 +94,9 @@ class ElementwiseCall:
     def forward(self) -> Any:
         return _core.elementwise_forward(*self.core_args)
 
+    def forward_parts(self) -> Tuple[float, float]:
+        return _core.elementwise_forward_parts(*self.core_args)
+
     def _in_place(self) -> bool:
         """Whether the core's gradient has the input's shape (so it can be written into ``out``)."""
         return self.shape is None or self.shape == self.input.shape
@@ -150,7 +153,7 @@ class ClassLosses:
         if alpha_array is None and alpha is not None:
             options["alpha"] = alpha
         return CoreCall(_core.class_loss_forward, _core.class_loss_backward, _core.class_loss_with_grad,
-                        (self.loss, args["input"], args["target"], args.get("weight"), alpha_array, reduction,
+                        _core.class_loss_forward_parts, (self.loss, args["input"], args["target"], args.get("weight"), alpha_array, reduction,
                          _core.ClassLossOptions(**options)))
 
 
@@ -171,18 +174,25 @@ class RowLosses:
             if target.dtype.kind in "iub" and inputs[0].dtype.kind == "f":
                 target = target.astype(inputs[0].dtype)
         return CoreCall(_core.row_loss_forward, _core.row_loss_backward, _core.row_loss_with_grad,
-                        (self.loss, inputs, target, args.get("weight"), reduction, _core.RowLossOptions(**options)))
+                        _core.row_loss_forward_parts, (self.loss, inputs, target, args.get("weight"), reduction, _core.RowLossOptions(**options)))
 
 
 class CoreCall:
     """A call whose core functions return every gradient the public functions return."""
 
-    def __init__(self, forward: Any, backward: Any, with_grad: Any, core_args: Tuple[Any, ...]) -> None:
+    def __init__(self, forward: Any, backward: Any, with_grad: Any, forward_parts: Any,
+                 core_args: Tuple[Any, ...]) -> None:
         self._forward, self._backward, self._with_grad = forward, backward, with_grad
+        self._forward_parts = forward_parts
         self.core_args = core_args
 
     def forward(self) -> Any:
         return self._forward(*self.core_args)
+
+    def forward_parts(self) -> Tuple[float, float]:
+        """(sum, denominator) of the reduced loss: the float64 sum of the losses and what the
+        reduction divides it by."""
+        return self._forward_parts(*self.core_args)  # type: ignore[no-any-return]
 
     def backward(self, grad_output: Any, out: Optional[np.ndarray]) -> Grads:
         return tuple(self._backward(grad_output, *self.core_args, out=out))

@@ -16,6 +16,15 @@ enum class Reduction : int {
   kBatchMean = 3  // the sum divided by the input's first extent (kl_div's "batchmean")
 };
 
+// A reduced loss before its division: the float64 sum of the losses and what the reduction
+// divides it by (1 for kSum). Streaming evaluation adds these over batches exactly and
+// divides once, so the result over batches is the one-call result over their concatenation.
+struct ReducedLoss {
+  double sum = 0.0;
+  double denominator = 1.0;
+  double value() const { return sum / denominator; }
+};
+
 // The dtype of an integer operand (class indices): read as it is, never converted.
 enum class IndexDType : int { kInt32 = 0, kInt64 = 1 };
 

@@ -76,6 +76,9 @@ InvalidTarget find_invalid_target(const ClassLossCall& call);
 // the number of rows.
 double class_loss_forward(const ClassLossCall& call, Reduction reduction, MutableView loss_out);
 
+// The reduced forward (kMean, kSum) before its division.
+ReducedLoss class_loss_forward_parts(const ClassLossCall& call, Reduction reduction);
+
 // grad_input = d loss / d input. For kNone grad_output is a per-row operand; for kMean /
 // kSum it is the scalar grad_output_scalar. Ignored rows get a zero gradient.
 void class_loss_backward(const ClassLossCall& call, Reduction reduction, ConstView grad_output,

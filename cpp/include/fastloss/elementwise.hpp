@@ -43,6 +43,9 @@ struct ElementwiseCall {
 // kBatchMean return the reduced loss (`out` unused).
 double elementwise_forward(const ElementwiseCall& call, Reduction reduction, MutableView out);
 
+// The reduced forward (kMean, kSum, kBatchMean) before its division.
+ReducedLoss elementwise_forward_parts(const ElementwiseCall& call, Reduction reduction);
+
 // Writes d loss / d input to grad_input. For kNone grad_output is an operand over the shape;
 // otherwise it is the scalar grad_output_scalar.
 void elementwise_backward(const ElementwiseCall& call, Reduction reduction, ConstView grad_output,

@@ -70,6 +70,9 @@ InvalidClass find_invalid_class(const RowLossCall& call);
 // NaN for none) and kSum return the reduced loss.
 double row_loss_forward(const RowLossCall& call, Reduction reduction, MutableView loss_out);
 
+// The reduced forward (kMean, kSum) before its division.
+ReducedLoss row_loss_forward_parts(const RowLossCall& call, Reduction reduction);
+
 // grads[k] = d loss / d inputs[k] for k < row_loss_inputs(call.loss). For kNone
 // grad_output is a per-row operand of the inputs' dtype; for kMean / kSum it is the scalar
 // grad_output_scalar. grads[0] may be inputs[0] itself (same layout).
