@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,3 +100,13 @@ def test_missing_dask_says_how_to_install():
                "try:\n    import fastloss.dask\nexcept ImportError as e:\n    print(e)\n")
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
     assert "pip install fastloss[dask]" in result.stdout
+
+
+def test_the_zarr_evaluation_example_runs_on_a_cluster_and_agrees_with_numpy():
+    pytest.importorskip("zarr")
+    pytest.importorskip("distributed")
+    example = Path(__file__).resolve().parents[2] / "examples" / "dask_evaluation.py"
+    result = subprocess.run([sys.executable, str(example), "--rows", "20000", "--classes", "30", "--chunk-rows", "4096",
+                             "--check"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "agrees" in result.stdout and "mean loss" in result.stdout
