@@ -1,5 +1,5 @@
 """fastloss.dask scoring a dataset held in Zarr on local disk, on a LocalCluster of worker
-processes, against the same pipeline with NumPy's and torch's losses on each chunk (a delayed call per block).
+processes, against the same pipeline with NumPy's and torch's losses on each chunk.
 
     python bench/bench_dask.py [--log2 24] [--rows 65536 --classes 1000] [--workers 2] [--repeats 3]
 

