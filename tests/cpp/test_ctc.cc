@@ -114,7 +114,9 @@ void check(const Problem& p, bool zero_infinity) {
   call.target_lengths = p.target_lengths.data();
   call.zero_infinity = zero_infinity;
   EXPECT_EQ(fastloss::find_invalid_ctc_target(call).sequence, -1);
-  const LD tol = sizeof(T) == 4 ? 2e-5L : 1e-12L;
+  // float32 recurses in float32 (as torch): the occupancies' exponents alpha + beta + nll
+  // lose float32 ulps of |nll|, which grows with the time steps.
+  const LD tol = sizeof(T) == 4 ? 2e-5L + 1e-6L * p.time : 1e-12L;
 
   // Each sequence's loss, and the sum and mean.
   std::vector<T> losses(static_cast<size_t>(p.batch));
@@ -130,7 +132,7 @@ void check(const Problem& p, bool zero_infinity) {
   fastloss_test::expect_close(sum, fastloss::ctc_loss_forward(call, Reduction::kSum, {}), tol, "sum", 0);
   fastloss_test::expect_close(mean, fastloss::ctc_loss_forward(call, Reduction::kMean, {}), tol, "mean", 0);
   EXPECT_TRUE(std::isinf(losses[2]) != zero_infinity) << "sequence 2 cannot align";
-  if (sizeof(T) == 8) EXPECT_TRUE(std::signbit(losses[3])) << "no frames and no labels: torch's -0";
+  EXPECT_TRUE(std::signbit(losses[3])) << "no frames and no labels: torch's -0";
 
   // The gradient of the sum, from backward and from the fused pass.
   const int64_t grad_strides[3] = {call.log_prob_strides[0], call.log_prob_strides[1], 1};
@@ -138,12 +140,18 @@ void check(const Problem& p, bool zero_infinity) {
   fastloss::ctc_loss_backward(call, Reduction::kSum, {}, 1.0, fastloss::MutableView{grad.data(), grad_strides});
   fastloss::ctc_loss_forward_backward(call, Reduction::kSum, fastloss::MutableView{fused.data(), grad_strides}, {});
   for (size_t i = 0; i < grad.size(); ++i) {
-    EXPECT_EQ(grad[i], fused[i]) << i;
+    EXPECT_EQ(std::isnan(grad[i]), std::isnan(fused[i])) << i;
+    if (!std::isnan(grad[i])) {
+      EXPECT_EQ(grad[i], fused[i]) << i;
+    }
     const int64_t b = static_cast<int64_t>(i) / p.classes % p.batch;
     if (b == 2) {  // an impossible alignment: NaN for its frames (torch's), else 0
       const int64_t t = static_cast<int64_t>(i) / p.classes / p.batch;
-      if (zero_infinity || t >= p.input_lengths[b]) EXPECT_EQ(grad[i], T(0)) << i;
-      else EXPECT_TRUE(std::isnan(grad[i])) << i;
+      if (zero_infinity || t >= p.input_lengths[b]) {
+        EXPECT_EQ(grad[i], T(0)) << i;
+      } else {
+        EXPECT_TRUE(std::isnan(grad[i])) << i;
+      }
       continue;
     }
     fastloss_test::expect_close(ref.grad[i], grad[i], tol, "grad", i);

@@ -50,9 +50,11 @@ T negative_log_likelihood(const CtcSequence<T>& q, bool keep_alpha) {
     row[0] = row[1] = minus_infinity<T>();
     T* out = row + kCtcPad;
     const T* emit = q.emit + t * states;
+    // Read unconditionally, then selected: a conditional read leaves SSE2's loop scalar.
 #pragma omp simd
     for (int64_t s = 0; s < states; ++s) {
-      const T jump = skip[s] != T(0) ? prev[s] : minus_infinity<T>();
+      const T two_before = prev[s];
+      const T jump = skip[s] != T(0) ? two_before : minus_infinity<T>();
       out[s] = log_sum_exp3(prev[s + 2], prev[s + 1], jump) + emit[s];
     }
   }
