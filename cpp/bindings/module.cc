@@ -11,4 +11,5 @@ PYBIND11_MODULE(_core, m) {
   fastloss::bindings::register_elementwise(m);
   fastloss::bindings::register_class_losses(m);
   fastloss::bindings::register_row_losses(m);
+  fastloss::bindings::register_ctc(m);
 }

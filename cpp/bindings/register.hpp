@@ -12,6 +12,7 @@ void register_transforms(py::module_& m);
 void register_elementwise(py::module_& m);
 void register_class_losses(py::module_& m);
 void register_row_losses(py::module_& m);
+void register_ctc(py::module_& m);
 
 }  // namespace bindings
 }  // namespace fastloss

@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 _Float = NDArray[np.float32] | NDArray[np.float64]
 _Index = NDArray[np.int64] | NDArray[np.int32]
 _Loss = np.floating | _Float
+_Integers = NDArray[np.integer]
 
 # --- runtime (register_runtime.cc) ------------------------------------------------------
 
@@ -262,5 +263,39 @@ def row_loss_with_grad(
     weight: _Float | None = None,
     reduction: Reduction = ...,
     options: RowLossOptions = ...,
+    out: _Float | None = None,
+) -> tuple[_Loss, ...]: ...
+
+# --- ctc_loss (register_ctc.cc) -------------------------------------------------------------
+
+def ctc_loss_forward(
+    log_probs: _Float,
+    targets: _Integers,
+    input_lengths: _Integers,
+    target_lengths: _Integers,
+    reduction: Reduction = ...,
+    blank: int = 0,
+    zero_infinity: bool = False,
+    out: _Float | None = None,
+) -> _Loss: ...
+def ctc_loss_backward(
+    grad_output: float | _Float,
+    log_probs: _Float,
+    targets: _Integers,
+    input_lengths: _Integers,
+    target_lengths: _Integers,
+    reduction: Reduction = ...,
+    blank: int = 0,
+    zero_infinity: bool = False,
+    out: _Float | None = None,
+) -> tuple[_Float, ...]: ...
+def ctc_loss_with_grad(
+    log_probs: _Float,
+    targets: _Integers,
+    input_lengths: _Integers,
+    target_lengths: _Integers,
+    reduction: Reduction = ...,
+    blank: int = 0,
+    zero_infinity: bool = False,
     out: _Float | None = None,
 ) -> tuple[_Loss, ...]: ...

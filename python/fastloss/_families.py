@@ -177,6 +177,19 @@ class RowLosses:
                         _core.row_loss_forward_parts, (self.loss, inputs, target, args.get("weight"), reduction, _core.RowLossOptions(**options)))
 
 
+class Ctc:
+    """ctc_loss: its lengths, sequences or arrays of integers, become arrays (the core checks
+    their dtype and values, with torch's messages)."""
+
+    def bind(self, decl: Any, args: Dict[str, Any], reduction: "_core.Reduction",
+             options: Dict[str, Any]) -> "CoreCall":
+        lengths = [value if isinstance(value, np.ndarray) else np.asarray(value)
+                   for value in (args["input_lengths"], args["target_lengths"])]
+        return CoreCall(_core.ctc_loss_forward, _core.ctc_loss_backward, _core.ctc_loss_with_grad,
+                        (args["log_probs"], args["targets"], *lengths, reduction, options["blank"],
+                         options["zero_infinity"]))
+
+
 class CoreCall:
     """A call whose core functions return every gradient the public functions return."""
 

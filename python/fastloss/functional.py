@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _checks, _core
 from ._declare import REDUCE, SIZE_AVERAGE, TORCH_REDUCTION_MESSAGE, Declaration, array, functions, option, reduction
-from ._families import ClassLosses, Elementwise, RowLosses
+from ._families import ClassLosses, Ctc, Elementwise, RowLosses
 
 _E = _core.ElementwiseLoss
 _C = _core.ClassLoss
@@ -342,6 +342,31 @@ triplet_margin_loss, triplet_margin_loss_backward, triplet_margin_loss_with_grad
     ``swap`` uses ``min(d(a, n), d(p, n))`` for the negative distance. Any leading
     dimensions are rows. The gradients are those of the anchor, the positive and the negative.
     """, grads=("anchor", "positive", "negative"), call_arrays=3))
+
+# --- sequences -------------------------------------------------------------------------------
+
+ctc_loss, ctc_loss_backward, ctc_loss_with_grad = functions(Declaration(
+    "ctc_loss", Ctc(),
+    (array("log_probs"), array("targets"), array("input_lengths"), array("target_lengths"),
+     option("blank", 0, _checks.integer("blank")), reduction(),
+     option("zero_infinity", False, _checks.flag("zero_infinity"))),
+    """Connectionist temporal classification: the negative log-likelihood of each target
+    sequence over every alignment to its input frames (torch's CPU algorithm).
+
+    ``log_probs`` is (T, N, C) (or unbatched (T, C)) log-probabilities; ``targets`` padded
+    (N, S) or the N targets concatenated (1-D), of any integer dtype; ``input_lengths`` and
+    ``target_lengths`` are sequences or integer arrays of N lengths. "mean" divides each
+    sequence's loss by its target length (at least 1), then averages; "none" gives (N,) (()
+    unbatched). ``zero_infinity`` turns infinite losses (impossible alignments) and their
+    gradients into 0. The gradient is with respect to ``log_probs``, as torch's
+    ``ctc_loss_backward``: ``exp(log_probs)`` minus each class's share of the alignments.
+
+    The alpha/beta recursions run in log space in the input's type, as torch (float32
+    sequences recurse in float32), with the stable log-sum-exp of torch's kernel: an
+    unreachable state stays -inf, an impossible alignment gives +inf (NaN gradients, as torch,
+    unless ``zero_infinity``). Labels outside [0, C) raise IndexError (torch reads out of
+    bounds); float targets raise TypeError (torch truncates them).
+    """, grads=("log_probs",), call_arrays=4))
 
 # --- transforms -------------------------------------------------------------------------------
 

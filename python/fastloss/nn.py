@@ -23,7 +23,7 @@ from ._declare import DECLARATIONS, REQUIRED, Declaration
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss",
            "PoissonNLLLoss", "GaussianNLLLoss", "LogCoshLoss", "SoftMarginLoss", "HingeEmbeddingLoss", "MarginRankingLoss",
            "SigmoidFocalLoss", "MultiLabelSoftMarginLoss", "NLLLoss", "CrossEntropyLoss", "SoftmaxFocalLoss",
-           "CosineEmbeddingLoss", "MultiMarginLoss", "TripletMarginLoss", "Softmax", "LogSoftmax"]
+           "CosineEmbeddingLoss", "MultiMarginLoss", "TripletMarginLoss", "CTCLoss", "Softmax", "LogSoftmax"]
 
 
 class Module:
@@ -210,6 +210,11 @@ class MultiMarginLoss(Loss, wraps="multi_margin_loss"):
 class TripletMarginLoss(Loss, wraps="triplet_margin_loss"):
     """torch.nn.TripletMarginLoss: called as ``loss(anchor, positive, negative)``; ``backward``
     returns the three gradients."""
+
+
+class CTCLoss(Loss, wraps="ctc_loss"):
+    """torch.nn.CTCLoss: called as ``loss(log_probs, targets, input_lengths, target_lengths)``;
+    ``backward`` returns the gradient with respect to ``log_probs``."""
 
 
 class Transform(Module):

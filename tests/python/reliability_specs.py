@@ -349,6 +349,17 @@ def _make_triplet(rng, dtype, shape):
             "negative": _normal(rng, dtype, shape)}
 
 
+def _make_ctc(rng, dtype, shape):
+    """(T, N, C) log-probabilities, N = the shape's first extent, with padded targets."""
+    batch, time, classes, longest = max(shape[0] if shape else 1, 1), 8, 5, 3
+    logits = rng.standard_normal((time, batch, classes))
+    log_probs = logits - np.log(np.exp(logits).sum(axis=2, keepdims=True))
+    return {"log_probs": np.asarray(log_probs, dtype=dtype),
+            "targets": rng.integers(1, classes, (batch, longest)).astype(np.int64),
+            "input_lengths": rng.integers(longest * 2, time + 1, batch).astype(np.int64),
+            "target_lengths": rng.integers(0, longest + 1, batch).astype(np.int64)}
+
+
 LOSSES: Tuple[LossSpec, ...] = (
     LossSpec("binary_cross_entropy", _make_bce, ("input", "target", "weight"), optional=("weight",),
              shaped=("target",), invalid_options=_REDUCTION, reference=_ref_bce,
@@ -422,6 +433,9 @@ LOSSES: Tuple[LossSpec, ...] = (
              invalid_options=_REDUCTION + (({"gamma": -1.0}, ValueError, "gamma"),
                                            ({"gamma": float("inf")}, ValueError, "gamma")),
              reference=_ref_softmax_focal, mean_divisor=_class_weight_mean),
+    # Value parity with torch, finite differences and torch's messages: test_ctc.py.
+    LossSpec("ctc_loss", _make_ctc, ("log_probs",), torch_name="ctc_loss",
+             invalid_options=_REDUCTION + (({"blank": 5}, ValueError, "blank"),)),
 )
 
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "kernels/abi.hpp"
+#include "kernels/ctc_abi.hpp"
 #include "kernels/row_abi.hpp"
 
 // X(type, name)
@@ -15,7 +16,8 @@
   X(kernel_abi::ElementwiseKernelFamily, elementwise_kernels) \
   X(kernel_abi::UnaryKernelFamily, unary_kernels)             \
   X(kernel_abi::ClassKernelFamily, class_kernels)             \
-  X(kernel_abi::RowKernelFamily, row_kernels)
+  X(kernel_abi::RowKernelFamily, row_kernels)                 \
+  X(kernel_abi::CtcKernelFamily, ctc_kernels)
 
 #define FASTLOSS_DECLARE_FAMILY(type, name) extern const type name;
 
