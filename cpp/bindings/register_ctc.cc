@@ -112,6 +112,7 @@ class CtcPrepared : public PreparedLoss {
     const int64_t stride = batched_ && loss_out.present() ? loss_out.strides[0] : 0;
     return ctc_loss_forward(call_, reduction, MutableView{loss_out.data, &stride});
   }
+  ReducedLoss forward_parts() const override { return ctc_loss_forward_parts(call_, reduction); }
   void backward(ConstView grad_output, double scalar, std::vector<FloatArray>& grads) const override {
     const int64_t stride = batched_ && grad_output.present() ? grad_output.strides[0] : 0;
     const std::vector<int64_t> grad_strides = gradient_strides(grads[0]);

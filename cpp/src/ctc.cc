@@ -151,9 +151,10 @@ class SequencePass {
 };
 
 // Every sequence's loss (written to loss_out when present), reduced: the sum, or for kMean
-// the mean of loss / max(target length, 1), added in index order.
+// the mean of loss / max(target length, 1), added in index order (undivided: the mean's
+// denominator is the batch size).
 template <class T>
-double run(const CtcCall& call, Reduction reduction, MutableView loss_out, const GradientPlan& plan) {
+ReducedLoss run(const CtcCall& call, Reduction reduction, MutableView loss_out, const GradientPlan& plan) {
   std::vector<double> losses(static_cast<size_t>(call.batch));
   const SequencePass<T> pass(call, plan);
   parallel::for_each_chunk(call.batch, parallel::threads_for(call.batch, 1), [&](int64_t b) {
@@ -166,7 +167,7 @@ double run(const CtcCall& call, Reduction reduction, MutableView loss_out, const
     const double length = reduction == Reduction::kMean ? std::max<int64_t>(call.target_lengths[b], 1) : 1;
     total += losses[static_cast<size_t>(b)] / length;
   }
-  return reduction == Reduction::kMean ? total / static_cast<double>(call.batch) : total;
+  return ReducedLoss{total, reduction == Reduction::kMean ? static_cast<double>(call.batch) : 1.0};
 }
 
 GradientPlan reduced_plan(const CtcCall& call, Reduction reduction, double scale) {
@@ -190,10 +191,13 @@ InvalidCtcTarget find_invalid_ctc_target(const CtcCall& call) {
 }
 
 double ctc_loss_forward(const CtcCall& call, Reduction reduction, MutableView loss_out) {
-  return with_dtype(call.dtype, [&](auto zero) {
-    const double total = run<decltype(zero)>(call, reduction, loss_out, GradientPlan{});
-    return reduction == Reduction::kNone ? 0.0 : total;
-  });
+  const ReducedLoss parts =
+      with_dtype(call.dtype, [&](auto zero) { return run<decltype(zero)>(call, reduction, loss_out, GradientPlan{}); });
+  return reduction == Reduction::kNone ? 0.0 : parts.value();
+}
+
+ReducedLoss ctc_loss_forward_parts(const CtcCall& call, Reduction reduction) {
+  return with_dtype(call.dtype, [&](auto zero) { return run<decltype(zero)>(call, reduction, {}, GradientPlan{}); });
 }
 
 void ctc_loss_backward(const CtcCall& call, Reduction reduction, ConstView grad_output, double grad_output_scalar,
@@ -208,8 +212,8 @@ double ctc_loss_forward_backward(const CtcCall& call, Reduction reduction, Mutab
   GradientPlan plan = reduced_plan(call, reduction, 1.0);
   plan.grad = grad;
   return with_dtype(call.dtype, [&](auto zero) {
-    const double total = run<decltype(zero)>(call, reduction, loss_out, plan);
-    return reduction == Reduction::kNone ? 0.0 : total;
+    const ReducedLoss parts = run<decltype(zero)>(call, reduction, loss_out, plan);
+    return reduction == Reduction::kNone ? 0.0 : parts.value();
   });
 }
 

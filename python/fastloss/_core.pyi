@@ -278,6 +278,15 @@ def ctc_loss_forward(
     zero_infinity: bool = False,
     out: _Float | None = None,
 ) -> _Loss: ...
+def ctc_loss_forward_parts(
+    log_probs: _Float,
+    targets: _Integers,
+    input_lengths: _Integers,
+    target_lengths: _Integers,
+    reduction: Reduction = ...,
+    blank: int = 0,
+    zero_infinity: bool = False,
+) -> Tuple[float, float]: ...
 def ctc_loss_backward(
     grad_output: float | _Float,
     log_probs: _Float,

@@ -186,7 +186,7 @@ class Ctc:
         lengths = [value if isinstance(value, np.ndarray) else np.asarray(value)
                    for value in (args["input_lengths"], args["target_lengths"])]
         return CoreCall(_core.ctc_loss_forward, _core.ctc_loss_backward, _core.ctc_loss_with_grad,
-                        (args["log_probs"], args["targets"], *lengths, reduction, options["blank"],
+                        _core.ctc_loss_forward_parts, (args["log_probs"], args["targets"], *lengths, reduction, options["blank"],
                          options["zero_infinity"]))
 
 

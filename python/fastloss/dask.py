@@ -44,7 +44,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
 from . import _checks, _core
 from . import functional as F
 from ._declare import DECLARATIONS, Declaration
-from ._families import ClassLosses, RowLosses
+from ._families import ClassLosses, Ctc, RowLosses
 from .streaming import LossAccumulator
 
 
@@ -243,6 +243,11 @@ def _function(decl: Declaration, kind: str) -> Callable[..., Any]:
 
 
 def _run(decl: Declaration, kind: str, arguments: Dict[str, Any]) -> Any:
+    if isinstance(decl.family, Ctc):
+        raise NotImplementedError(
+            "fastloss.dask.ctc_loss: its batch axis is log_probs' second (T, N, C) and its targets are ragged; "
+            "score CTC over batches with fastloss.LossAccumulator('ctc_loss') (one update per batch, "
+            "mergeable across workers) instead")
     if arguments.get("size_average") is not None or arguments.get("reduce") is not None:
         arguments["reduction"] = _checks.legacy_reduction(arguments["size_average"], arguments["reduce"])
     arguments.pop("size_average", None)

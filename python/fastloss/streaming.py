@@ -112,7 +112,8 @@ class LossAccumulator:
         self.batches = 0
 
     def update(self, *arrays: Any, **named: Any) -> "LossAccumulator":
-        """Add one batch (the loss's per-batch arrays, positionally or by name)."""
+        """Add one batch (the loss's per-batch arrays, positionally or by name). An empty
+        batch (its first array has no elements) counts as a batch and adds nothing."""
         if len(arrays) > len(self.batch_arrays):
             raise TypeError(f"update() takes at most {len(self.batch_arrays)} arrays "
                             f"({', '.join(self.batch_arrays)}), got {len(arrays)}")
@@ -135,9 +136,10 @@ class LossAccumulator:
                 raise TypeError(f"update() missing required argument {p.name!r}")
             else:
                 values.append(p.default)
-        total, denominator = self._decl.bind(values).forward_parts()
-        self._sum.add(total)
-        self._denominator.add(denominator)
+        if getattr(values[0], "size", None) != 0:  # an empty batch adds nothing (ctc_loss would refuse it)
+            total, denominator = self._decl.bind(values).forward_parts()
+            self._sum.add(total)
+            self._denominator.add(denominator)
         self.batches += 1
         return self
 

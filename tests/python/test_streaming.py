@@ -18,17 +18,25 @@ from reliability_specs import LOSSES
 
 ROWS = 13
 BOUNDS = (0, 3, 3, 8, 13)  # four batches, one of them empty
+BATCH_AXIS = {"log_probs": 1}  # ctc_loss's (T, N, C); every other operand's batch axis is its first
 
 
 def _per_batch(spec, kwargs):
-    """The arguments split into per-batch arrays (a row each along the first axis) and the
+    """The arguments split into per-batch arrays (a row each along their batch axis) and the
     options every batch shares (scalars, per-class arrays)."""
     batch, options = {}, {}
     for name, value in kwargs.items():
-        per_row = (isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[0] == ROWS
+        axis = BATCH_AXIS.get(name, 0)
+        per_row = (isinstance(value, np.ndarray) and value.ndim > axis and value.shape[axis] == ROWS
                    and name not in spec.per_class)
         (batch if per_row else options)[name] = value
     return batch, options
+
+
+def rows(batch, start, stop):
+    """The batch arrays' rows start..stop along their batch axes."""
+    return {name: np.take(value, np.arange(start, stop), axis=BATCH_AXIS.get(name, 0))
+            for name, value in batch.items()}
 
 
 def _reductions(spec):
@@ -38,7 +46,7 @@ def _reductions(spec):
 def _accumulate(spec, batch, options, reduction, bounds=BOUNDS):
     acc = LossAccumulator(spec.name, reduction=reduction, **options)
     for start, stop in zip(bounds[:-1], bounds[1:]):
-        acc.update(**{name: value[start:stop] for name, value in batch.items()})
+        acc.update(**rows(batch, start, stop))
     return acc
 
 
@@ -67,7 +75,7 @@ def test_merge_order_grouping_threads_and_pickling_give_bitwise_the_same_result(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         whole = _accumulate(spec, batch, options, "mean").result()
-        halves = [_accumulate(spec, {k: v[a:b] for k, v in batch.items()}, options, "mean", (0, b - a))
+        halves = [_accumulate(spec, rows(batch, a, b), options, "mean", (0, b - a))
                   for a, b in ((0, 3), (3, 8), (8, 13))]
         threads = fastloss.get_num_threads()
         try:

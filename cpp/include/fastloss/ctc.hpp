@@ -48,6 +48,9 @@ InvalidCtcTarget find_invalid_ctc_target(const CtcCall& call);
 // between sequences) and returns 0.
 double ctc_loss_forward(const CtcCall& call, Reduction reduction, MutableView loss_out);
 
+// The reduced forward (kMean, kSum) before its division.
+ReducedLoss ctc_loss_forward_parts(const CtcCall& call, Reduction reduction);
+
 // grad (laid out like log_probs: three strides) = d loss / d log_probs. For kNone
 // grad_output holds each sequence's scale (one stride), else grad_output_scalar applies.
 // grad may be log_probs itself (same layout).

@@ -28,7 +28,7 @@ import torch
 from .. import _checks, _core
 from .. import functional as F
 from .._declare import DECLARATIONS, REQUIRED, Declaration, Param
-from .._families import ClassLosses, Elementwise, RowLosses
+from .._families import ClassLosses, Ctc, Elementwise, RowLosses
 
 _LIBRARY = torch.library.Library("fastloss", "DEF")
 _FALLBACK = {"enabled": False}
@@ -177,6 +177,8 @@ class LossOp:
             return torch.broadcast_shapes(*(t.shape for t in operands))
         if isinstance(family, ClassLosses):  # (N, C, d1, ...) -> (N, d1, ...); unbatched (C,) -> ()
             return () if input.dim() == 1 else (input.shape[0], *input.shape[2:])
+        if isinstance(family, Ctc):  # log_probs (T, N, C) -> (N,); unbatched (T, C) -> ()
+            return (input.shape[1],) if input.dim() == 3 else ()
         assert isinstance(family, RowLosses)
         return tuple(input.shape[:-1])
 
@@ -258,9 +260,11 @@ class LossOp:
         if param.kind == "option" and _schema_type(param) == "Tensor?" and isinstance(value, (int, float)):
             return torch.tensor(float(value), dtype=torch.float64)
         if param.kind == "array" and param.default is REQUIRED and not isinstance(value, torch.Tensor):
-            # A number where torch takes one (gaussian_nll_loss's var): a zero-stride view, no copy.
-            input = arguments[self.params[0].name]
-            return torch.as_tensor(value, dtype=input.dtype).expand(input.shape)
+            if isinstance(self.decl.family, Elementwise):
+                # A number where torch takes one (gaussian_nll_loss's var): a zero-stride view, no copy.
+                input = arguments[self.params[0].name]
+                return torch.as_tensor(value, dtype=input.dtype).expand(input.shape)
+            return torch.as_tensor(value, dtype=torch.int64)  # ctc_loss's lengths as sequences or an int
         return value
 
 
