@@ -28,11 +28,8 @@ struct Problem {
   std::vector<LD> log_probs;  // (time, batch, classes)
 };
 
-Problem make_problem() {
-  Problem p;
-  // Sequence 0 repeats a label; sequence 2 needs 5 frames for 3 labels with a repeat but has 3.
-  p.targets = {1, 1, 2, 1, 3, 2, 3, 0, 2, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-  std::mt19937_64 rng(7);
+// Random normalised log-probabilities for every frame of every sequence.
+void fill_log_probs(Problem& p, std::mt19937_64& rng) {
   std::normal_distribution<double> normal(0.0, 1.5);
   p.log_probs.resize(static_cast<size_t>(p.time * p.batch * p.classes));
   for (int64_t row = 0; row < p.time * p.batch; ++row) {
@@ -41,6 +38,14 @@ Problem make_problem() {
     for (int64_t c = 0; c < p.classes; ++c) total += std::exp(x[c] = normal(rng));
     for (int64_t c = 0; c < p.classes; ++c) x[c] -= std::log(total);
   }
+}
+
+Problem make_problem() {
+  Problem p;
+  // Sequence 0 repeats a label; sequence 2 needs 5 frames for 3 labels with a repeat but has 3.
+  p.targets = {1, 1, 2, 1, 3, 2, 3, 0, 2, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  std::mt19937_64 rng(7);
+  fill_log_probs(p, rng);
   return p;
 }
 
@@ -180,14 +185,7 @@ TEST_P(Ctc, LongerTargetsAcrossVectorWidths) {
   for (size_t i = 0; i < p.targets.size(); ++i) p.targets[i] = static_cast<int64_t>(rng() % 5) + 1;
   p.targets[2 * p.longest + 1] = p.targets[2 * p.longest];  // sequence 2: a repeat in 3 frames cannot align
   p.targets[2 * p.longest + 2] = p.targets[2 * p.longest];
-  std::normal_distribution<double> normal(0.0, 1.5);
-  p.log_probs.resize(static_cast<size_t>(p.time * p.batch * p.classes));
-  for (int64_t row = 0; row < p.time * p.batch; ++row) {
-    LD* x = &p.log_probs[static_cast<size_t>(row * p.classes)];
-    LD total = 0;
-    for (int64_t c = 0; c < p.classes; ++c) total += std::exp(x[c] = normal(rng));
-    for (int64_t c = 0; c < p.classes; ++c) x[c] -= std::log(total);
-  }
+  fill_log_probs(p, rng);
   check<double>(p, false);
   check<float>(p, true);
 }

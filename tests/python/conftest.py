@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -44,3 +47,12 @@ def finite_difference_grad(loss, x, h=1e-6):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def optional_import_message(module: str, dependency: str) -> str:
+    """In a fresh interpreter: checks that `import fastloss` does not import `dependency`, then
+    returns the ImportError message of `import fastloss.<module>` with `dependency` missing."""
+    program = (f"import sys, fastloss; assert {dependency!r} not in sys.modules, 'import fastloss imported it'\n"
+               f"sys.modules[{dependency!r}] = None\n"
+               f"try:\n    import fastloss.{module}\nexcept ImportError as e:\n    print(e)\n")
+    return subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout
