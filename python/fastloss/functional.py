@@ -323,6 +323,20 @@ multi_margin_loss, multi_margin_loss_backward, multi_margin_loss_with_grad = fun
     Targets are int64 or int32 class indices; ``weight`` has one value per class.
     """))
 
+(multilabel_margin_loss, multilabel_margin_loss_backward,
+ multilabel_margin_loss_with_grad) = functions(Declaration(
+    "multilabel_margin_loss", RowLosses(_R.multilabel_margin_loss, ("input",)),
+    (array("input"), array("target"), *LEGACY, reduction()),
+    """``(1/C) sum_j sum_{i not in y} max(0, 1 - x[y_j] + x[i])`` per row over its classes ``y``.
+
+    ``input`` is (N, C), (C,) or 0-d; ``target`` has its shape (int64 or int32) and lists
+    each row's classes from the front, ended by the first -1 (the rest of the row is
+    ignored, but every element must be -1 or a class, as torch checks). A class listed twice
+    counts twice, as torch. "none" gives (N,) for (N, C) and a 0-d loss for (C,) input;
+    "mean" divides by N (NaN for N = 0, where torch returns uninitialised memory). A NaN
+    hinge adds nothing (torch tests ``z > 0``), and the hinge passes no gradient at z = 0.
+    """))
+
 
 def _positive_margin(value: Any) -> float:
     margin = _checks.real("margin")(value)

@@ -349,6 +349,44 @@ def _make_triplet(rng, dtype, shape):
             "negative": _normal(rng, dtype, shape)}
 
 
+def _make_multilabel_margin(rng, dtype, shape):
+    """Rows of class lists: a few distinct classes, a -1, then any -1s and classes."""
+    shape = _row_shape(shape)
+    rows, classes = shape[0], shape[-1]  # (N, C): torch takes no more dimensions
+    shape = (rows, classes)
+    target = rng.integers(-1, classes, shape).astype(np.int64)
+    for r in range(rows):
+        k = int(rng.integers(0, classes + 1))
+        target[r, :k] = rng.permutation(classes)[:k]
+        if k < classes:
+            target[r, k] = -1
+    return {"input": _normal(rng, dtype, shape), "target": target}
+
+
+def _ref_multilabel_margin(kw):
+    x, t = kw["input"], kw["target"]
+    losses = np.zeros(x.shape[0])
+    for r, (row, classes) in enumerate(zip(x, t)):
+        end = int(np.argmax(classes < 0)) if (classes < 0).any() else classes.size
+        listed = classes[:end]
+        others = np.setdiff1d(np.arange(row.size), listed)
+        losses[r] = sum(np.maximum(0.0, 1 - row[y] + row[others]).sum() for y in listed) / row.size
+    return losses
+
+
+def _multilabel_margin_kinks(kw):
+    """Each element's distance to its nearest hinge point 1 - x[y] + x[i] = 0."""
+    x, t = kw["input"], kw["target"]
+    distance = np.full(x.shape, np.inf)
+    for r, (row, classes) in enumerate(zip(x, t)):
+        end = int(np.argmax(classes < 0)) if (classes < 0).any() else classes.size
+        for y in classes[:end]:
+            z = np.abs(1 - row[y] + row)
+            distance[r] = np.minimum(distance[r], z)
+            distance[r, y] = min(distance[r, y], z.min())
+    return distance
+
+
 LOSSES: Tuple[LossSpec, ...] = (
     LossSpec("binary_cross_entropy", _make_bce, ("input", "target", "weight"), optional=("weight",),
              shaped=("target",), invalid_options=_REDUCTION, reference=_ref_bce,
@@ -413,6 +451,9 @@ LOSSES: Tuple[LossSpec, ...] = (
     LossSpec("multi_margin_loss", _make_multi_margin, ("input", "weight"), optional=("weight",),
              index_target="target", per_class=("weight",),
              invalid_options=_REDUCTION + (({"p": 3}, ValueError, "p == 1"),), torch_name="multi_margin_loss"),
+    LossSpec("multilabel_margin_loss", _make_multilabel_margin, ("input",), invalid_options=_REDUCTION,
+             reference=_ref_multilabel_margin, torch_name="multilabel_margin_loss",
+             kink_distance=_multilabel_margin_kinks),
     LossSpec("triplet_margin_loss", _make_triplet, ("anchor", "positive", "negative"),
              invalid_options=_REDUCTION + (({"margin": 0.0}, ValueError, "margin"),),
              torch_name="triplet_margin_loss", backward_tuple=True,
