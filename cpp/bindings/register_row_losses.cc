@@ -109,8 +109,7 @@ class RowPrepared : public PreparedLoss {
   void prepare_cosine(const py::handle& target) {
     const FloatArray& x1 = inputs_[0];
     const FloatArray& x2 = inputs_[1];
-    labels_ = float_array(target, "target");
-    require_dtype(labels_, x1.dtype, "target");
+    labels_ = label_array(target, "target", x1.dtype, LabelRule{true, true, ""});
     const size_t t_dim = labels_.shape.size();
     if (t_dim > 1) throw py::value_error("0D or 1D target tensor expected, multi-target not supported");
     if (x1.shape.size() != t_dim + 1 || x2.shape.size() != t_dim + 1) {
@@ -126,6 +125,7 @@ class RowPrepared : public PreparedLoss {
     }
     set_rows(x1.shape);
     call_.target = labels_.view();
+    call_.label_dtype = labels_.label;
   }
 
   // torch's rule for multi_margin's and multilabel_margin's input: (N, C), (C,) or 0-d, C > 0.
@@ -183,14 +183,14 @@ class RowPrepared : public PreparedLoss {
   void prepare_multilabel(const py::handle& target, const py::handle& weight) {
     const FloatArray& x = inputs_[0];
     if (x.shape.empty()) throw py::value_error("multilabel_soft_margin_loss expects an input of at least one dimension");
-    labels_ = float_array(target, "target");
-    require_dtype(labels_, x.dtype, "target");
+    labels_ = label_array(target, "target", x.dtype, LabelRule{true, false, kBoolSubtraction});
     if (labels_.shape != x.shape) {
       throw py::value_error("target of shape " + shape_str(labels_.shape) + " must have the input's shape " +
                             shape_str(x.shape));
     }
     set_rows(x.shape);
     call_.target_rows = row_view(labels_);
+    call_.label_dtype = labels_.label;
     weight_ = float_array(weight, "weight", /*allow_none=*/true);
     if (weight_.present()) {
       require_dtype(weight_, x.dtype, "weight");

@@ -304,13 +304,14 @@ softmax_focal_loss, softmax_focal_loss_backward, softmax_focal_loss_with_grad = 
 # --- row-wise losses over the last axis -------------------------------------------------------
 
 cosine_embedding_loss, cosine_embedding_loss_backward, cosine_embedding_loss_with_grad = functions(Declaration(
-    "cosine_embedding_loss", RowLosses(_R.cosine_embedding_loss, ("input1", "input2"), labels_as_input=True),
+    "cosine_embedding_loss", RowLosses(_R.cosine_embedding_loss, ("input1", "input2")),
     (array("input1"), array("input2"), array("target"), option("margin", 0.0, _checks.real("margin")), *LEGACY,
      reduction()),
     """``1 - cos(x1, x2)`` for label 1, ``max(0, cos(x1, x2) - margin)`` for label -1 (other labels: 0).
 
     ``cos = x1.x2 / sqrt((|x1|^2 + 1e-12)(|x2|^2 + 1e-12))`` along the last axis, as torch.
-    Labels of any numeric dtype. The gradients are ``(d loss / d input1, d loss / d input2)``.
+    Labels of the inputs' dtype, or integer or bool labels (read in place). The gradients
+    are ``(d loss / d input1, d loss / d input2)``.
     """, grads=("input1", "input2"), call_arrays=3))
 
 multi_margin_loss, multi_margin_loss_backward, multi_margin_loss_with_grad = functions(Declaration(

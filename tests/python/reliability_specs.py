@@ -55,6 +55,9 @@ class LossSpec:
     default_reduction: str = "mean"
     # The operands backward differentiates, in the order of its gradients (default: the input).
     grad_operands: Tuple[str, ...] = ()
+    # The integer and bool dtypes the target takes besides the input's (README: "Targets of
+    # integers and bools"), as the bad-input matrix names them.
+    labels: Tuple[str, ...] = ()
 
     @property
     def input(self) -> str:
@@ -387,6 +390,9 @@ def _multilabel_margin_kinks(kw):
     return distance
 
 
+_INTEGERS = ("int32", "int64")
+_INTEGERS_AND_BOOL = _INTEGERS + ("bool",)
+
 LOSSES: Tuple[LossSpec, ...] = (
     LossSpec("binary_cross_entropy", _make_bce, ("input", "target", "weight"), optional=("weight",),
              shaped=("target",), invalid_options=_REDUCTION, reference=_ref_bce,
@@ -395,45 +401,49 @@ LOSSES: Tuple[LossSpec, ...] = (
              optional=("weight", "pos_weight"), shaped=("target", "weight", "pos_weight"),
              invalid_options=_REDUCTION, reference=_ref_bce_logits,
              torch_name="binary_cross_entropy_with_logits"),
-    LossSpec("mse_loss", _make_weighted, ("input", "target", "weight"), optional=("weight",),
+    LossSpec("mse_loss", _make_weighted, ("input", "target", "weight"), labels=_INTEGERS_AND_BOOL, optional=("weight",),
              shaped=("target", "weight"), invalid_options=_REDUCTION,
              reference=lambda kw: _w(kw) * (kw["input"] - kw["target"]) ** 2, mean_divisor=_weight_sum_mean,
              torch_name="mse_loss"),
-    LossSpec("l1_loss", _make_weighted, ("input", "target", "weight"), optional=("weight",),
+    LossSpec("l1_loss", _make_weighted, ("input", "target", "weight"), labels=_INTEGERS, optional=("weight",),
              shaped=("target", "weight"), invalid_options=_REDUCTION,
              reference=lambda kw: _w(kw) * np.abs(kw["input"] - kw["target"]), mean_divisor=_weight_sum_mean,
              torch_name="l1_loss", kink_distance=lambda kw: np.abs(kw["input"] - kw["target"])),
-    LossSpec("smooth_l1_loss", _make_pair, ("input", "target"), shaped=("target",),
+    LossSpec("smooth_l1_loss", _make_pair, ("input", "target"), labels=_INTEGERS_AND_BOOL, shaped=("target",),
              invalid_options=_REDUCTION + (({"beta": -1.0}, ValueError, "beta"),), reference=_ref_smooth_l1,
              torch_name="smooth_l1_loss",
              kink_distance=lambda kw: np.abs(np.abs(kw["input"] - kw["target"]) - kw.get("beta", 1.0))),
-    LossSpec("huber_loss", _make_weighted, ("input", "target", "weight"), optional=("weight",),
+    LossSpec("huber_loss", _make_weighted, ("input", "target", "weight"),
+             labels=_INTEGERS_AND_BOOL, optional=("weight",),
              shaped=("target", "weight"),
              invalid_options=_REDUCTION + (({"delta": 0.0}, ValueError, "delta"),), reference=_ref_huber,
              torch_name="huber_loss",
              kink_distance=lambda kw: np.abs(np.abs(kw["input"] - kw["target"]) - kw.get("delta", 1.0))),
-    LossSpec("poisson_nll_loss", _make_poisson, ("input", "target"), shaped=("target",),
+    LossSpec("poisson_nll_loss", _make_poisson, ("input", "target"), labels=_INTEGERS_AND_BOOL, shaped=("target",),
              invalid_options=_REDUCTION, reference=_ref_poisson, torch_name="poisson_nll_loss"),
-    LossSpec("gaussian_nll_loss", _make_gaussian, ("input", "target", "var"), scalar_ok=("var",),
+    LossSpec("gaussian_nll_loss", _make_gaussian, ("input", "target", "var"), labels=_INTEGERS, scalar_ok=("var",),
              shaped=("target", "var"), invalid_options=_TORCH_TERSE_REDUCTION, reference=_ref_gaussian,
              torch_name="gaussian_nll_loss", backward_tuple=True, grad_operands=("input", "var")),
-    LossSpec("log_cosh_loss", _make_pair, ("input", "target"), shaped=("target",), invalid_options=_REDUCTION,
+    LossSpec("log_cosh_loss", _make_pair, ("input", "target"),
+             labels=_INTEGERS, shaped=("target",), invalid_options=_REDUCTION,
              reference=lambda kw: np.log1p(2 * np.sinh((kw["input"] - kw["target"]) / 2) ** 2)),
     LossSpec("kl_div", _make_kl, ("input", "target"), shaped=("target",),
              invalid_options=_REDUCTION, reference=_ref_kl, torch_name="kl_div", default_reduction="sum"),
-    LossSpec("soft_margin_loss", _make_margin, ("input", "target"), shaped=("target",),
+    LossSpec("soft_margin_loss", _make_margin, ("input", "target"), labels=_INTEGERS_AND_BOOL, shaped=("target",),
              invalid_options=_REDUCTION, reference=lambda kw: np.log1p(np.exp(-kw["target"] * kw["input"])),
              torch_name="soft_margin_loss"),
-    LossSpec("hinge_embedding_loss", _make_margin, ("input", "target"), shaped=("target",),
+    LossSpec("hinge_embedding_loss", _make_margin, ("input", "target"), labels=_INTEGERS_AND_BOOL, shaped=("target",),
              invalid_options=_REDUCTION, reference=_ref_hinge, torch_name="hinge_embedding_loss",
              kink_distance=lambda kw: np.abs(kw.get("margin", 1.0) - kw["input"])),
-    LossSpec("margin_ranking_loss", _make_ranking, ("input1", "input2", "target"), shaped=("input2", "target"),
+    LossSpec("margin_ranking_loss", _make_ranking, ("input1", "input2", "target"),
+             labels=_INTEGERS, shaped=("input2", "target"),
              invalid_options=_REDUCTION,
              reference=lambda kw: np.maximum(0.0, -kw["target"] * (kw["input1"] - kw["input2"])
                                              + kw.get("margin", 0.0)),
              torch_name="margin_ranking_loss", backward_tuple=True, grad_operands=("input1", "input2"),
              kink_distance=lambda kw: np.abs(-kw["target"] * (kw["input1"] - kw["input2"]) + kw.get("margin", 0.0))),
-    LossSpec("multilabel_soft_margin_loss", _make_multilabel, ("input", "target", "weight"), optional=("weight",),
+    LossSpec("multilabel_soft_margin_loss", _make_multilabel, ("input", "target", "weight"),
+             labels=_INTEGERS, optional=("weight",),
              shaped=("target", "weight"), invalid_options=_TORCH_TERSE_REDUCTION, reference=_ref_multilabel,
              torch_name="multilabel_soft_margin_loss"),
     LossSpec("sigmoid_focal_loss", _make_sigmoid_focal, ("inputs", "targets"), shaped=("targets",),

@@ -20,7 +20,7 @@
 namespace fastloss {
 
 enum class RowLoss : int {
-  kCosineEmbedding,      // inputs x1, x2; target: per-row labels of the inputs' dtype
+  kCosineEmbedding,      // inputs x1, x2; target: per-row labels
   kMultiMargin,          // input (rows of C); target: per-row classes; optional (C,) class weight
   kTripletMargin,        // inputs anchor, positive, negative
   kMultilabelSoftMargin,  // input (rows of C); target_rows: 0/1 labels; optional weight_rows
@@ -54,7 +54,8 @@ struct RowLossCall {
   RowView inputs[3];
   RowView target_rows;    // multilabel_soft_margin: the labels, a row operand
   RowView weight_rows;    // multilabel_soft_margin: optional weight, a row operand
-  ConstView target;       // cosine: labels (the inputs' dtype); multi_margin: classes
+  ConstView target;       // cosine: labels (of label_dtype); multi_margin: classes
+  LabelDType label_dtype = LabelDType::kFloat;  // cosine's target, multilabel_soft_margin's target_rows
   RowView class_rows;     // multilabel_margin: the class lists, a row operand of target_dtype
   IndexDType target_dtype = IndexDType::kInt64;  // multi_margin, multilabel_margin
   const void* class_weight = nullptr;            // multi_margin: optional (C,) weight

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "fastloss/array.hpp"
+#include "engine/labels.hpp"
 #include "fastloss/threading.hpp"
 #include "kernels/row_abi.hpp"
 #include "parallel.hpp"
@@ -29,11 +30,14 @@ struct Pass {
   RowView in[kernel_abi::kRowOperands];
   // Inputs that are read in place even when strided (the kernel follows in_stride).
   bool unstaged[kernel_abi::kRowOperands] = {};
+  // Each input's dtype: integer or bool labels are converted into the tile as T.
+  LabelDType in_labels[kernel_abi::kRowOperands] = {};
   MutableRowView out[kernel_abi::kRowOperands];
   ConstView index;  // per-row class indices
   RowView class_rows;  // per-row lists of class indices (rows of `length`)
   IndexDType index_dtype = IndexDType::kInt64;  // of index and class_rows
-  ConstView label;        // per-row labels
+  ConstView label;        // per-row labels, of label_dtype
+  LabelDType label_dtype = LabelDType::kFloat;
   ConstView grad_output;  // per-row gradient scale; else every row's is `scale`
   double scale = 1.0;
   MutableView loss_out;         // each row's loss
@@ -105,7 +109,8 @@ double run(const Pass& pass, Kernel&& kernel) {
   bool staged[2 * kOperands];
   bool any_staged = false;
   for (int k = 0; k < kOperands; ++k) {
-    staged[k] = pass.in[k].present() && pass.in[k].elem_stride != 1 && !pass.unstaged[k];
+    staged[k] = pass.in[k].present() && !pass.unstaged[k] &&
+                (pass.in[k].elem_stride != 1 || pass.in_labels[k] != LabelDType::kFloat);
     staged[kOperands + k] = pass.out[k].present() && pass.out[k].elem_stride != 1;
     any_staged = any_staged || staged[k] || staged[kOperands + k];
   }
@@ -147,10 +152,17 @@ double run(const Pass& pass, Kernel&& kernel) {
           for (int64_t i = 0; i < count; ++i) rows_k[i] = base + offsets[i];
         } else {
           // Row by row: strided reads of one row fall on cache lines the next rows reuse.
+          const LabelDType labels = pass.in_labels[k];
+          const int label_bytes = label_size(labels, sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64);
           for (int64_t i = 0; i < count; ++i) {
-            const T* row = base + offsets[i];
             T* copy = tile(k) + i * length;
-            for (int64_t c = 0; c < length; ++c) copy[c] = row[c * in.elem_stride];
+            if (labels == LabelDType::kFloat) {
+              const T* row = base + offsets[i];
+              for (int64_t c = 0; c < length; ++c) copy[c] = row[c * in.elem_stride];
+            } else {
+              const char* row = static_cast<const char*>(in.rows.data) + offsets[i] * label_bytes;
+              read_labels(labels, row, in.elem_stride, length, copy);
+            }
             rows_k[i] = copy;
           }
         }
@@ -214,8 +226,15 @@ double run(const Pass& pass, Kernel&& kernel) {
     if (pass.label.present()) {
       s.label.resize(n);
       row_offsets(row_shape, pass.label.strides, first, count, offsets);
-      const T* label = static_cast<const T*>(pass.label.data);
-      for (int64_t i = 0; i < count; ++i) s.label[i] = static_cast<double>(label[offsets[i]]);
+      if (pass.label_dtype == LabelDType::kFloat) {
+        const T* label = static_cast<const T*>(pass.label.data);
+        for (int64_t i = 0; i < count; ++i) s.label[i] = static_cast<double>(label[offsets[i]]);
+      } else {
+        const int label_bytes = label_size(pass.label_dtype, sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64);
+        const char* labels = static_cast<const char*>(pass.label.data);
+        for (int64_t i = 0; i < count; ++i)
+          read_labels(pass.label_dtype, labels + offsets[i] * label_bytes, 1, 1, &s.label[i]);
+      }
       block.label = s.label.data();
     }
     if (has_outputs) {
