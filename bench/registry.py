@@ -472,6 +472,37 @@ def _multi_margin_grad(x: np.ndarray, t: np.ndarray) -> np.ndarray:
     return active / (x.shape[1] * len(t))
 
 
+# multilabel_margin's inputs: every row lists _LISTED distinct classes, then -1s.
+_LISTED = 4
+
+
+def _logits_class_lists(rng: np.random.Generator, shape: Tuple[int, int]) -> Inputs:
+    n, c = shape
+    lists = np.full((n, c), -1, np.int64)
+    lists[:, :_LISTED] = (rng.integers(0, c, (n, 1)) + np.arange(_LISTED)) % c  # distinct classes
+    return _normal(rng, n * c, 2.0).reshape(n, c), lists
+
+
+def _multilabel_margin_terms(xp: Any, x: Any, t: Any) -> Any:
+    """(N, listed, C) hinges max(0, 1 - x[t_j] + x[i]), 0 where i is listed (selects, not
+    xp.maximum: see _multi_margin_terms)."""
+    listed = t[:, :_LISTED]
+    margins = 1 - xp.take_along_axis(x, listed, axis=1)[:, :, None] + x[:, None, :]
+    is_listed = (xp.arange(x.shape[1])[None, None, :] == listed[:, :, None]).any(axis=1)[:, None, :]
+    return xp.where(is_listed | (margins <= 0), 0, margins)
+
+
+def _multilabel_margin(xp: Any, x: Any, t: Any) -> Any:
+    return _mean(xp, _rows(xp, _multilabel_margin_terms(xp, x, t).sum(axis=1)) / x.shape[1])
+
+
+def _multilabel_margin_grad(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    open_ = (_multilabel_margin_terms(np, x, t) > 0).astype(x.dtype)
+    grad = open_.sum(axis=1)
+    np.add.at(grad, (np.arange(len(t))[:, None], t[:, :_LISTED]), -open_.sum(axis=2))
+    return grad / (x.shape[1] * len(t))
+
+
 def _distance(xp: Any, u: Any, v: Any) -> Any:
     return xp.sqrt(_rows(xp, (u - v + 1e-6) ** 2))
 
@@ -502,6 +533,11 @@ register(Case(
     "multi_margin_loss", CLASSES, _logits_labels,
     value=_multi_margin, numpy_grad=_multi_margin_grad,
     torch_call=lambda torch, x, t: torch.nn.functional.multi_margin_loss(x, t),
+))
+register(Case(
+    "multilabel_margin_loss", CLASSES, _logits_class_lists,
+    value=_multilabel_margin, numpy_grad=_multilabel_margin_grad,
+    torch_call=lambda torch, x, t: torch.nn.functional.multilabel_margin_loss(x, t),
 ))
 register(Case(
     "triplet_margin_loss", CLASSES,

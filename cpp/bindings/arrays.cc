@@ -151,6 +151,48 @@ FloatArray float_array(const py::handle& obj, const char* name, bool allow_none)
   return a;
 }
 
+namespace {
+
+// The LabelDType of an integer or bool NumPy dtype, kFloat for any other.
+LabelDType label_dtype_of(const py::dtype& dt) {
+  if (!dt.attr("isnative").cast<bool>() && dt.itemsize() > 1) return LabelDType::kFloat;
+  if (dt.kind() == 'b') return LabelDType::kBool;
+  if (dt.kind() == 'u' && dt.itemsize() == 1) return LabelDType::kUInt8;
+  if (dt.kind() != 'i') return LabelDType::kFloat;
+  switch (dt.itemsize()) {
+    case 1: return LabelDType::kInt8;
+    case 2: return LabelDType::kInt16;
+    case 4: return LabelDType::kInt32;
+    default: return LabelDType::kInt64;
+  }
+}
+
+}  // namespace
+
+FloatArray label_array(const py::handle& obj, const char* name, DType dtype, const LabelRule& rule) {
+  const LabelDType label = py::isinstance<py::array>(obj)
+                               ? label_dtype_of(py::reinterpret_borrow<py::array>(obj).dtype())
+                               : LabelDType::kFloat;
+  if (label == LabelDType::kFloat || !rule.integers) {
+    FloatArray a = float_array(obj, name);
+    require_dtype(a, dtype, name);
+    return a;
+  }
+  if (label == LabelDType::kBool && !rule.bools)
+    throw py::type_error(std::string(rule.bool_message) + " (" + name + " has dtype bool)");
+  FloatArray a;
+  a.array = py::reinterpret_borrow<py::array>(obj);
+  if (!whole_element_strides(a.array)) {
+    a.array = py::reinterpret_steal<py::array>(
+        py::module_::import("numpy").attr("ascontiguousarray")(a.array).release());
+  }
+  a.valid = true;
+  a.dtype = dtype;
+  a.label = label;
+  set_layout(a);
+  return a;
+}
+
 IndexArray index_array(const py::handle& obj, const char* name) {
   if (!py::isinstance<py::array>(obj)) {
     throw py::type_error(std::string(name) + " must be a numpy.ndarray of int64 or int32, got " +

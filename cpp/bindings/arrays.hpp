@@ -21,6 +21,7 @@ struct FloatArray {
   py::object write_back;  // the caller's `out` when `array` stands in for it (see output_array)
   bool valid = false;
   DType dtype = DType::kFloat32;
+  LabelDType label = LabelDType::kFloat;  // integer or bool labels (label_array), read as `dtype`
   std::vector<int64_t> shape;
   std::vector<int64_t> strides;
   bool present() const { return valid; }
@@ -30,6 +31,27 @@ struct FloatArray {
   // The result to hand back: the caller's `out` (after copying a stand-in into it) or the array.
   py::object finish() const;
 };
+
+// Which label dtypes a target may have besides the input's float type (torch's rule for the
+// loss), and torch's message for a bool target where it takes integers only.
+struct LabelRule {
+  bool integers = false;
+  bool bools = false;
+  const char* bool_message = "";
+};
+
+// A target of the float dtype `dtype`, or of integer (int8..int64, uint8) or bool labels
+// where `rule` allows them, read in place (the engines convert them a block at a time):
+// TypeError naming `name` otherwise.
+FloatArray label_array(const py::handle& obj, const char* name, DType dtype, const LabelRule& rule);
+
+// torch's messages for a bool target where its formula subtracts or negates the target.
+inline constexpr const char* kBoolSubtraction =
+    "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use "
+    "the `~` or `logical_not()` operator instead.";
+inline constexpr const char* kBoolNegation =
+    "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the "
+    "`~` or `logical_not()` operator instead.";
 
 // An int32/int64 NumPy array of class indices, read in place.
 struct IndexArray {

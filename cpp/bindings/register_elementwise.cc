@@ -75,6 +75,13 @@ std::vector<int64_t> variance_strides(const FloatArray& var, const FloatArray& i
                         shape_str(x));
 }
 
+// The target dtypes torch takes for the loss (ops.hpp's target_labels).
+LabelRule label_rule(ElementwiseLoss loss) {
+  const TargetLabels labels = target_labels(loss);
+  return LabelRule{labels != TargetLabels::kFloat, labels == TargetLabels::kIntegerOrBool,
+                   loss == ElementwiseLoss::margin_ranking_loss ? kBoolNegation : kBoolSubtraction};
+}
+
 class ElementwisePrepared : public PreparedLoss {
  public:
   ElementwisePrepared(ElementwiseLoss loss, const py::handle& input, const py::handle& target,
@@ -82,8 +89,7 @@ class ElementwisePrepared : public PreparedLoss {
                       const ElementwiseOptions& options) {
     const OperandNames names = operand_names(loss);
     input_ = float_array(input, names.input);
-    target_ = float_array(target, names.target);
-    require_dtype(target_, input_.dtype, names.target);
+    target_ = label_array(target, names.target, input_.dtype, label_rule(loss));
     weight_ = float_array(weight, "weight", /*allow_none=*/true);
     if (weight_.present()) require_dtype(weight_, input_.dtype, "weight");
     const bool has_aux = names.aux[0] != '\0';
@@ -107,6 +113,7 @@ class ElementwisePrepared : public PreparedLoss {
     call_.shape = Shape{static_cast<int>(shape_.size()), shape_.data()};
     call_.input = ConstView{input_.data(), input_strides_.data()};
     call_.target = ConstView{target_.data(), target_strides_.data()};
+    call_.target_dtype = target_.label;
     if (weight_.present()) call_.weight = ConstView{weight_.data(), weight_strides_.data()};
     if (aux_.present()) call_.aux = ConstView{aux_.data(), aux_strides_.data()};
     call_.options = options;

@@ -1,5 +1,6 @@
 // Bindings of the row-wise losses over the last axis: cosine_embedding_loss,
-// multi_margin_loss, triplet_margin_loss and multilabel_soft_margin_loss. Every array
+// multi_margin_loss, triplet_margin_loss, multilabel_soft_margin_loss and
+// multilabel_margin_loss. Every array
 // argument is checked here, with torch's messages, before any work.
 #include "pybind.hpp"
 
@@ -17,8 +18,11 @@ namespace {
 
 // The differentiable inputs' names in each loss's torch signature.
 const char* input_name(RowLoss loss, int k) {
-  static const char* const kNames[4][3] = {
-      {"input1", "input2", ""}, {"input", "", ""}, {"anchor", "positive", "negative"}, {"input", "", ""}};
+  static const char* const kNames[5][3] = {{"input1", "input2", ""},
+                                           {"input", "", ""},
+                                           {"anchor", "positive", "negative"},
+                                           {"input", "", ""},
+                                           {"input", "", ""}};
   return kNames[static_cast<int>(loss)][k];
 }
 
@@ -56,6 +60,7 @@ class RowPrepared : public PreparedLoss {
       case RowLoss::kMultiMargin: prepare_multi_margin(target, weight); break;
       case RowLoss::kTripletMargin: prepare_triplet(); break;
       case RowLoss::kMultilabelSoftMargin: prepare_multilabel(target, weight); break;
+      case RowLoss::kMultilabelMargin: prepare_multilabel_margin(target); break;
     }
     for (int k = 0; k < count; ++k) call_.inputs[k] = row_view(inputs_[k]);
     check_classes();
@@ -105,8 +110,7 @@ class RowPrepared : public PreparedLoss {
   void prepare_cosine(const py::handle& target) {
     const FloatArray& x1 = inputs_[0];
     const FloatArray& x2 = inputs_[1];
-    labels_ = float_array(target, "target");
-    require_dtype(labels_, x1.dtype, "target");
+    labels_ = label_array(target, "target", x1.dtype, LabelRule{true, true, ""});
     const size_t t_dim = labels_.shape.size();
     if (t_dim > 1) throw py::value_error("0D or 1D target tensor expected, multi-target not supported");
     if (x1.shape.size() != t_dim + 1 || x2.shape.size() != t_dim + 1) {
@@ -122,15 +126,21 @@ class RowPrepared : public PreparedLoss {
     }
     set_rows(x1.shape);
     call_.target = labels_.view();
+    call_.label_dtype = labels_.label;
   }
 
-  void prepare_multi_margin(const py::handle& target, const py::handle& weight) {
-    const FloatArray& x = inputs_[0];
+  // torch's rule for multi_margin's and multilabel_margin's input: (N, C), (C,) or 0-d, C > 0.
+  void require_vector_or_matrix(const FloatArray& x) {
     const size_t nd = x.shape.size();
     if (!((nd == 2 && x.shape[1] != 0) || (nd == 1 && x.shape[0] != 0) || nd == 0)) {
       throw py::value_error("Expected non-empty vector or matrix with optional 0-dim batch size, but got: " +
                             dims_str(x.shape));
     }
+  }
+
+  void prepare_multi_margin(const py::handle& target, const py::handle& weight) {
+    const FloatArray& x = inputs_[0];
+    require_vector_or_matrix(x);
     set_rows(x.shape);
     classes_ = index_array(target, "target");
     const int64_t rows = call_.shape.rows.numel();
@@ -174,14 +184,14 @@ class RowPrepared : public PreparedLoss {
   void prepare_multilabel(const py::handle& target, const py::handle& weight) {
     const FloatArray& x = inputs_[0];
     if (x.shape.empty()) throw py::value_error("multilabel_soft_margin_loss expects an input of at least one dimension");
-    labels_ = float_array(target, "target");
-    require_dtype(labels_, x.dtype, "target");
+    labels_ = label_array(target, "target", x.dtype, LabelRule{true, false, kBoolSubtraction});
     if (labels_.shape != x.shape) {
       throw py::value_error("target of shape " + shape_str(labels_.shape) + " must have the input's shape " +
                             shape_str(x.shape));
     }
     set_rows(x.shape);
     call_.target_rows = row_view(labels_);
+    call_.label_dtype = labels_.label;
     weight_ = float_array(weight, "weight", /*allow_none=*/true);
     if (weight_.present()) {
       require_dtype(weight_, x.dtype, "weight");
@@ -190,15 +200,37 @@ class RowPrepared : public PreparedLoss {
     }
   }
 
-  // multi_margin's classes are in [0, C): an O(rows) scan before any work.
+  // multilabel_margin's target: class lists of the input's shape (a 0-d input's: 0-d or (1,)).
+  void prepare_multilabel_margin(const py::handle& target) {
+    const FloatArray& x = inputs_[0];
+    require_vector_or_matrix(x);
+    classes_ = index_array(target, "target");
+    const int64_t length = x.shape.empty() ? 1 : x.shape.back();
+    const bool consistent = x.shape.size() == 2 ? classes_.shape == x.shape
+                                                : classes_.shape.size() <= 1 &&
+                                                      static_cast<int64_t>(classes_.array.size()) == length;
+    if (!consistent) {
+      throw py::value_error("inconsistent target size: " + dims_str(classes_.shape) + " for input of size: " +
+                            dims_str(x.shape));
+    }
+    set_rows(x.shape);
+    call_.class_rows = RowView{ConstView{classes_.array.data(), classes_.strides.data()},
+                               classes_.strides.empty() ? 1 : classes_.strides.back()};
+    call_.target_dtype = classes_.dtype;
+  }
+
+  // multi_margin's classes are in [0, C), multilabel_margin's -1 or in [0, C): a scan before
+  // any work.
   void check_classes() const {
-    if (call_.loss != RowLoss::kMultiMargin) return;
+    if (call_.loss != RowLoss::kMultiMargin && call_.loss != RowLoss::kMultilabelMargin) return;
     InvalidClass bad;
     {
       py::gil_scoped_release release;  // a scan in C++ over buffers kept alive by this call
       bad = find_invalid_class(call_);
     }
-    if (bad.row >= 0) throw py::index_error("target out of range");
+    if (bad.row < 0) return;
+    if (call_.loss == RowLoss::kMultiMargin) throw py::index_error("target out of range");
+    throw py::index_error("argument #2 'target' is out of range");
   }
 
   FloatArray inputs_[3], labels_, weight_;
@@ -215,6 +247,7 @@ void register_row_losses(py::module_& m) {
       .value("multi_margin_loss", RowLoss::kMultiMargin)
       .value("triplet_margin_loss", RowLoss::kTripletMargin)
       .value("multilabel_soft_margin_loss", RowLoss::kMultilabelSoftMargin)
+      .value("multilabel_margin_loss", RowLoss::kMultilabelMargin)
       .finalize();
 
   py::class_<RowLossOptions>(m, "RowLossOptions", "The scalar options of the row-wise losses.")

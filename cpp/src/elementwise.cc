@@ -23,9 +23,11 @@ Sums run_pass(const ElementwiseCall& call, Mode mode, ConstView grad_output, Mut
               double scale, bool reduce) {
   const ConstView inputs[kernel_abi::kNumSlots] = {call.input, call.target, call.weight,
                                                    call.aux, grad_output};
+  const LabelDType labels[kernel_abi::kNumSlots] = {LabelDType::kFloat, call.target_dtype, LabelDType::kFloat,
+                                                    LabelDType::kFloat, LabelDType::kFloat};
   const kernel_abi::BlockKernelFn kernel = block_kernel(call.loss, call.dtype);
   const kernel_abi::Params params{scale, call.options};
-  return run_blocks(call.shape, call.dtype, kernel_abi::kNumSlots, inputs, out, reduce,
+  return run_blocks(call.shape, call.dtype, kernel_abi::kNumSlots, inputs, labels, out, reduce,
                     [&](const void* const* in_blocks, void* out_block, int64_t n) {
                       kernel_abi::Block block{};
                       for (int s = 0; s < kernel_abi::kNumSlots; ++s) block.in[s] = in_blocks[s];
@@ -72,7 +74,7 @@ bool mean_divides_by_weight_sum(ElementwiseLoss loss) {
 
 OperandNames operand_names(ElementwiseLoss loss) {
   static const OperandNames kNames[kLosses] = {
-#define FASTLOSS_OPERAND_NAMES(name, by_weight_sum, input, target, aux, check) {input, target, aux},
+#define FASTLOSS_OPERAND_NAMES(name, by_weight_sum, input, target, aux, ...) {input, target, aux},
       FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_OPERAND_NAMES)
 #undef FASTLOSS_OPERAND_NAMES
   };
@@ -81,11 +83,20 @@ OperandNames operand_names(ElementwiseLoss loss) {
 
 ValueCheck value_check(ElementwiseLoss loss) {
   static const ValueCheck kChecks[kLosses] = {
-#define FASTLOSS_VALUE_CHECK(name, by_weight_sum, input, target, aux, check) ValueCheck::check,
+#define FASTLOSS_VALUE_CHECK(name, by_weight_sum, input, target, aux, check, ...) ValueCheck::check,
       FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_VALUE_CHECK)
 #undef FASTLOSS_VALUE_CHECK
   };
   return kChecks[static_cast<int>(loss)];
+}
+
+TargetLabels target_labels(ElementwiseLoss loss) {
+  static const TargetLabels kLabels[kLosses] = {
+#define FASTLOSS_TARGET_LABELS(name, by_weight_sum, input, target, aux, check, labels) TargetLabels::labels,
+      FASTLOSS_ELEMENTWISE_LOSSES(FASTLOSS_TARGET_LABELS)
+#undef FASTLOSS_TARGET_LABELS
+  };
+  return kLabels[static_cast<int>(loss)];
 }
 
 double elementwise_forward(const ElementwiseCall& call, Reduction reduction, MutableView out) {

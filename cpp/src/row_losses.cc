@@ -12,8 +12,7 @@ namespace fastloss {
 namespace {
 
 // One pass over the call's rows: the row losses when want_loss, the gradients in `grads`
-// (null: none), each row's scale
-// from grad_output or `scale`, each row's loss to loss_out when present. Returns the sum
+// (null: none), each row's scale from grad_output or `scale`, each row's loss to loss_out when present. Returns the sum
 // of the row losses.
 template <class T>
 double run_rows(const RowLossCall& call, bool want_loss, const MutableRowView* grads, ConstView grad_output,
@@ -28,6 +27,7 @@ double run_rows(const RowLossCall& call, bool want_loss, const MutableRowView* g
   switch (call.loss) {
     case RowLoss::kCosineEmbedding:
       pass.label = call.target;
+      pass.label_dtype = call.label_dtype;
       break;
     case RowLoss::kMultiMargin:
       pass.index = call.target;
@@ -35,7 +35,13 @@ double run_rows(const RowLossCall& call, bool want_loss, const MutableRowView* g
       break;
     case RowLoss::kMultilabelSoftMargin:
       pass.in[1] = call.target_rows;
+      pass.in_labels[1] = call.label_dtype;
       pass.in[2] = call.weight_rows;
+      break;
+    case RowLoss::kMultilabelMargin:
+      pass.class_rows = call.class_rows;
+      pass.index_dtype = call.target_dtype;
+      pass.work_elements = kernel_abi::row_work_elements(call.loss, call.shape.length);
       break;
     case RowLoss::kTripletMargin:
       break;
@@ -63,10 +69,20 @@ double mean_denominator(const RowLossCall& call, Reduction reduction) {
 }  // namespace
 
 InvalidClass find_invalid_class(const RowLossCall& call) {
-  if (call.loss != RowLoss::kMultiMargin) return InvalidClass{};
-  const rows::IndexScan scan = rows::scan_indices<double>(call.shape.rows, call.target, call.target_dtype,
-                                                          call.shape.length, nullptr, nullptr);
-  return InvalidClass{scan.bad_row, scan.bad_value};
+  if (call.loss == RowLoss::kMultiMargin) {
+    const rows::IndexScan scan = rows::scan_indices<double>(call.shape.rows, call.target, call.target_dtype,
+                                                            call.shape.length, nullptr, nullptr);
+    return InvalidClass{scan.bad_row, scan.bad_value};
+  }
+  if (call.loss == RowLoss::kMultilabelMargin) {
+    // Every element of every list, those after its -1 included; -1 is skipped as an ignored class.
+    const int64_t terminator = -1;
+    const rows::IndexScan scan = rows::scan_indices<double>(
+        call.shape.rows, call.class_rows.rows, call.target_dtype, call.shape.length, &terminator, nullptr,
+        call.shape.length, call.class_rows.elem_stride);
+    return InvalidClass{scan.bad_row, scan.bad_value};
+  }
+  return InvalidClass{};
 }
 
 double row_loss_forward(const RowLossCall& call, Reduction reduction, MutableView loss_out) {

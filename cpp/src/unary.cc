@@ -11,7 +11,8 @@ namespace {
 template <class Kernel>
 void map_elements(DType dtype, const Shape& shape, int n_inputs, const ConstView* inputs, MutableView out,
                   const Kernel& kernel) {
-  run_blocks(shape, dtype, n_inputs, inputs, out, false, [&](const void* const* in_blocks, void* out_block, int64_t n) {
+  run_blocks(shape, dtype, n_inputs, inputs, nullptr, out, false,
+             [&](const void* const* in_blocks, void* out_block, int64_t n) {
     with_dtype(dtype, [&](auto zero) {
       kernel(zero, in_blocks, out_block, n);
       return 0;

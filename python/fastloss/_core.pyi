@@ -213,6 +213,7 @@ class RowLoss(enum.Enum):
     multi_margin_loss = 1
     triplet_margin_loss = 2
     multilabel_soft_margin_loss = 3
+    multilabel_margin_loss = 4
 
 class RowLossOptions:
     def __init__(

@@ -160,19 +160,14 @@ class ClassLosses:
 class RowLosses:
     """Losses of one value per row of the last axis, over any leading dimensions."""
 
-    def __init__(self, loss: "_core.RowLoss", inputs: Sequence[str], labels_as_input: bool = False) -> None:
+    def __init__(self, loss: "_core.RowLoss", inputs: Sequence[str]) -> None:
         self.loss = loss
         self.inputs = tuple(inputs)
-        # cosine_embedding's labels are read as the inputs' dtype: an O(rows) conversion.
-        self.labels_as_input = labels_as_input
 
     def bind(self, decl: Any, args: Dict[str, Any], reduction: "_core.Reduction",
              options: Dict[str, Any]) -> "CoreCall":
         inputs = [args[name] for name in self.inputs]
         target = args.get("target")
-        if self.labels_as_input and isinstance(target, np.ndarray) and isinstance(inputs[0], np.ndarray):
-            if target.dtype.kind in "iub" and inputs[0].dtype.kind == "f":
-                target = target.astype(inputs[0].dtype)
         return CoreCall(_core.row_loss_forward, _core.row_loss_backward, _core.row_loss_with_grad,
                         _core.row_loss_forward_parts, (self.loss, inputs, target, args.get("weight"), reduction, _core.RowLossOptions(**options)))
 

@@ -304,13 +304,14 @@ softmax_focal_loss, softmax_focal_loss_backward, softmax_focal_loss_with_grad = 
 # --- row-wise losses over the last axis -------------------------------------------------------
 
 cosine_embedding_loss, cosine_embedding_loss_backward, cosine_embedding_loss_with_grad = functions(Declaration(
-    "cosine_embedding_loss", RowLosses(_R.cosine_embedding_loss, ("input1", "input2"), labels_as_input=True),
+    "cosine_embedding_loss", RowLosses(_R.cosine_embedding_loss, ("input1", "input2")),
     (array("input1"), array("input2"), array("target"), option("margin", 0.0, _checks.real("margin")), *LEGACY,
      reduction()),
     """``1 - cos(x1, x2)`` for label 1, ``max(0, cos(x1, x2) - margin)`` for label -1 (other labels: 0).
 
     ``cos = x1.x2 / sqrt((|x1|^2 + 1e-12)(|x2|^2 + 1e-12))`` along the last axis, as torch.
-    Labels of any numeric dtype. The gradients are ``(d loss / d input1, d loss / d input2)``.
+    Labels of the inputs' dtype, or integer or bool labels (read in place). The gradients
+    are ``(d loss / d input1, d loss / d input2)``.
     """, grads=("input1", "input2"), call_arrays=3))
 
 multi_margin_loss, multi_margin_loss_backward, multi_margin_loss_with_grad = functions(Declaration(
@@ -321,6 +322,20 @@ multi_margin_loss, multi_margin_loss_backward, multi_margin_loss_with_grad = fun
     """``w[y] / C sum_{j != y} max(0, margin - x[y] + x[j])^p`` per row (p in {1, 2}).
 
     Targets are int64 or int32 class indices; ``weight`` has one value per class.
+    """))
+
+(multilabel_margin_loss, multilabel_margin_loss_backward,
+ multilabel_margin_loss_with_grad) = functions(Declaration(
+    "multilabel_margin_loss", RowLosses(_R.multilabel_margin_loss, ("input",)),
+    (array("input"), array("target"), *LEGACY, reduction()),
+    """``(1/C) sum_j sum_{i not in y} max(0, 1 - x[y_j] + x[i])`` per row over its classes ``y``.
+
+    ``input`` is (N, C), (C,) or 0-d; ``target`` has its shape (int64 or int32) and lists
+    each row's classes from the front, ended by the first -1 (the rest of the row is
+    ignored, but every element must be -1 or a class, as torch checks). A class listed twice
+    counts twice, as torch. "none" gives (N,) for (N, C) and a 0-d loss for (C,) input;
+    "mean" divides by N (NaN for N = 0, where torch returns uninitialised memory). A NaN
+    hinge adds nothing (torch tests ``z > 0``), and the hinge passes no gradient at z = 0.
     """))
 
 

@@ -207,6 +207,10 @@ class MultiMarginLoss(Loss, wraps="multi_margin_loss"):
     """torch.nn.MultiMarginLoss."""
 
 
+class MultiLabelMarginLoss(Loss, wraps="multilabel_margin_loss"):
+    """torch.nn.MultiLabelMarginLoss."""
+
+
 class TripletMarginLoss(Loss, wraps="triplet_margin_loss"):
     """torch.nn.TripletMarginLoss: called as ``loss(anchor, positive, negative)``; ``backward``
     returns the three gradients."""

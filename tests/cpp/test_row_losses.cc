@@ -1,5 +1,5 @@
-// The row-wise losses (cosine_embedding, multi_margin, triplet_margin, multilabel_soft_margin)
-// on every supported SIMD target against long-double references: per-row losses, every
+// The row-wise losses (cosine_embedding, multi_margin, triplet_margin, multilabel_soft_margin,
+// multilabel_margin) on every supported SIMD target against long-double references: per-row losses, every
 // input's gradient from backward and from the fused pass, the reductions, every option,
 // contiguous and strided rows, row lengths around the vector widths, several row dimensions.
 #include <gtest/gtest.h>
@@ -147,6 +147,30 @@ Reference multilabel_reference(const Rows& x, const std::vector<LD>& labels, con
   return ref;
 }
 
+// (1/C) sum_j sum_{i not listed} max(0, 1 - x[y_j] + x[i]) over the row's list y (ended by
+// -1); d/dx[i] = (1/C) #{j : hinge open} for non-targets, minus the hinges y_j opens for y_j.
+Reference multilabel_margin_reference(const Rows& x, const std::vector<int64_t>& lists, int64_t rows, int64_t dim) {
+  Reference ref{std::vector<LD>(rows), Rows(1, std::vector<LD>(rows * dim))};
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t* list = &lists[r * dim];
+    const LD* v = &x[0][r * dim];
+    LD* g = &ref.grad[0][r * dim];
+    int64_t k = 0;
+    while (k < dim && list[k] >= 0) ++k;
+    std::vector<bool> target(dim, false);
+    for (int64_t j = 0; j < k; ++j) target[list[j]] = true;
+    for (int64_t j = 0; j < k; ++j)
+      for (int64_t i = 0; i < dim; ++i) {
+        const LD z = 1 - v[list[j]] + v[i];
+        if (target[i] || !(z > 0)) continue;
+        ref.loss[r] += z / dim;
+        g[i] += 1.0L / dim;
+        g[list[j]] -= 1.0L / dim;
+      }
+  }
+  return ref;
+}
+
 using fastloss_test::dtype_of;
 
 // Relative tolerance on values of magnitude ~1: the kernels sum in float64 but compute
@@ -196,6 +220,16 @@ void check_loss(RowLoss loss, const Options& o, int64_t rows, int64_t dim, const
       label_rows_ld[r * dim + i] = y;
     }
   const int64_t broadcast = 0;  // the (C,) weight repeats along the rows
+  // multilabel_margin's class lists (some with a class twice), laid out like the input.
+  std::vector<int64_t> lists(rows * dim), list_store(rows * row_stride, -7);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t k = static_cast<int64_t>(rng() % (dim + 1));
+    for (int64_t i = 0; i < dim; ++i) {
+      lists[r * dim + i] = i < k ? static_cast<int64_t>((r % 2 == 0 ? i * 7 + r : rng()) % dim)
+                                 : (i == k ? -1 : static_cast<int64_t>(rng() % dim));
+      list_store[r * row_stride + i * cs] = lists[r * dim + i];
+    }
+  }
 
   const int64_t unit = 1;
   RowLossCall call;
@@ -205,6 +239,7 @@ void check_loss(RowLoss loss, const Options& o, int64_t rows, int64_t dim, const
   for (int k = 0; k < inputs; ++k) call.inputs[k] = RowView{ConstView{store[k].data(), &row_stride}, cs};
   if (loss == RowLoss::kCosineEmbedding) call.target = ConstView{labels.data(), &unit};
   if (loss == RowLoss::kMultiMargin) call.target = ConstView{cls.data(), &unit};
+  if (loss == RowLoss::kMultilabelMargin) call.class_rows = RowView{ConstView{list_store.data(), &row_stride}, cs};
   if (loss == RowLoss::kMultilabelSoftMargin) {
     call.target_rows = RowView{ConstView{label_rows.data(), &row_stride}, cs};
     if (o.weighted) call.weight_rows = RowView{ConstView{weight.data(), &broadcast}, 1};
@@ -218,6 +253,7 @@ void check_loss(RowLoss loss, const Options& o, int64_t rows, int64_t dim, const
       loss == RowLoss::kCosineEmbedding ? cosine_reference(x, label_ld, rows, dim, o)
       : loss == RowLoss::kMultiMargin   ? multi_margin_reference(x, cls, weight_ld, rows, dim, o)
       : loss == RowLoss::kMultilabelSoftMargin ? multilabel_reference(x, label_rows_ld, weight_ld, rows, dim, o)
+      : loss == RowLoss::kMultilabelMargin     ? multilabel_margin_reference(x, lists, rows, dim)
                                                : triplet_reference(x, rows, dim, o);
   const LD tol = tolerance<T>();
   LD total = 0;
@@ -310,6 +346,11 @@ TEST_P(RowLosses, MultilabelSoftMargin) {
   check_all<double>(RowLoss::kMultilabelSoftMargin, options);
 }
 
+TEST_P(RowLosses, MultilabelMargin) {
+  check_all<float>(RowLoss::kMultilabelMargin, {Options{}});
+  check_all<double>(RowLoss::kMultilabelMargin, {Options{}});
+}
+
 // Rows over two row dimensions in a transposed layout give, row for row and bit for bit, the
 // losses and gradients of the same rows laid out as one dimension.
 TEST_P(RowLosses, RowsOverSeveralDimensionsMatchOneDimension) {
@@ -386,6 +427,29 @@ TEST_P(RowLosses, InvalidClass) {
   const fastloss::InvalidClass bad = fastloss::find_invalid_class(call);
   EXPECT_EQ(bad.row, 1);
   EXPECT_EQ(bad.value, 2);
+}
+
+// multilabel_margin: every element must be -1 or a class, after a row's -1 too; the first bad
+// one is reported by its flat index.
+TEST_P(RowLosses, InvalidClassList) {
+  std::vector<double> x(6, 0.0);
+  std::vector<int64_t> lists = {0, -1, 2, 1, -1, -2};
+  const int64_t rows = 2, row_stride = 3, unit = 1;
+  RowLossCall call;
+  call.loss = RowLoss::kMultilabelMargin;
+  call.dtype = DType::kFloat64;
+  call.shape = RowShape{Shape{1, &rows}, 3};
+  call.inputs[0] = RowView{ConstView{x.data(), &row_stride}, 1};
+  call.class_rows = RowView{ConstView{lists.data(), &row_stride}, unit};
+  fastloss::InvalidClass bad = fastloss::find_invalid_class(call);
+  EXPECT_EQ(bad.row, 5);
+  EXPECT_EQ(bad.value, -2);
+  lists[5] = 0;
+  EXPECT_EQ(fastloss::find_invalid_class(call).row, -1);
+  lists[2] = 3;
+  bad = fastloss::find_invalid_class(call);
+  EXPECT_EQ(bad.row, 2);
+  EXPECT_EQ(bad.value, 3);
 }
 
 FASTLOSS_INSTANTIATE_PER_TARGET(RowLosses);

@@ -55,6 +55,9 @@ class LossSpec:
     default_reduction: str = "mean"
     # The operands backward differentiates, in the order of its gradients (default: the input).
     grad_operands: Tuple[str, ...] = ()
+    # The integer and bool dtypes the target takes besides the input's (README: "Targets of
+    # integers and bools"), as the bad-input matrix names them.
+    labels: Tuple[str, ...] = ()
 
     @property
     def input(self) -> str:
@@ -360,6 +363,47 @@ def _make_ctc(rng, dtype, shape):
             "target_lengths": rng.integers(0, longest + 1, batch).astype(np.int64)}
 
 
+def _make_multilabel_margin(rng, dtype, shape):
+    """Rows of class lists: a few distinct classes, a -1, then any -1s and classes."""
+    shape = _row_shape(shape)
+    rows, classes = shape[0], shape[-1]  # (N, C): torch takes no more dimensions
+    shape = (rows, classes)
+    target = rng.integers(-1, classes, shape).astype(np.int64)
+    for r in range(rows):
+        k = int(rng.integers(0, classes + 1))
+        target[r, :k] = rng.permutation(classes)[:k]
+        if k < classes:
+            target[r, k] = -1
+    return {"input": _normal(rng, dtype, shape), "target": target}
+
+
+def _ref_multilabel_margin(kw):
+    x, t = kw["input"], kw["target"]
+    losses = np.zeros(x.shape[0])
+    for r, (row, classes) in enumerate(zip(x, t)):
+        end = int(np.argmax(classes < 0)) if (classes < 0).any() else classes.size
+        listed = classes[:end]
+        others = np.setdiff1d(np.arange(row.size), listed)
+        losses[r] = sum(np.maximum(0.0, 1 - row[y] + row[others]).sum() for y in listed) / row.size
+    return losses
+
+
+def _multilabel_margin_kinks(kw):
+    """Each element's distance to its nearest hinge point 1 - x[y] + x[i] = 0."""
+    x, t = kw["input"], kw["target"]
+    distance = np.full(x.shape, np.inf)
+    for r, (row, classes) in enumerate(zip(x, t)):
+        end = int(np.argmax(classes < 0)) if (classes < 0).any() else classes.size
+        for y in classes[:end]:
+            z = np.abs(1 - row[y] + row)
+            distance[r] = np.minimum(distance[r], z)
+            distance[r, y] = min(distance[r, y], z.min())
+    return distance
+
+
+_INTEGERS = ("int32", "int64")
+_INTEGERS_AND_BOOL = _INTEGERS + ("bool",)
+
 LOSSES: Tuple[LossSpec, ...] = (
     LossSpec("binary_cross_entropy", _make_bce, ("input", "target", "weight"), optional=("weight",),
              shaped=("target",), invalid_options=_REDUCTION, reference=_ref_bce,
@@ -368,45 +412,49 @@ LOSSES: Tuple[LossSpec, ...] = (
              optional=("weight", "pos_weight"), shaped=("target", "weight", "pos_weight"),
              invalid_options=_REDUCTION, reference=_ref_bce_logits,
              torch_name="binary_cross_entropy_with_logits"),
-    LossSpec("mse_loss", _make_weighted, ("input", "target", "weight"), optional=("weight",),
+    LossSpec("mse_loss", _make_weighted, ("input", "target", "weight"), labels=_INTEGERS_AND_BOOL, optional=("weight",),
              shaped=("target", "weight"), invalid_options=_REDUCTION,
              reference=lambda kw: _w(kw) * (kw["input"] - kw["target"]) ** 2, mean_divisor=_weight_sum_mean,
              torch_name="mse_loss"),
-    LossSpec("l1_loss", _make_weighted, ("input", "target", "weight"), optional=("weight",),
+    LossSpec("l1_loss", _make_weighted, ("input", "target", "weight"), labels=_INTEGERS, optional=("weight",),
              shaped=("target", "weight"), invalid_options=_REDUCTION,
              reference=lambda kw: _w(kw) * np.abs(kw["input"] - kw["target"]), mean_divisor=_weight_sum_mean,
              torch_name="l1_loss", kink_distance=lambda kw: np.abs(kw["input"] - kw["target"])),
-    LossSpec("smooth_l1_loss", _make_pair, ("input", "target"), shaped=("target",),
+    LossSpec("smooth_l1_loss", _make_pair, ("input", "target"), labels=_INTEGERS_AND_BOOL, shaped=("target",),
              invalid_options=_REDUCTION + (({"beta": -1.0}, ValueError, "beta"),), reference=_ref_smooth_l1,
              torch_name="smooth_l1_loss",
              kink_distance=lambda kw: np.abs(np.abs(kw["input"] - kw["target"]) - kw.get("beta", 1.0))),
-    LossSpec("huber_loss", _make_weighted, ("input", "target", "weight"), optional=("weight",),
+    LossSpec("huber_loss", _make_weighted, ("input", "target", "weight"),
+             labels=_INTEGERS_AND_BOOL, optional=("weight",),
              shaped=("target", "weight"),
              invalid_options=_REDUCTION + (({"delta": 0.0}, ValueError, "delta"),), reference=_ref_huber,
              torch_name="huber_loss",
              kink_distance=lambda kw: np.abs(np.abs(kw["input"] - kw["target"]) - kw.get("delta", 1.0))),
-    LossSpec("poisson_nll_loss", _make_poisson, ("input", "target"), shaped=("target",),
+    LossSpec("poisson_nll_loss", _make_poisson, ("input", "target"), labels=_INTEGERS_AND_BOOL, shaped=("target",),
              invalid_options=_REDUCTION, reference=_ref_poisson, torch_name="poisson_nll_loss"),
-    LossSpec("gaussian_nll_loss", _make_gaussian, ("input", "target", "var"), scalar_ok=("var",),
+    LossSpec("gaussian_nll_loss", _make_gaussian, ("input", "target", "var"), labels=_INTEGERS, scalar_ok=("var",),
              shaped=("target", "var"), invalid_options=_TORCH_TERSE_REDUCTION, reference=_ref_gaussian,
              torch_name="gaussian_nll_loss", backward_tuple=True, grad_operands=("input", "var")),
-    LossSpec("log_cosh_loss", _make_pair, ("input", "target"), shaped=("target",), invalid_options=_REDUCTION,
+    LossSpec("log_cosh_loss", _make_pair, ("input", "target"),
+             labels=_INTEGERS, shaped=("target",), invalid_options=_REDUCTION,
              reference=lambda kw: np.log1p(2 * np.sinh((kw["input"] - kw["target"]) / 2) ** 2)),
     LossSpec("kl_div", _make_kl, ("input", "target"), shaped=("target",),
              invalid_options=_REDUCTION, reference=_ref_kl, torch_name="kl_div", default_reduction="sum"),
-    LossSpec("soft_margin_loss", _make_margin, ("input", "target"), shaped=("target",),
+    LossSpec("soft_margin_loss", _make_margin, ("input", "target"), labels=_INTEGERS_AND_BOOL, shaped=("target",),
              invalid_options=_REDUCTION, reference=lambda kw: np.log1p(np.exp(-kw["target"] * kw["input"])),
              torch_name="soft_margin_loss"),
-    LossSpec("hinge_embedding_loss", _make_margin, ("input", "target"), shaped=("target",),
+    LossSpec("hinge_embedding_loss", _make_margin, ("input", "target"), labels=_INTEGERS_AND_BOOL, shaped=("target",),
              invalid_options=_REDUCTION, reference=_ref_hinge, torch_name="hinge_embedding_loss",
              kink_distance=lambda kw: np.abs(kw.get("margin", 1.0) - kw["input"])),
-    LossSpec("margin_ranking_loss", _make_ranking, ("input1", "input2", "target"), shaped=("input2", "target"),
+    LossSpec("margin_ranking_loss", _make_ranking, ("input1", "input2", "target"),
+             labels=_INTEGERS, shaped=("input2", "target"),
              invalid_options=_REDUCTION,
              reference=lambda kw: np.maximum(0.0, -kw["target"] * (kw["input1"] - kw["input2"])
                                              + kw.get("margin", 0.0)),
              torch_name="margin_ranking_loss", backward_tuple=True, grad_operands=("input1", "input2"),
              kink_distance=lambda kw: np.abs(-kw["target"] * (kw["input1"] - kw["input2"]) + kw.get("margin", 0.0))),
-    LossSpec("multilabel_soft_margin_loss", _make_multilabel, ("input", "target", "weight"), optional=("weight",),
+    LossSpec("multilabel_soft_margin_loss", _make_multilabel, ("input", "target", "weight"),
+             labels=_INTEGERS, optional=("weight",),
              shaped=("target", "weight"), invalid_options=_TORCH_TERSE_REDUCTION, reference=_ref_multilabel,
              torch_name="multilabel_soft_margin_loss"),
     LossSpec("sigmoid_focal_loss", _make_sigmoid_focal, ("inputs", "targets"), shaped=("targets",),
@@ -424,6 +472,9 @@ LOSSES: Tuple[LossSpec, ...] = (
     LossSpec("multi_margin_loss", _make_multi_margin, ("input", "weight"), optional=("weight",),
              index_target="target", per_class=("weight",),
              invalid_options=_REDUCTION + (({"p": 3}, ValueError, "p == 1"),), torch_name="multi_margin_loss"),
+    LossSpec("multilabel_margin_loss", _make_multilabel_margin, ("input",), invalid_options=_REDUCTION,
+             reference=_ref_multilabel_margin, torch_name="multilabel_margin_loss",
+             kink_distance=_multilabel_margin_kinks),
     LossSpec("triplet_margin_loss", _make_triplet, ("anchor", "positive", "negative"),
              invalid_options=_REDUCTION + (({"margin": 0.0}, ValueError, "margin"),),
              torch_name="triplet_margin_loss", backward_tuple=True,

@@ -80,6 +80,8 @@ def _cases_for(call: PublicCall) -> List[Case]:
         for label, convert in _BAD_DTYPES:
             if op == "alpha" and label in ("int32", "int64", "bool"):
                 continue  # torchvision-style integer alpha is a scalar, not this array
+            if op == "target" and label in getattr(spec, "labels", ()):
+                continue  # integer or bool labels, taken where torch takes them
             cases.append(Case(call, f"{op}-{label}", _set(op, lambda kw, rng, op=op, c=convert: c(kw[op])),
                               TypeError, op, reduction))
         if op not in getattr(spec, "optional", ()):

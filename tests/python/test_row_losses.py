@@ -262,3 +262,92 @@ def test_results_are_bitwise_identical_for_any_thread_count(rng):
         for got, want in zip(other, results[0]):
             for a, b in zip(got, want):
                 assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+
+
+def _class_lists(rng, shape):
+    """multilabel_margin targets: each row a few classes (one repeated now and then), a -1,
+    then any classes and -1s (ignored)."""
+    rows = shape[0] if len(shape) == 2 else 1
+    classes = shape[-1]
+    target = rng.integers(-1, classes, (rows, classes))
+    for r in range(rows):
+        k = int(rng.integers(0, classes + 1))
+        target[r, :k] = rng.integers(0, classes, k) if r % 3 == 2 else rng.permutation(classes)[:k]
+        if k < classes:
+            target[r, k] = -1
+    return target.reshape(shape)
+
+
+@pytest.mark.parametrize("shape", [(6,), (1, 4), (9, 17), (33, 300)], ids=str)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_multilabel_margin_matches_torch(simd_target, dtype, rng, shape, reduction, layout):
+    x = rng.standard_normal(shape).astype(dtype)
+    check_parity("multilabel_margin_loss", TF.multilabel_margin_loss, [x, _class_lists(rng, shape)],
+                 {"reduction": reduction}, dtype, layout, rng)
+
+
+def test_multilabel_margin_corner_cases_take_torchs_values(dtype):
+    # Row 0: NaN and inf non-targets (a NaN hinge adds nothing, as torch's z > 0); row 1: an
+    # infinite target (inf - inf hinges are NaN: nothing); row 2: a class listed twice and a
+    # hinge exactly at 0 (no gradient); row 3: no classes at all.
+    x = np.array([[0.1, np.nan, 2.0, np.inf], [np.inf, 0.0, 2.0, np.inf], [0.5, -0.5, 0.2, 0.0],
+                  [1.0, 2.0, 3.0, 4.0]], dtype)
+    t = np.array([[0, -1, 3, 3], [0, -1, 0, 0], [0, 0, -1, 2], [-1, 1, 2, 3]])
+    xt = as_torch(x, grad=True)
+    expected = TF.multilabel_margin_loss(xt, torch.tensor(t), reduction="none")
+    expected.sum().backward()
+    loss, grad = F.multilabel_margin_loss_with_grad(x, t, reduction="none")
+    np.testing.assert_allclose(loss, expected.detach().numpy(), **tolerances(dtype))
+    np.testing.assert_allclose(grad, xt.grad.numpy(), **tolerances(dtype))
+    np.testing.assert_allclose(F.multilabel_margin_loss_backward(np.ones(4, dtype), x, t, reduction="none"),
+                               xt.grad.numpy(), **tolerances(dtype))
+
+
+def test_multilabel_margin_shapes_dtypes_and_errors(dtype, rng):
+    x = rng.standard_normal(5).astype(dtype)
+    t = np.array([3, 1, -1, 0, 0])
+    expected = TF.multilabel_margin_loss(as_torch(x), torch.tensor(t), reduction="none")
+    for target in (t, t.astype(np.int32)):
+        actual = F.multilabel_margin_loss(x, target, reduction="none")
+        assert actual.shape == () == tuple(expected.shape)  # torch: a 0-d loss for a (C,) input
+        np.testing.assert_allclose(actual, expected.numpy(), **tolerances(dtype))
+    # A 0-d input is one row of one class.
+    scalar = np.asarray(0.5, dtype)
+    for target in (np.array(0), np.array([0]), np.array(-1)):
+        assert F.multilabel_margin_loss(scalar, target, reduction="none") == 0.0
+    # An empty batch: "sum" 0, "none" (0,), "mean" NaN (torch reads uninitialised memory).
+    empty, no_classes = np.zeros((0, 4), dtype), np.zeros((0, 4), np.int64)
+    assert F.multilabel_margin_loss(empty, no_classes, reduction="sum") == 0.0
+    assert F.multilabel_margin_loss(empty, no_classes, reduction="none").shape == (0,)
+    assert np.isnan(F.multilabel_margin_loss(empty, no_classes))
+    xs = rng.standard_normal((3, 4)).astype(dtype)
+    ts = np.array([[3, 0, -1, 1], [1, 2, 3, -1], [-1, 0, 0, 0]])
+    with pytest.raises(IndexError, match="argument #2 'target' is out of range"):
+        F.multilabel_margin_loss(xs, np.where(ts == 0, 4, ts))
+    with pytest.raises(IndexError, match="out of range"):
+        F.multilabel_margin_loss_backward(1.0, xs, np.where(ts == 1, -2, ts))  # after the -1 too
+    with pytest.raises(ValueError, match=r"inconsistent target size: \[2, 4\] for input of size: \[3, 4\]"):
+        F.multilabel_margin_loss(xs, ts[:2])
+    with pytest.raises(ValueError, match=r"inconsistent target size: \[1, 4\] for input of size: \[4\]"):
+        F.multilabel_margin_loss(xs[0], ts[:1])
+    with pytest.raises(ValueError, match=r"Expected non-empty vector or matrix .* but got: \[2, 3, 4\]"):
+        F.multilabel_margin_loss(np.zeros((2, 3, 4), dtype), np.zeros((2, 3, 4), np.int64))
+    with pytest.raises(ValueError, match="Expected non-empty vector"):
+        F.multilabel_margin_loss(np.zeros((3, 0), dtype), np.zeros((3, 0), np.int64))
+    with pytest.raises(TypeError, match="int64 or int32"):
+        F.multilabel_margin_loss(xs, ts.astype(dtype))
+    with pytest.raises(ValueError, match="not a valid value for reduction"):
+        F.multilabel_margin_loss(xs, ts, reduction="avg")
+
+
+def test_multilabel_margin_nn_and_legacy(rng):
+    x = rng.standard_normal((4, 6))
+    t = _class_lists(rng, (4, 6))
+    module = nn.MultiLabelMarginLoss(reduction="sum")
+    expected = TF.multilabel_margin_loss(as_torch(x), torch.tensor(t), reduction="sum")
+    np.testing.assert_allclose(module(x, t), expected.numpy(), rtol=1e-12)
+    np.testing.assert_array_equal(module.backward(), F.multilabel_margin_loss_backward(1.0, x, t, reduction="sum"))
+    with pytest.warns(UserWarning, match="size_average and reduce"):
+        legacy = F.multilabel_margin_loss(x, t, reduce=False)
+    np.testing.assert_array_equal(legacy, F.multilabel_margin_loss(x, t, reduction="none"))

@@ -28,6 +28,25 @@ struct ReducedLoss {
 // The dtype of an integer operand (class indices): read as it is, never converted.
 enum class IndexDType : int { kInt32 = 0, kInt64 = 1 };
 
+// The dtype of a label operand (a target of ±1 or 0/1 labels, or any real target): the call's
+// float type, or integer or bool labels, read where they lie and converted to the float type
+// a chunk at a time by the engines (never copied whole). NumPy's bool is one byte, 0 or 1.
+enum class LabelDType : int { kFloat = 0, kBool, kInt8, kUInt8, kInt16, kInt32, kInt64 };
+
+// Bytes per element of a label operand of `label` over a call of `dtype`.
+inline int label_size(LabelDType label, DType dtype) {
+  switch (label) {
+    case LabelDType::kFloat: return dtype_size(dtype);
+    case LabelDType::kBool:
+    case LabelDType::kInt8:
+    case LabelDType::kUInt8: return 1;
+    case LabelDType::kInt16: return 2;
+    case LabelDType::kInt32: return 4;
+    case LabelDType::kInt64: break;
+  }
+  return 8;
+}
+
 // A read-only operand laid over the problem's shape: strides are in elements, one per
 // dimension of that shape, 0 along broadcast dimensions. data == nullptr means "absent".
 struct ConstView {

@@ -34,6 +34,7 @@ struct ElementwiseCall {
   Shape shape;
   ConstView input;
   ConstView target;
+  LabelDType target_dtype = LabelDType::kFloat;  // integer or bool labels where target_labels allows
   ConstView weight;  // optional
   ConstView aux;     // optional loss-specific operand (pos_weight, var, input2)
   ElementwiseOptions options;
@@ -77,5 +78,8 @@ struct OperandNames {
 OperandNames operand_names(ElementwiseLoss loss);
 
 ValueCheck value_check(ElementwiseLoss loss);
+
+// The dtypes the loss's target may have besides the input's.
+TargetLabels target_labels(ElementwiseLoss loss);
 
 }  // namespace fastloss

@@ -1,6 +1,6 @@
 // Row-wise losses over the last axis: cosine_embedding_loss, multi_margin_loss,
-// triplet_margin_loss and multilabel_soft_margin_loss, forward, backward and fused
-// forward+backward.
+// triplet_margin_loss, multilabel_soft_margin_loss and multilabel_margin_loss, forward,
+// backward and fused forward+backward.
 //
 // Every float operand is a RowView over the call's RowShape (rows of `length` elements over
 // any number of row dimensions); per-row operands (labels, classes, per-row losses,
@@ -9,7 +9,8 @@
 // never the whole array. Reductions accumulate in float64 over fixed row chunks combined in
 // index order: results are bitwise identical for any thread count. Shapes, dtypes and
 // options are the caller's to validate (the bindings and the Python layer do);
-// multi_margin's classes are checked by find_invalid_class, which the caller runs first.
+// multi_margin's and multilabel_margin's classes are checked by find_invalid_class, which the
+// caller runs first.
 #pragma once
 
 #include <cstdint>
@@ -19,10 +20,11 @@
 namespace fastloss {
 
 enum class RowLoss : int {
-  kCosineEmbedding,      // inputs x1, x2; target: per-row labels of the inputs' dtype
+  kCosineEmbedding,      // inputs x1, x2; target: per-row labels
   kMultiMargin,          // input (rows of C); target: per-row classes; optional (C,) class weight
   kTripletMargin,        // inputs anchor, positive, negative
-  kMultilabelSoftMargin  // input (rows of C); target_rows: 0/1 labels; optional weight_rows
+  kMultilabelSoftMargin,  // input (rows of C); target_rows: 0/1 labels; optional weight_rows
+  kMultilabelMargin       // input (rows of C); class_rows: each row's classes, ended by -1
 };
 
 // The differentiable inputs of each loss: inputs[0 .. row_loss_inputs).
@@ -31,7 +33,8 @@ inline int row_loss_inputs(RowLoss loss) {
     case RowLoss::kCosineEmbedding: return 2;
     case RowLoss::kTripletMargin: return 3;
     case RowLoss::kMultiMargin:
-    case RowLoss::kMultilabelSoftMargin: break;
+    case RowLoss::kMultilabelSoftMargin:
+    case RowLoss::kMultilabelMargin: break;
   }
   return 1;
 }
@@ -51,15 +54,20 @@ struct RowLossCall {
   RowView inputs[3];
   RowView target_rows;    // multilabel_soft_margin: the labels, a row operand
   RowView weight_rows;    // multilabel_soft_margin: optional weight, a row operand
-  ConstView target;       // cosine: labels (the inputs' dtype); multi_margin: classes
-  IndexDType target_dtype = IndexDType::kInt64;  // multi_margin
+  ConstView target;       // cosine: labels (of label_dtype); multi_margin: classes
+  LabelDType label_dtype = LabelDType::kFloat;  // cosine's target, multilabel_soft_margin's target_rows
+  RowView class_rows;     // multilabel_margin: the class lists, a row operand of target_dtype
+  IndexDType target_dtype = IndexDType::kInt64;  // multi_margin, multilabel_margin
   const void* class_weight = nullptr;            // multi_margin: optional (C,) weight
   int64_t class_weight_stride = 1;
   RowLossOptions options;
 };
 
 // The first row (in index order) whose multi_margin class is outside [0, length), with
-// that class; row = -1 when every class is valid (or the loss has no classes).
+// that class; row = -1 when every class is valid (or the loss has no classes). For
+// multilabel_margin, the first element (in index order over the rows and their classes)
+// that is neither -1 nor in [0, length): torch checks every element, those after a row's
+// terminating -1 included.
 struct InvalidClass {
   int64_t row = -1;
   int64_t value = 0;

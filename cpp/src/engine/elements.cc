@@ -5,12 +5,25 @@
 #include <vector>
 
 #include "parallel.hpp"
+#include "engine/labels.hpp"
 #include "engine/strided.hpp"
 
 namespace fastloss {
 
+namespace {
+
+// `count` labels of `type` from `labels` (contiguous) into `block` as the call's float type.
+void convert_labels(DType dtype, LabelDType type, const void* labels, int64_t count, void* block) {
+  if (dtype == DType::kFloat32)
+    read_labels(type, labels, 1, count, static_cast<float*>(block));
+  else
+    read_labels(type, labels, 1, count, static_cast<double*>(block));
+}
+
+}  // namespace
+
 kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const ConstView* inputs,
-                            MutableView out, bool reduce, const BlockFunction& fn) {
+                            const LabelDType* labels, MutableView out, bool reduce, const BlockFunction& fn) {
   if (n_inputs > kMaxBlockInputs) throw std::invalid_argument("too many block inputs");
   const int out_slot = n_inputs;
   const int64_t* strides[kMaxBlockInputs + 1] = {};
@@ -23,10 +36,15 @@ kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const
   const int64_t chunk = parallel::kChunkElements;
   const int64_t chunks = parallel::chunk_count(n, chunk);
   const bool out_direct = !out.present() || layout.contiguous(out_slot);
+  LabelDType label[kMaxBlockInputs];
   bool all_direct = out_direct;
-  for (int k = 0; k < n_inputs; ++k)
-    all_direct = all_direct && (!inputs[k].present() || layout.contiguous(k));
-  const size_t scratch_words = static_cast<size_t>((n_inputs + 1) * chunk);
+  for (int k = 0; k < n_inputs; ++k) {
+    label[k] = labels == nullptr || !inputs[k].present() ? LabelDType::kFloat : labels[k];
+    all_direct = all_direct && (!inputs[k].present() || (layout.contiguous(k) && label[k] == LabelDType::kFloat));
+  }
+  // A block per operand and the output, and one for strided labels before their conversion.
+  const int raw_slot = n_inputs + 1;
+  const size_t scratch_words = static_cast<size_t>((n_inputs + 2) * chunk);
 
   auto body = [&](int64_t c) -> kernel_abi::Sums {
     // Per-thread staging for strided operands, one chunk per operand, kept across calls.
@@ -37,7 +55,17 @@ kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const
     const void* in_blocks[kMaxBlockInputs] = {};
     for (int k = 0; k < n_inputs; ++k) {
       if (!inputs[k].present()) continue;
-      if (layout.contiguous(k)) {
+      if (label[k] != LabelDType::kFloat) {
+        const int size = label_size(label[k], dtype);
+        const void* raw = static_cast<const char*>(inputs[k].data) + start * size;
+        if (!layout.contiguous(k)) {
+          layout.gather(k, inputs[k].data, size, start, count, scratch.data() + raw_slot * chunk);
+          raw = scratch.data() + raw_slot * chunk;
+        }
+        uint64_t* block = scratch.data() + k * chunk;
+        convert_labels(dtype, label[k], raw, count, block);
+        in_blocks[k] = block;
+      } else if (layout.contiguous(k)) {
         in_blocks[k] = static_cast<const char*>(inputs[k].data) + start * elem;
       } else {
         uint64_t* staged = scratch.data() + k * chunk;

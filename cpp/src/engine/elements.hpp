@@ -21,8 +21,10 @@ using BlockFunction =
     std::function<kernel_abi::Sums(const void* const* in_blocks, void* out_block, int64_t n)>;
 
 // Runs fn over every chunk of `shape`. `inputs` has `n_inputs` (<= kMaxBlockInputs) views;
-// `out` is optional. Returns the chunk results summed in index order when `reduce` is set.
+// `out` is optional. labels[k] (all kFloat when labels is null) is input k's dtype: integer
+// or bool labels are converted into the block as `dtype`. Returns the chunk results summed in
+// index order when `reduce` is set.
 kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const ConstView* inputs,
-                            MutableView out, bool reduce, const BlockFunction& fn);
+                            const LabelDType* labels, MutableView out, bool reduce, const BlockFunction& fn);
 
 }  // namespace fastloss

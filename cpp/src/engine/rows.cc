@@ -52,35 +52,42 @@ void row_offsets(const Shape& rows, const int64_t* strides, int64_t first, int64
   }
 }
 
-// Rows per chunk of the index scan.
-constexpr int64_t kScanRows = 8192;
+// Indices per chunk of the index scan.
+constexpr int64_t kScanIndices = 8192;
 
 template <class T>
 IndexScan scan_indices(const Shape& rows, ConstView index, IndexDType dtype, int64_t classes, const int64_t* ignore,
-                       const T* class_weight) {
+                       const T* class_weight, int64_t per_row, int64_t elem_stride) {
   const int64_t count = rows.numel();
-  const int64_t chunks = parallel::chunk_count(count, kScanRows);
+  const int64_t scan_rows = std::max<int64_t>(1, kScanIndices / std::max<int64_t>(1, per_row));
+  const int64_t chunks = parallel::chunk_count(count, scan_rows);
   std::vector<IndexScan> partial(static_cast<size_t>(chunks));
   parallel::for_each_chunk(chunks, parallel::threads_for(chunks), [&](int64_t chunk) {
     IndexScan scan;
-    const int64_t first = chunk * kScanRows;
-    const int64_t last = std::min(count, first + kScanRows);
+    const int64_t first = chunk * scan_rows;
+    const int64_t last = std::min(count, first + scan_rows);
     std::vector<int64_t> offsets(static_cast<size_t>(last - first));
     row_offsets(rows, index.strides, first, last - first, offsets.data());
-    for (int64_t r = first; r < last; ++r) {
-      const int64_t offset = offsets[static_cast<size_t>(r - first)];
-      const int64_t t = dtype == IndexDType::kInt32 ? static_cast<const int32_t*>(index.data)[offset]
-                                                    : static_cast<const int64_t*>(index.data)[offset];
-      if (ignore != nullptr && t == *ignore) continue;
-      if (t < 0 || t >= classes) {
-        if (scan.bad_row < 0) {
-          scan.bad_row = r;
-          scan.bad_value = t;
+    // The dtype is chosen once per chunk, not per index.
+    const auto scan_chunk = [&](auto indices) {
+      for (int64_t r = first; r < last; ++r) {
+        const int64_t row_offset = offsets[static_cast<size_t>(r - first)];
+        for (int64_t i = 0; i < per_row; ++i) {
+          const int64_t t = indices[row_offset + i * elem_stride];
+          if (ignore != nullptr && t == *ignore) continue;
+          if (t < 0 || t >= classes) {
+            if (scan.bad_row < 0) {
+              scan.bad_row = r * per_row + i;
+              scan.bad_value = t;
+            }
+            continue;
+          }
+          scan.weight_sum += class_weight == nullptr ? 1.0 : static_cast<double>(class_weight[t]);
         }
-        continue;
       }
-      scan.weight_sum += class_weight == nullptr ? 1.0 : static_cast<double>(class_weight[t]);
-    }
+    };
+    if (dtype == IndexDType::kInt32) scan_chunk(static_cast<const int32_t*>(index.data));
+    else scan_chunk(static_cast<const int64_t*>(index.data));
     partial[static_cast<size_t>(chunk)] = scan;
   });
   IndexScan total;
@@ -94,8 +101,10 @@ IndexScan scan_indices(const Shape& rows, ConstView index, IndexDType dtype, int
   return total;
 }
 
-template IndexScan scan_indices<float>(const Shape&, ConstView, IndexDType, int64_t, const int64_t*, const float*);
-template IndexScan scan_indices<double>(const Shape&, ConstView, IndexDType, int64_t, const int64_t*, const double*);
+template IndexScan scan_indices<float>(const Shape&, ConstView, IndexDType, int64_t, const int64_t*, const float*,
+                                       int64_t, int64_t);
+template IndexScan scan_indices<double>(const Shape&, ConstView, IndexDType, int64_t, const int64_t*, const double*,
+                                        int64_t, int64_t);
 
 }  // namespace rows
 }  // namespace fastloss

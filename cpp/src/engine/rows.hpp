@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "fastloss/array.hpp"
+#include "engine/labels.hpp"
 #include "fastloss/threading.hpp"
 #include "kernels/row_abi.hpp"
 #include "parallel.hpp"
@@ -29,14 +30,19 @@ struct Pass {
   RowView in[kernel_abi::kRowOperands];
   // Inputs that are read in place even when strided (the kernel follows in_stride).
   bool unstaged[kernel_abi::kRowOperands] = {};
+  // Each input's dtype: integer or bool labels are converted into the tile as T.
+  LabelDType in_labels[kernel_abi::kRowOperands] = {};
   MutableRowView out[kernel_abi::kRowOperands];
   ConstView index;  // per-row class indices
-  IndexDType index_dtype = IndexDType::kInt64;
-  ConstView label;        // per-row labels
+  RowView class_rows;  // per-row lists of class indices (rows of `length`)
+  IndexDType index_dtype = IndexDType::kInt64;  // of index and class_rows
+  ConstView label;        // per-row labels, of label_dtype
+  LabelDType label_dtype = LabelDType::kFloat;
   ConstView grad_output;  // per-row gradient scale; else every row's is `scale`
   double scale = 1.0;
   MutableView loss_out;         // each row's loss
   int64_t scratch_doubles = 0;  // kernel scratch per thread
+  int64_t work_elements = 0;    // kernel scratch per thread, in elements of T
 };
 
 // Elements per chunk of rows: the tiles of one chunk stay in L2 while they are gathered,
@@ -56,9 +62,10 @@ inline int64_t rows_per_chunk(int64_t length) {
 // for i < count: a multiply for one row dimension (the common case), the walker otherwise.
 void row_offsets(const Shape& rows, const int64_t* strides, int64_t first, int64_t count, int64_t* offsets);
 
-// The first row (in index order) whose class index is neither `ignore` nor in [0, classes),
-// and the sum of class_weight[index] (1 each without weights) over the other rows (ignored
-// rows excluded).
+// The first index (in index order) that is neither `ignore` nor in [0, classes), and the sum
+// of class_weight[index] (1 each without weights) over the others (ignored ones excluded).
+// Each row holds `per_row` indices, `elem_stride` apart (a class list); bad_row is then the
+// flat position row * per_row + i.
 struct IndexScan {
   double weight_sum = 0.0;
   int64_t bad_row = -1;
@@ -66,7 +73,7 @@ struct IndexScan {
 };
 template <class T>
 IndexScan scan_indices(const Shape& rows, ConstView index, IndexDType dtype, int64_t classes, const int64_t* ignore,
-                       const T* class_weight);
+                       const T* class_weight, int64_t per_row = 1, int64_t elem_stride = 1);
 
 // Per-thread buffers of one chunk.
 template <class T>
@@ -74,8 +81,9 @@ struct ChunkScratch {
   std::vector<const T*> in_rows[kernel_abi::kRowOperands];
   std::vector<T*> out_rows[kernel_abi::kRowOperands];
   std::vector<T*> out_home[kernel_abi::kRowOperands];  // where staged output rows go
-  std::vector<T> tiles;
-  std::vector<int64_t> offsets, index;
+  std::vector<T> tiles, work;
+  std::vector<int64_t> offsets, index, class_tile;
+  std::vector<const int64_t*> class_rows;
   std::vector<double> label, scale, loss, kernel;
 };
 
@@ -101,7 +109,8 @@ double run(const Pass& pass, Kernel&& kernel) {
   bool staged[2 * kOperands];
   bool any_staged = false;
   for (int k = 0; k < kOperands; ++k) {
-    staged[k] = pass.in[k].present() && pass.in[k].elem_stride != 1 && !pass.unstaged[k];
+    staged[k] = pass.in[k].present() && !pass.unstaged[k] &&
+                (pass.in[k].elem_stride != 1 || pass.in_labels[k] != LabelDType::kFloat);
     staged[kOperands + k] = pass.out[k].present() && pass.out[k].elem_stride != 1;
     any_staged = any_staged || staged[k] || staged[kOperands + k];
   }
@@ -143,10 +152,17 @@ double run(const Pass& pass, Kernel&& kernel) {
           for (int64_t i = 0; i < count; ++i) rows_k[i] = base + offsets[i];
         } else {
           // Row by row: strided reads of one row fall on cache lines the next rows reuse.
+          const LabelDType labels = pass.in_labels[k];
+          const int label_bytes = label_size(labels, sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64);
           for (int64_t i = 0; i < count; ++i) {
-            const T* row = base + offsets[i];
             T* copy = tile(k) + i * length;
-            for (int64_t c = 0; c < length; ++c) copy[c] = row[c * in.elem_stride];
+            if (labels == LabelDType::kFloat) {
+              const T* row = base + offsets[i];
+              for (int64_t c = 0; c < length; ++c) copy[c] = row[c * in.elem_stride];
+            } else {
+              const char* row = static_cast<const char*>(in.rows.data) + offsets[i] * label_bytes;
+              read_labels(labels, row, in.elem_stride, length, copy);
+            }
             rows_k[i] = copy;
           }
         }
@@ -183,11 +199,42 @@ double run(const Pass& pass, Kernel&& kernel) {
       }
       block.index = s.index.data();
     }
+    if (pass.class_rows.present()) {
+      // int64 rows read in place; int32 or strided ones converted into a tile row by row.
+      s.class_rows.resize(n);
+      row_offsets(row_shape, pass.class_rows.rows.strides, first, count, offsets);
+      const int64_t stride = pass.class_rows.elem_stride;
+      if (pass.index_dtype == IndexDType::kInt64 && stride == 1) {
+        const int64_t* base = static_cast<const int64_t*>(pass.class_rows.rows.data);
+        for (int64_t i = 0; i < count; ++i) s.class_rows[i] = base + offsets[i];
+      } else {
+        s.class_tile.resize(tile_size);
+        for (int64_t i = 0; i < count; ++i) {
+          int64_t* copy = s.class_tile.data() + i * length;
+          if (pass.index_dtype == IndexDType::kInt32) {
+            const int32_t* row = static_cast<const int32_t*>(pass.class_rows.rows.data) + offsets[i];
+            for (int64_t c = 0; c < length; ++c) copy[c] = row[c * stride];
+          } else {
+            const int64_t* row = static_cast<const int64_t*>(pass.class_rows.rows.data) + offsets[i];
+            for (int64_t c = 0; c < length; ++c) copy[c] = row[c * stride];
+          }
+          s.class_rows[i] = copy;
+        }
+      }
+      block.class_rows = s.class_rows.data();
+    }
     if (pass.label.present()) {
       s.label.resize(n);
       row_offsets(row_shape, pass.label.strides, first, count, offsets);
-      const T* label = static_cast<const T*>(pass.label.data);
-      for (int64_t i = 0; i < count; ++i) s.label[i] = static_cast<double>(label[offsets[i]]);
+      if (pass.label_dtype == LabelDType::kFloat) {
+        const T* label = static_cast<const T*>(pass.label.data);
+        for (int64_t i = 0; i < count; ++i) s.label[i] = static_cast<double>(label[offsets[i]]);
+      } else {
+        const int label_bytes = label_size(pass.label_dtype, sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64);
+        const char* labels = static_cast<const char*>(pass.label.data);
+        for (int64_t i = 0; i < count; ++i)
+          read_labels(pass.label_dtype, labels + offsets[i] * label_bytes, 1, 1, &s.label[i]);
+      }
       block.label = s.label.data();
     }
     if (has_outputs) {
@@ -202,6 +249,8 @@ double run(const Pass& pass, Kernel&& kernel) {
     block.scale = s.scale.data();
     block.loss = s.loss.data();
     block.scratch = s.kernel.data();
+    s.work.resize(static_cast<size_t>(pass.work_elements));
+    block.work = s.work.data();
     kernel(block);
 
     for (int k = 0; k < kOperands; ++k) {

@@ -85,8 +85,14 @@ void Layout::walk(int k, Word* base, int64_t start, int64_t count, Word* buffer)
 
 void Layout::gather(int k, const void* base, int elem_size, int64_t start, int64_t count,
                     void* dst) const {
-  // Only reads through base; walk is shared with scatter, hence the const_cast.
-  if (elem_size == 4) {
+  // Only reads through base; walk is shared with scatter, hence the const_cast. Elements of
+  // 1 and 2 bytes are integer or bool labels.
+  if (elem_size == 1) {
+    walk<uint8_t, false>(k, static_cast<uint8_t*>(const_cast<void*>(base)), start, count, static_cast<uint8_t*>(dst));
+  } else if (elem_size == 2) {
+    walk<uint16_t, false>(k, static_cast<uint16_t*>(const_cast<void*>(base)), start, count,
+                          static_cast<uint16_t*>(dst));
+  } else if (elem_size == 4) {
     walk<uint32_t, false>(k, static_cast<uint32_t*>(const_cast<void*>(base)), start, count,
                           static_cast<uint32_t*>(dst));
   } else {

@@ -27,7 +27,8 @@ class Layout {
   // True when operand k's elements, in C order, are one contiguous run from its base.
   bool contiguous(int k) const;
 
-  // Copies elements [start, start + count) of operand k, in C order, to dst.
+  // Copies elements [start, start + count) of operand k, in C order, to dst (elements of 1,
+  // 2, 4 or 8 bytes).
   void gather(int k, const void* base, int elem_size, int64_t start, int64_t count,
               void* dst) const;
   // Copies src to elements [start, start + count) of operand k.

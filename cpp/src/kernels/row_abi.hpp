@@ -30,10 +30,13 @@ struct RowBlock {
   // Contiguous output rows (gradients, softmax), or null arrays. out[k][r] may be in[k][r].
   T* const* out[kRowOperands];
   const int64_t* index;  // per row: a class index (class losses, multi_margin), or null
+  // Row r's class list (multilabel_margin: `length` classes, the list ended by a -1), or null.
+  const int64_t* const* class_rows;
   const double* label;   // per row: a label (cosine_embedding), or null
   const double* scale;   // per row, with outputs: d total / d row loss
   double* loss;          // per row: written by the kernel
   double* scratch;       // per-thread scratch, ClassKernels::scratch_doubles(length) long
+  T* work;               // per-thread scratch of row_work_elements(loss, length) elements
 };
 
 // The class losses' options as the kernels read them: weight and alpha contiguous (C
@@ -61,7 +64,7 @@ struct ClassKernels {
 
 // The row-wise losses' options as the kernels read them. class_weight: multi_margin's (C,)
 // weight as float64, or null. multilabel_soft_margin reads its labels from in[1] and its
-// optional weight from in[2].
+// optional weight from in[2]; multilabel_margin its class lists from class_rows.
 struct RowOptions {
   RowLoss loss;
   bool want_loss;  // the row losses are used (a backward pass may skip what only they need)
@@ -75,6 +78,12 @@ struct RowKernels {
   // input.
   void (*losses)(const RowBlock<T>& block, const RowOptions& options);
 };
+
+// Elements of T of per-thread scratch a row-wise loss needs for rows of `length`:
+// multilabel_margin keeps one row's target marks and hinge counts.
+inline constexpr int64_t row_work_elements(RowLoss loss, int64_t length) {
+  return loss == RowLoss::kMultilabelMargin ? length : 0;
+}
 
 // Doubles of per-thread scratch the class kernels need for rows of `length` classes: the
 // maxima of the log-sum-exp chunks of one row.

@@ -1,5 +1,6 @@
 // Row-wise losses compiled once per SIMD target (FASTLOSS_TARGET_NS): cosine_embedding,
-// multi_margin, triplet_margin and multilabel_soft_margin over a block of rows. Sums over a
+// multi_margin, triplet_margin, multilabel_soft_margin and multilabel_margin over a block of
+// rows. Sums over a
 // row accumulate in float64; the dispatcher (row_losses.cc) handles layouts, reductions and
 // threads.
 // Options that change a loop's body (gradient or not, p) are template parameters, chosen
@@ -300,6 +301,66 @@ void multilabel_soft_margin(const RowBlock<T>& b, const RowOptions&) {
   }
 }
 
+// --- multilabel_margin ----------------------------------------------------------------
+// loss = (1/C) sum_{j < k} sum_{i not a target} max(0, 1 - x[y_j] + x[i]) over the row's
+// classes y_0..y_{k-1} (the list ends at the first -1; a repeated class counts each time),
+// torch's formula: z is computed in T as torch does, a NaN z adds nothing (torch's z > 0
+// test), and the hinge passes no gradient at z == 0. d/dx[i] = (1/C) #{j : z_ji > 0} for a
+// non-target i, and -(1/C) of the hinges its list entries open for a target.
+//
+// work[i] marks the row's targets and counts: 0 and up for a non-target (its open hinges),
+// -1 - (hinges opened) for a target; the gradient is written from it after every read of
+// x, so g may be x.
+
+template <class T, bool kLoss, bool kGrad>
+void multilabel_margin(const RowBlock<T>& b, const RowOptions&) {
+  const double per_class = 1.0 / static_cast<double>(b.length);
+  T* work = b.work;
+  for (int64_t r = 0; r < b.rows; ++r) {
+    const T* x = b.in[0][r];
+    const int64_t* classes = b.class_rows[r];
+#pragma omp simd
+    for (int64_t i = 0; i < b.length; ++i) work[i] = T(0);
+    int64_t targets = 0;
+    while (targets < b.length && classes[targets] >= 0) work[classes[targets++]] = T(-1);
+    double sum = 0.0;
+    for (int64_t j = 0; j < targets; ++j) {
+      const int64_t y = classes[j];
+      const T shift = T(1) - x[y];  // z = (1 - x[y]) + x[i], torch's order
+      T opened = T(0);
+      // The hinges are summed in T over blocks of kTermBlock (full-width vectors) and the
+      // blocks in float64.
+      for (int64_t start = 0; start < b.length; start += kTermBlock) {
+        const int64_t end = b.length - start < kTermBlock ? b.length : start + kTermBlock;
+        T partial = T(0), hits = T(0);
+#pragma omp simd reduction(+ : partial, hits)
+        for (int64_t i = start; i < end; ++i) {
+          const T z = shift + x[i];
+          const bool open = work[i] >= T(0) && z > T(0);
+          if constexpr (kLoss) partial += open ? z : T(0);
+          if constexpr (kGrad) {
+            work[i] += open ? T(1) : T(0);
+            hits += open ? T(1) : T(0);
+          }
+        }
+        sum += static_cast<double>(partial);
+        opened += hits;
+      }
+      if constexpr (kGrad) work[y] -= opened;
+    }
+    b.loss[r] = sum * per_class;
+    if constexpr (kGrad) {
+      const T step = static_cast<T>(b.scale[r] * per_class);
+      T* g = b.out[0][r];
+#pragma omp simd
+      for (int64_t i = 0; i < b.length; ++i) {
+        const T count = work[i] >= T(0) ? work[i] : work[i] + T(1);
+        g[i] = step * count;
+      }
+    }
+  }
+}
+
 // Picks the instantiation for the loss and the block's options.
 template <class T>
 struct Rows {
@@ -346,12 +407,19 @@ struct Rows {
     else multilabel_with<false>(b, o);
   }
 
+  static void multilabel_hinge(const RowBlock<T>& b, const RowOptions& o) {
+    if (b.out[0] == nullptr) multilabel_margin<T, true, false>(b, o);
+    else if (o.want_loss) multilabel_margin<T, true, true>(b, o);
+    else multilabel_margin<T, false, true>(b, o);
+  }
+
   static void losses(const RowBlock<T>& b, const RowOptions& o) {
     switch (o.loss) {
       case RowLoss::kCosineEmbedding: return cosine(b, o);
       case RowLoss::kMultiMargin: return margin(b, o);
       case RowLoss::kTripletMargin: return triplet(b, o);
       case RowLoss::kMultilabelSoftMargin: return multilabel(b, o);
+      case RowLoss::kMultilabelMargin: return multilabel_hinge(b, o);
     }
   }
 };

@@ -1,0 +1,28 @@
+// Label operands of integer or bool dtype (LabelDType), read by the engines where they lie
+// and converted to the call's float type a block at a time, so no call copies a whole target.
+#pragma once
+
+#include <cstdint>
+
+#include "fastloss/array.hpp"
+
+namespace fastloss {
+
+// dst[i] = labels[i * stride] as T for i < n; labels of `type` (not kFloat).
+template <class T>
+void read_labels(LabelDType type, const void* labels, int64_t stride, int64_t n, T* dst) {
+  const auto read = [&](const auto* from) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(from[i * stride]);
+  };
+  switch (type) {
+    case LabelDType::kBool:  // NumPy's bool: one byte holding 0 or 1
+    case LabelDType::kUInt8: return read(static_cast<const uint8_t*>(labels));
+    case LabelDType::kInt8: return read(static_cast<const int8_t*>(labels));
+    case LabelDType::kInt16: return read(static_cast<const int16_t*>(labels));
+    case LabelDType::kInt32: return read(static_cast<const int32_t*>(labels));
+    case LabelDType::kInt64: return read(static_cast<const int64_t*>(labels));
+    case LabelDType::kFloat: break;
+  }
+}
+
+}  // namespace fastloss
