@@ -347,7 +347,7 @@ triplet_margin_loss, triplet_margin_loss_backward, triplet_margin_loss_with_grad
 
 
 def sigmoid(input: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
-    """``1 / (1 + exp(-x))``, stable for every x (exp of -|x| only); ``out`` may be ``input``."""
+    """``1 / (1 + exp(-x))``, stable for every x (exp of ``-|x|`` only); ``out`` may be ``input``."""
     return _core.unary(_core.UnaryOp.sigmoid, input, out)  # type: ignore[no-any-return]
 
 
