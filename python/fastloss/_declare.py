@@ -15,7 +15,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
-from . import _checks
+from . import _checks, _docs
 
 REQUIRED = inspect.Parameter.empty
 
@@ -151,22 +151,26 @@ def functions(decl: Declaration) -> Tuple[Callable[..., Any], Callable[..., Any]
     signature_out, _ = _signature(decl.params, "out=None")
     namespace = {"_decl": decl, "_forward": _forward, "_backward": _backward, "_with_grad": _with_grad, **defaults}
     forward = _compile(decl.name, f"def {decl.name}({signature}):\n    return _forward(_decl, ({names}))\n",
-                       dict(namespace), decl.doc)
+                       dict(namespace), _docs.document(decl.doc, _docs.parameters(decl.params)
+                                                       + _docs.returns((), loss=True)))
     backward = _compile(
         f"{decl.name}_backward",
         f"def {decl.name}_backward(grad_output, {signature_out}):\n"
         f"    return _backward(_decl, grad_output, ({names}), out)\n",
         dict(namespace),
-        f"The gradient{'s' if plural else ''} of :func:`{decl.name}` with respect to {grads}"
-        f"{' (a tuple, in this order)' if plural else ''}.\n\n"
-        "``grad_output`` is a scalar for a reduced loss and an array of the loss's shape for\n"
-        f"``reduction='none'``. ``out`` receives the gradient of ``{decl.grads[0]}`` and may be that array itself.",
+        _docs.document(
+            f"The gradient{'s' if plural else ''} of :func:`{decl.name}` with respect to {grads}"
+            f"{' (a tuple, in this order)' if plural else ''}.",
+            _docs.parameters(decl.params, decl.name, grad_output=True, out_of=decl.grads[0])
+            + _docs.returns(decl.grads, loss=False)),
     )
     with_grad = _compile(
         f"{decl.name}_with_grad",
         f"def {decl.name}_with_grad({signature_out}):\n    return _with_grad(_decl, ({names}), out)\n",
         dict(namespace),
-        f"``(loss, {', '.join('d loss / d ' + g for g in decl.grads)})`` of :func:`{decl.name}` from one pass.\n\n"
-        f"``out`` receives the gradient of ``{decl.grads[0]}`` and may be that array itself.",
+        _docs.document(
+            f"``(loss, {', '.join('d loss / d ' + g for g in decl.grads)})`` of :func:`{decl.name}` from one "
+            "pass over memory.",
+            _docs.parameters(decl.params, decl.name, out_of=decl.grads[0]) + _docs.returns(decl.grads, loss=True)),
     )
     return forward, backward, with_grad

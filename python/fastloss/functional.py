@@ -387,7 +387,7 @@ ctc_loss, ctc_loss_backward, ctc_loss_with_grad = functions(Declaration(
 
 
 def sigmoid(input: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
-    """``1 / (1 + exp(-x))``, stable for every x (exp of -|x| only); ``out`` may be ``input``."""
+    """``1 / (1 + exp(-x))``, stable for every x (exp of ``-|x|`` only); ``out`` may be ``input``."""
     return _core.unary(_core.UnaryOp.sigmoid, input, out)  # type: ignore[no-any-return]
 
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from . import _checks
+from . import _checks, _docs
 from . import functional as F
 from ._declare import DECLARATIONS, REQUIRED, Declaration
 
@@ -49,6 +49,7 @@ class Module:
             params = tuple(p for p in params if p.name in constructor)
         cls._option_names = tuple(p.name for p in params if p.name not in ("size_average", "reduce"))
         cls.__init__ = _make_init(cls.__name__, params)  # type: ignore[method-assign]
+        cls.__doc__ = _docs.document(cls.__doc__ or "", _docs.parameters(params, wraps))
 
     def _options(self) -> Dict[str, Any]:
         return {name: getattr(self, name) for name in self._option_names}
