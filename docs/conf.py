@@ -53,7 +53,7 @@ def _check_api_reference_is_complete() -> None:
 
     listed = set(re.findall(r"^   (\w+)$", (pathlib.Path(__file__).parent / "api.rst").read_text(), re.M))
     public = {*fastloss.functional.__all__, *fastloss.nn.__all__, "simd_target", "compiled_targets",
-              "set_num_threads", "get_num_threads"}
+              "set_num_threads", "get_num_threads", "LossAccumulator"}
     if listed != public:
         raise RuntimeError(f"docs/api.rst: missing {sorted(public - listed)}, not in the package "
                            f"{sorted(listed - public)}")

@@ -48,6 +48,12 @@ PARAMETERS: Dict[str, Tuple[str, str]] = {
     "dim": ("int, optional", "The axis to normalise along; None is torch's deprecated implicit choice ({see})."),
     "ignore_index": ("int", "A target value that contributes nothing (neither loss nor denominator)."),
     "label_smoothing": ("float", "The smoothing in [0, 1] of the formula ({see})."),
+    "log_probs": ("ndarray", "Log-probabilities over the classes per frame: (T, N, C), or (T, C) unbatched; "
+                  "float32 or float64."),
+    "input_lengths": ("ndarray or sequence of int", "Each sequence's number of frames (at most T)."),
+    "target_lengths": ("ndarray or sequence of int", "Each sequence's number of target labels."),
+    "blank": ("int", "The blank label's class."),
+    "zero_infinity": ("bool", "Whether infinite losses (impossible alignments) and their gradients become 0."),
 }
 
 UNDESCRIBED: Set[str] = set()

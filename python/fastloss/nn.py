@@ -23,7 +23,8 @@ from ._declare import DECLARATIONS, REQUIRED, Declaration
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss",
            "PoissonNLLLoss", "GaussianNLLLoss", "LogCoshLoss", "SoftMarginLoss", "HingeEmbeddingLoss", "MarginRankingLoss",
            "SigmoidFocalLoss", "MultiLabelSoftMarginLoss", "NLLLoss", "CrossEntropyLoss", "SoftmaxFocalLoss",
-           "CosineEmbeddingLoss", "MultiMarginLoss", "TripletMarginLoss", "CTCLoss", "Softmax", "LogSoftmax"]
+           "CosineEmbeddingLoss", "MultiMarginLoss", "MultiLabelMarginLoss", "TripletMarginLoss", "CTCLoss", "Softmax",
+           "LogSoftmax"]
 
 
 class Module:
