@@ -252,7 +252,18 @@ def _compare(actual: Any, expected: torch.Tensor, dtype: torch.dtype, what: str)
     # atol 1e-13. These are the suite's tolerances (conftest.tolerances), used for every
     # parity test against torch.
     tol = tolerances(np.float32 if dtype == torch.float32 else np.float64)
+    if dtype == torch.float32 and what.split("#")[0] in FLOAT32_RECURRENCES:
+        tol = FLOAT32_RECURRENCE_TOLERANCE
     np.testing.assert_allclose(np.asarray(actual), expected_np, err_msg=what, **tol)
+
+
+# CTC's alpha/beta recursions run in float32 over the T frames, in torch's CPU kernel and in
+# fastloss alike (it keeps torch's choice), so each float32 result carries rounding that grows
+# with T, each in its own order: on these samples (T <= 50) they differ by up to 2e-4
+# relative, 2e-5 absolute, and each is that far from the float64 result (test_ctc.py checks
+# fastloss's float32 error stays within twice torch's own).
+FLOAT32_RECURRENCES = {"nn.functional.ctc_loss", "nn.CTCLoss"}
+FLOAT32_RECURRENCE_TOLERANCE = {"rtol": 1e-3, "atol": 1e-4}
 
 
 @dataclass
