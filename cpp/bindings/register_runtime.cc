@@ -1,8 +1,6 @@
 // Run-time introspection and control: SIMD targets, threads, Ctrl-C.
 #include "pybind.hpp"
 
-#include <pthread.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -11,6 +9,7 @@
 #include <vector>
 
 #include "fastloss/dispatch.hpp"
+#include "fastloss/portability.hpp"
 #include "fastloss/threading.hpp"
 #include "register.hpp"
 
@@ -78,7 +77,7 @@ void make_kernels_interruptible() {
   const py::object main_thread = py::module_::import("threading").attr("main_thread")();
   python_main_thread = main_thread.attr("ident").cast<unsigned long>();
   // os.fork() makes the forking thread the child's main thread.
-  pthread_atfork(nullptr, nullptr, [] { python_main_thread = PyThread_get_thread_ident(); });
+  portable::at_fork_in_child([] { python_main_thread = PyThread_get_thread_ident(); });
   set_interrupt_check(&python_signal_handler_raised);
   py::register_local_exception_translator([](std::exception_ptr raised) {
     try {

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "fastloss/portability.hpp"
 #include "kernels/target_macros.hpp"
 
 namespace fastloss {
@@ -24,13 +25,9 @@ bool cpu_supports(Target t) {
       return true;
 #if defined(__x86_64__) || defined(_M_X64)
     case Target::kAvx2:
-      __builtin_cpu_init();
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+      return portable::x86_features().avx2_fma;
     case Target::kAvx512:
-      __builtin_cpu_init();
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-             __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+      return portable::x86_features().avx512;
 #endif
     default:
       return false;

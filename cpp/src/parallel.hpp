@@ -9,8 +9,6 @@
 // Interrupted.
 #pragma once
 
-#include <time.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -22,6 +20,7 @@
 #include <omp.h>
 #endif
 
+#include "fastloss/portability.hpp"
 #include "fastloss/threading.hpp"
 #include "kernels/abi.hpp"
 
@@ -48,26 +47,13 @@ inline int threads_for(int64_t chunks, int64_t min_chunks_per_thread = kMinChunk
   return static_cast<int>(std::min<int64_t>(kernel_thread_limit(), useful));
 }
 
-// Milliseconds on a monotonic clock, read between chunks. Linux's coarse clock costs a
-// quarter of a precise one (about 5 ns against 20), and its resolution (a few ms) is plenty
-// for the poll interval.
-inline int64_t clock_ms() {
-  timespec now;
-#ifdef CLOCK_MONOTONIC_COARSE
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-#else
-  clock_gettime(CLOCK_MONOTONIC, &now);
-#endif
-  return int64_t{now.tv_sec} * 1000 + now.tv_nsec / 1000000;
-}
-
 // One loop's view of the interrupt check: polled by the calling thread only, at most every
 // kInterruptPollMilliseconds; its answer is read by every thread of the team.
 class InterruptPoll {
  public:
   InterruptPoll()
       : check_(inside_parallel_region() ? nullptr : interrupt_check()),
-        start_ms_(check_ == nullptr ? 0 : clock_ms()),
+        start_ms_(check_ == nullptr ? 0 : portable::monotonic_ms()),
         next_poll_ms_(start_ms_ + kInterruptPollMilliseconds) {}
 
   bool active() const { return check_ != nullptr; }
@@ -75,7 +61,7 @@ class InterruptPoll {
 
   void poll() {
     if (check_ == nullptr || stopped()) return;
-    const int64_t now_ms = clock_ms();
+    const int64_t now_ms = portable::monotonic_ms();
     if (now_ms < next_poll_ms_) return;
     if (check_()) stopped_.store(true, std::memory_order_relaxed);
     next_poll_ms_ = now_ms + kInterruptPollMilliseconds;
@@ -87,7 +73,7 @@ class InterruptPoll {
   void poll_until(const std::atomic<int>& finished, int team) {
     while (finished.load(std::memory_order_relaxed) < team && !stopped()) {
       poll();
-      if (clock_ms() >= start_ms_ + kInterruptPollMilliseconds) {
+      if (portable::monotonic_ms() >= start_ms_ + kInterruptPollMilliseconds) {
         std::this_thread::sleep_for(kTeamWaitStep);
       }
     }

@@ -7,8 +7,9 @@
 
 #ifdef _OPENMP
 #include <omp.h>
-#include <pthread.h>
 #endif
+
+#include "fastloss/portability.hpp"
 
 namespace fastloss {
 namespace {
@@ -37,7 +38,7 @@ void mark_forked_child() { forked_child.store(true, std::memory_order_relaxed); 
 
 // Registered while the library loads, so before any thread team can exist.
 [[maybe_unused]] const bool fork_handler_registered =
-    pthread_atfork(nullptr, nullptr, &mark_forked_child) == 0;
+    portable::at_fork_in_child(&mark_forked_child);
 #endif
 
 }  // namespace

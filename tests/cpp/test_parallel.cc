@@ -52,9 +52,15 @@ class InterruptCheck : public ::testing::Test {
 constexpr int64_t kSlowChunks = 1000;
 void slow_chunk() { std::this_thread::sleep_for(std::chrono::milliseconds(1)); }
 
+// The CPUs this process may run on: its affinity mask on Linux; elsewhere (macOS has no
+// affinity masks) every CPU.
 int available_cpus() {
+#ifdef __linux__
   cpu_set_t set;
   return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+#else
+  return static_cast<int>(std::thread::hardware_concurrency());
+#endif
 }
 
 TEST(ParallelLoops, SumsAreBitwiseIdenticalForAnyTeamSize) {

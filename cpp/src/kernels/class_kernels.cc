@@ -2,7 +2,9 @@
 // (and their gradients) over blocks of rows of classes, compiled once per SIMD target (FASTLOSS_TARGET_NS). The
 // row engine (engine/rows.hpp) hands each block over as contiguous rows; class_losses.cc
 // handles targets' validation, reductions and options.
-#if defined(__SSE2__)
+#include "fastloss/portability.hpp"
+
+#ifdef FASTLOSS_HAVE_SSE2
 #include <emmintrin.h>
 #endif
 
@@ -44,7 +46,7 @@ struct RowGrad {
 
 template <class T>
 FASTLOSS_INLINE T negative_infinity() {
-  return -static_cast<T>(__builtin_inf());
+  return -static_cast<T>(FASTLOSS_INFINITY);
 }
 
 // Terms per partial sum of exp_sum: few enough per SIMD lane (16 to 64) that a float32
@@ -85,7 +87,7 @@ FASTLOSS_INLINE double exp_sum(const T* x, int64_t len, T shift, T* out) {
 // maxima, so a gradient needs no second exp per element. Chunk sums combine in float64.
 template <class T, bool kStore>
 LogSumExp chunked_log_sum_exp(const T* x, int64_t n, T* out, double* chunk_max) {
-  const double ninf = -__builtin_inf();
+  const double ninf = -FASTLOSS_INFINITY;
   double max = ninf;
   double sum = 0.0;
   for (int64_t k = 0, start = 0; start < n; ++k, start += kernel_abi::kLogSumExpChunk) {
@@ -258,7 +260,7 @@ constexpr int64_t kStreamingRowBytes = 1024;
 template <class T>
 void write_one_hot_row(T* row, int64_t n, int64_t t, T value) {
   int64_t c = 0;
-#if defined(__SSE2__)
+#ifdef FASTLOSS_HAVE_SSE2
   const auto address = reinterpret_cast<uintptr_t>(row);
   if (n * static_cast<int64_t>(sizeof(T)) >= kStreamingRowBytes && address % sizeof(T) == 0) {
     constexpr int64_t kLanes = 16 / static_cast<int64_t>(sizeof(T));
@@ -281,7 +283,7 @@ void write_one_hot_row(T* row, int64_t n, int64_t t, T value) {
 
 // Orders this thread's streaming stores before whatever follows (a no-op without them).
 inline void stream_fence() {
-#if defined(__SSE2__)
+#ifdef FASTLOSS_HAVE_SSE2
   _mm_sfence();
 #endif
 }

@@ -64,7 +64,7 @@ FASTLOSS_INLINE Sums lane_sums(int64_t n, Add add) {
   int64_t base = 0;
   // Two groups of lanes per iteration: the exp/log losses are latency-bound, and unrolled the
   // two groups' dependency chains overlap.
-#pragma GCC unroll 2
+FASTLOSS_UNROLL(2)
   for (; base + kLanes <= n; base += kLanes) {
 #pragma omp simd
     for (int64_t j = 0; j < kLanes; ++j) add(base + j, loss[j], weight[j]);
@@ -114,7 +114,7 @@ struct Loops {
   }
 
   static Sums loss_sum(const T* x, const T* y, const T* w, const T* a, int64_t n, const C c) {
-    return lane_sums(n, [&](int64_t i, double& acc, double& wacc) __attribute__((always_inline)) {
+    return lane_sums(n, [&](int64_t i, double& acc, double& wacc) FASTLOSS_LAMBDA_INLINE {
       T l = evaluate<Op, kAux, kVariant>(x[i], y[i], aux_at(a, i), c).loss;
       if constexpr (kWeighted) {
         l *= w[i];
@@ -140,7 +140,7 @@ struct Loops {
   // and `omp simd` asserts there is no other dependence between iterations.
   static Sums loss_sum_grad(const T* x, const T* y, const T* w, const T* a, T* out, int64_t n,
                             T scale, const C c) {
-    return lane_sums(n, [&](int64_t i, double& acc, double& wacc) __attribute__((always_inline)) {
+    return lane_sums(n, [&](int64_t i, double& acc, double& wacc) FASTLOSS_LAMBDA_INLINE {
       const LossGrad<T> lg = evaluate<Op, kAux, kVariant>(x[i], y[i], aux_at(a, i), c);
       T l = lg.loss;
       T g = lg.grad * scale;
@@ -179,7 +179,7 @@ struct Loops {
         return loss_sum_grad(x, y, w, a, out, b.n, scale, c);
       case Mode::kWeightSum:
         if constexpr (kWeighted) {
-          return lane_sums(b.n, [&](int64_t i, double&, double& wacc) __attribute__((always_inline)) {
+          return lane_sums(b.n, [&](int64_t i, double&, double& wacc) FASTLOSS_LAMBDA_INLINE {
             wacc += static_cast<double>(w[i]);
           });
         }

@@ -32,7 +32,7 @@ FASTLOSS_INLINE T lane_max(int64_t n, T init, Value value) {
   }
   T lanes[kLanes];
   for (int64_t j = 0; j < kLanes; ++j) lanes[j] = init;
-  const auto group = [&](int64_t at) __attribute__((always_inline)) {
+  const auto group = [&](int64_t at) FASTLOSS_LAMBDA_INLINE {
 #pragma omp simd
     for (int64_t j = 0; j < kLanes; ++j) lanes[j] = max_step(lanes[j], value(at + j));
   };
@@ -43,7 +43,7 @@ FASTLOSS_INLINE T lane_max(int64_t n, T init, Value value) {
   // select inside one loop lets GCC's unroll-and-jam fuse two groups into a scalar loop.)
   if (base < n) group(n - kLanes);
   // Unrolled, every merge has a constant width and stays in registers.
-#pragma GCC unroll 8
+FASTLOSS_UNROLL(8)
   for (int64_t width = kLanes / 2; width > 0; width /= 2)
     for (int64_t j = 0; j < width; ++j) lanes[j] = max_step(lanes[j], lanes[j + width]);
   return lanes[0];

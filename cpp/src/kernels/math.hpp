@@ -38,7 +38,7 @@
 #error "kernels/math.hpp is for per-target kernel sources (FASTLOSS_TARGET_NS undefined)"
 #endif
 
-#define FASTLOSS_INLINE inline __attribute__((always_inline))
+#include "fastloss/portability.hpp"
 
 namespace fastloss {
 namespace FASTLOSS_TARGET_NS {
@@ -50,11 +50,11 @@ namespace math {
 // and not another (a remainder, the fused pass), and every path rounds alike, bit for bit.
 template <class T>
 FASTLOSS_INLINE T mul_add(T a, T b, T c) {
-#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#ifdef FASTLOSS_HAVE_FMA
   if constexpr (sizeof(T) == 4)
-    return __builtin_fmaf(a, b, c);
+    return FASTLOSS_FMAF(a, b, c);
   else
-    return __builtin_fma(a, b, c);
+    return FASTLOSS_FMA(a, b, c);
 #else
   return a * b + c;
 #endif
@@ -121,7 +121,7 @@ FASTLOSS_INLINE T from_bits(typename Consts<T>::Bits u) {
 
 template <class T>
 FASTLOSS_INLINE T infinity() {
-  return static_cast<T>(__builtin_inf());
+  return static_cast<T>(FASTLOSS_INFINITY);
 }
 
 template <class T>
@@ -239,7 +239,7 @@ FASTLOSS_INLINE T exp_impl(T x) {
     const int32_t k_int = static_cast<int32_t>(bits_of(shifted) - bits_of(C::kRoundShift));
     const int32_t k_low = k_int >> 1;  // floor(k / 2)
     const int32_t k_high = k_int - k_low;
-    const auto power = [](int32_t e) __attribute__((always_inline)) {
+    const auto power = [](int32_t e) FASTLOSS_LAMBDA_INLINE {
       return float_from_bits(static_cast<uint32_t>(e + static_cast<int32_t>(C::kExponentBias)) << C::kMantissaBits);
     };
     result = p * power(k_high) * power(k_low);

@@ -51,7 +51,7 @@ void cosine_embedding(const RowBlock<T>& b, const RowOptions& o) {
     }
     sq1 += kCosineEpsilon;
     sq2 += kCosineEpsilon;
-    const double denom = __builtin_sqrt(sq1 * sq2);
+    const double denom = FASTLOSS_SQRT(sq1 * sq2);
     const double cos = dot / denom;
     const double label = b.label[r];
     const double hinge = cos - o.options.margin;
@@ -192,7 +192,7 @@ Distance distance(const T* x1, const T* x2, int64_t n, T eps, double p) {
 #pragma omp simd reduction(+ : acc)
     for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(norm_term<T, kNorm>(x1[i] - x2[i] + eps, pt));
     if constexpr (kNorm == Norm::kOne) return Distance{acc, 1.0};
-    const double d = __builtin_sqrt(acc);
+    const double d = FASTLOSS_SQRT(acc);
     return Distance{d, d == 0.0 ? 0.0 : 1.0 / d};
   }
 }
@@ -392,7 +392,7 @@ struct Rows {
   static void triplet(const RowBlock<T>& b, const RowOptions& o) {
     if (o.options.norm_p == 1.0) triplet_norm<Norm::kOne>(b, o);
     else if (o.options.norm_p == 2.0) triplet_norm<Norm::kTwo>(b, o);
-    else if (o.options.norm_p == __builtin_inf()) triplet_norm<Norm::kInf>(b, o);
+    else if (o.options.norm_p == FASTLOSS_INFINITY) triplet_norm<Norm::kInf>(b, o);
     else triplet_norm<Norm::kGeneral>(b, o);
   }
 
