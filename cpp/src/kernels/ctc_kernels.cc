@@ -15,7 +15,7 @@ using kernel_abi::kCtcPad;
 
 template <class T>
 FASTLOSS_INLINE T minus_infinity() {
-  return -static_cast<T>(__builtin_inf());
+  return -static_cast<T>(FASTLOSS_INFINITY);
 }
 
 // torch's log-sum-exp of a state's two or three predecessors: shifted by their maximum (0
