@@ -119,6 +119,23 @@ def _signature(params: Sequence[Param], extra: str = "") -> Tuple[str, Dict[str,
     return ", ".join(parts + ([extra] if extra else [])), defaults
 
 
+def forwarding(name: str, parameters: Sequence[inspect.Parameter], call: Callable[[Dict[str, Any]], Any],
+               where: str) -> Callable[..., Any]:
+    """A function ``name`` with exactly these parameters (real defaults, real errors for a
+    wrong call) whose body is ``return call({parameter name: value, ...})``: how fastloss.nn's
+    constructors and the fastloss.torch and fastloss.dask functions get torch's signatures."""
+    parts = []
+    for p in parameters:
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and "*" not in parts:
+            parts.append("*")
+        parts.append(p.name if p.default is REQUIRED else f"{p.name}=_defaults[{p.name!r}]")
+    namespace: Dict[str, Any] = {"_call": call, "_defaults": {p.name: p.default for p in parameters}}
+    source = (f"def {name}({', '.join(parts)}):\n"
+              f"    return _call({{{', '.join(f'{p.name!r}: {p.name}' for p in parameters)}}})\n")
+    exec(compile(source, f"<{where}>", "exec"), namespace)  # noqa: S102 (generated here)
+    return namespace[name]  # type: ignore[no-any-return]
+
+
 def _compile(name: str, source: str, namespace: Dict[str, Any], doc: str) -> Callable[..., Any]:
     exec(compile(source, f"<fastloss.functional.{name}>", "exec"), namespace)  # noqa: S102 (generated here)
     fn = namespace[name]

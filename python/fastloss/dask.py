@@ -43,7 +43,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
 
 from . import _checks, _core
 from . import functional as F
-from ._declare import DECLARATIONS, Declaration
+from ._declare import DECLARATIONS, Declaration, forwarding
 from ._families import ClassLosses, Ctc, RowLosses
 from .streaming import LossAccumulator
 
@@ -225,21 +225,13 @@ def _gradients(decl: Declaration, arguments: Dict[str, Any], grad_output: Any) -
 
 def _function(decl: Declaration, kind: str) -> Callable[..., Any]:
     numpy_function = getattr(F, decl.name + kind)
-    signature = inspect.signature(numpy_function)
-    params = [p for p in signature.parameters.values() if p.name not in ("out",)]
-    names = [p.name for p in params]
-    source_params = ", ".join(p.name if p.default is inspect.Parameter.empty else f"{p.name}=_defaults[{p.name!r}]"
-                              for p in params)
-    namespace: Dict[str, Any] = {"_run": _run, "_decl": decl, "_kind": kind,
-                                 "_defaults": {p.name: p.default for p in params}}
-    source = (f"def {decl.name}{kind}({source_params}):\n"
-              f"    return _run(_decl, _kind, {{{', '.join(f'{n!r}: {n}' for n in names)}}})\n")
-    exec(compile(source, f"<fastloss.dask.{decl.name}{kind}>", "exec"), namespace)  # noqa: S102 (generated here)
-    function = namespace[decl.name + kind]
+    params = tuple(p for p in inspect.signature(numpy_function).parameters.values() if p.name != "out")
+    function = forwarding(decl.name + kind, params, lambda arguments: _run(decl, kind, arguments),
+                          f"fastloss.dask.{decl.name}{kind}")
     function.__doc__ = (f"Lazy :func:`fastloss.functional.{decl.name}{kind}` on Dask arrays (see :mod:`fastloss.dask`)."
                         "\n\n" + (numpy_function.__doc__ or ""))
     function.__module__ = __name__
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 def _run(decl: Declaration, kind: str, arguments: Dict[str, Any]) -> Any:

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _checks, _docs
 from . import functional as F
-from ._declare import DECLARATIONS, REQUIRED, Declaration
+from ._declare import DECLARATIONS, Declaration, forwarding
 
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss",
            "PoissonNLLLoss", "GaussianNLLLoss", "LogCoshLoss", "SoftMarginLoss", "HingeEmbeddingLoss", "MarginRankingLoss",
@@ -66,17 +66,13 @@ def _constructor_params(function: Callable[..., Any], decl: Optional[Declaration
     return tuple(p for p in params[called:] if p.name != "out")
 
 
+SELF = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
 def _make_init(class_name: str, params: Tuple[inspect.Parameter, ...]) -> Callable[..., None]:
-    """An ``__init__`` with exactly these parameters (as the functions are generated in _declare)."""
-    namespace: Dict[str, Any] = {"_init": _init}
-    parts = []
-    for i, p in enumerate(params):
-        namespace[f"_default{i}"] = p.default
-        parts.append(p.name if p.default is REQUIRED else f"{p.name}=_default{i}")
-    names = ", ".join(f"{p.name!r}: {p.name}" for p in params)
-    source = f"def __init__(self, {', '.join(parts)}):\n    _init(self, {{{names}}})\n"
-    exec(compile(source, f"<fastloss.nn.{class_name}.__init__>", "exec"), namespace)  # noqa: S102
-    return namespace["__init__"]  # type: ignore[no-any-return]
+    """An ``__init__`` with exactly these parameters."""
+    return forwarding("__init__", (SELF, *params), lambda args: _init(args.pop("self"), args),
+                      f"fastloss.nn.{class_name}.__init__")
 
 
 def _init(module: Module, args: Dict[str, Any]) -> None:

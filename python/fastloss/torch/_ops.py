@@ -27,7 +27,7 @@ import torch
 
 from .. import _checks, _core
 from .. import functional as F
-from .._declare import DECLARATIONS, REQUIRED, Declaration, Param
+from .._declare import DECLARATIONS, REQUIRED, Declaration, Param, forwarding
 from .._families import ClassLosses, Ctc, Elementwise, RowLosses
 
 _LIBRARY = torch.library.Library("fastloss", "DEF")
@@ -317,17 +317,8 @@ def _define(op: LossOp) -> None:
 def _function(op: LossOp) -> Callable[..., torch.Tensor]:
     """The Python function, with the NumPy function's (torch's) exact signature."""
     numpy_function = getattr(F, op.decl.name)
-    signature = inspect.signature(numpy_function)
-    names = list(signature.parameters)
-    parameters = ", ".join(
-        p.name if p.default is inspect.Parameter.empty else f"{p.name}=_defaults[{p.name!r}]"
-        for p in signature.parameters.values())
-    namespace: Dict[str, Any] = {
-        "_op": op, "_defaults": {n: p.default for n, p in signature.parameters.items()}}
-    source = (f"def {op.decl.name}({parameters}):\n"
-              f"    return _op.call({{{', '.join(f'{n!r}: {n}' for n in names)}}})\n")
-    exec(compile(source, f"<fastloss.torch.{op.decl.name}>", "exec"), namespace)  # noqa: S102 (generated here)
-    function = namespace[op.decl.name]
+    function = forwarding(op.decl.name, tuple(inspect.signature(numpy_function).parameters.values()), op.call,
+                          f"fastloss.torch.{op.decl.name}")
     function.__doc__ = (f"torch tensors version of :func:`fastloss.functional.{op.decl.name}` "
                         "(autograd, torch.compile and torch.export supported).\n\n" + (numpy_function.__doc__ or ""))
     function.__module__ = "fastloss.torch"

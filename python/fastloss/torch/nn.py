@@ -14,6 +14,8 @@ from typing import Any, Dict, List
 import torch
 
 from .. import nn as _numpy_nn
+from .._declare import forwarding
+from ..nn import SELF
 
 
 class Loss(torch.nn.Module):
@@ -58,22 +60,19 @@ def _numpy_nn_defaults(class_name: str) -> Dict[str, Any]:
 def _module_class(numpy_class: type) -> type:
     """The torch module for one fastloss.nn loss class, with its constructor's signature."""
     signature = inspect.signature(vars(numpy_class)["__init__"])
-    params = [p for n, p in signature.parameters.items() if n != "self"]
+    params = tuple(p for n, p in signature.parameters.items() if n != "self")
     option_names = tuple(numpy_class._option_names)  # type: ignore[attr-defined]
-    function_name = numpy_class._function.__name__  # type: ignore[attr-defined]
-    namespace: Dict[str, Any] = {"_defaults": {p.name: p.default for p in params}, "_checks_init": numpy_class,
-                                 "_option_names": option_names}
-    arguments = ", ".join(p.name if p.default is inspect.Parameter.empty else f"{p.name}=_defaults[{p.name!r}]"
-                          for p in params)
-    passed = ", ".join(f"{p.name}={p.name}" for p in params)
-    source = (f"def __init__(self, {arguments}):\n"
-              f"    options = vars(_checks_init({passed}))\n"  # torch's checks and legacy flags, once
-              f"    Loss.__init__(self, **{{n: options[n] for n in _option_names}})\n")
-    namespace["Loss"] = Loss
-    exec(compile(source, f"<fastloss.torch.nn.{numpy_class.__name__}.__init__>", "exec"), namespace)  # noqa: S102
+
+    def init(args: Dict[str, Any]) -> None:
+        module = args.pop("self")
+        options = vars(numpy_class(**args))  # torch's checks and legacy flags, once
+        Loss.__init__(module, **{n: options[n] for n in option_names})
+
     return type(numpy_class.__name__, (Loss,), {
-        "__init__": namespace["__init__"], "__doc__": numpy_class.__doc__, "__module__": __name__,
-        "_function_name": function_name, "_option_names": option_names})
+        "__init__": forwarding("__init__", (SELF, *params), init, f"fastloss.torch.nn.{numpy_class.__name__}.__init__"),
+        "__doc__": numpy_class.__doc__, "__module__": __name__,
+        "_function_name": numpy_class._function.__name__,  # type: ignore[attr-defined]
+        "_option_names": option_names})
 
 
 __all__: List[str] = []
