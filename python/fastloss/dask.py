@@ -159,10 +159,8 @@ def _value(state: Dict[str, Any], dtype: Any) -> Any:
 
 def _scale(state: Dict[str, Any], grad_output: Any) -> Any:
     """grad_output over the whole stream's denominator: what each chunk's sum gradient is scaled by."""
-    acc = LossAccumulator.from_state(state)
-    denominator = 1.0 if acc.reduction == "sum" else acc._denominator.value()
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.asarray(np.float64(grad_output) / np.float64(denominator))
+        return np.asarray(np.float64(grad_output) / np.float64(LossAccumulator.from_state(state).denominator()))
 
 
 def _index(call: _Call, array: Any) -> str:

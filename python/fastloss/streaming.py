@@ -153,14 +153,16 @@ class LossAccumulator:
         self.batches += other.batches
         return self
 
+    def denominator(self) -> float:
+        """What the sum over every batch is divided by: the reduction's denominator over the
+        whole stream (1 for "sum")."""
+        return 1.0 if self.reduction == "sum" else self._denominator.value()
+
     def result(self) -> float:
         """The loss over every batch seen (a Python float, float64). NaN for a mean over no
         weight (every target ignored, or no batch), as torch."""
-        total = self._sum.value()
-        if self.reduction == "sum":
-            return total
         with np.errstate(divide="ignore", invalid="ignore"):
-            return float(np.float64(total) / np.float64(self._denominator.value()))
+            return float(np.float64(self._sum.value()) / np.float64(self.denominator()))
 
     def state(self) -> Dict[str, Any]:
         """A small picklable record: the loss, reduction and options, and the exact sums as
