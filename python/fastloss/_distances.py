@@ -49,7 +49,7 @@ def _operands(x1: Any, x2: Any, names: Tuple[str, str] = ("x1", "x2")) -> Tuple[
 
 def _grad_like(grad: np.ndarray, x: np.ndarray) -> np.ndarray:
     """A gradient over the broadcast shape, summed to ``x``'s shape, in ``x``'s dtype."""
-    return np.ascontiguousarray(sum_to_shape(grad, x.shape, None), dtype=x.dtype)
+    return np.array(sum_to_shape(grad, x.shape, None), dtype=x.dtype, order="C")
 
 
 # --- pairwise_distance ---------------------------------------------------------------------
