@@ -274,7 +274,8 @@ _DIFFERENTIABLE: Dict[Callable[..., Any], Callable[..., Tuple[np.ndarray, np.nda
 def _distance_backward(distance_function: Callable[..., Any], name: str) -> Callable[..., Any]:
     """The backward of a distance function fastloss can differentiate (its own functions, or
     a functools.partial of them with keyword arguments), else TypeError."""
-    fn, keywords = distance_function, {}
+    fn: Any = distance_function
+    keywords: Dict[str, Any] = {}
     if isinstance(fn, functools.partial) and not fn.args:
         fn, keywords = fn.func, dict(fn.keywords)
     backward = _DIFFERENTIABLE.get(fn)  # type: ignore[arg-type]
