@@ -307,15 +307,25 @@ def _same_ndim(anchor: Any, positive: Any, negative: Any) -> None:
                          f"dimensions, but got: anchor {dims[0]}D, positive {dims[1]}D, and negative {dims[2]}D inputs")
 
 
-def _builtin(margin: float, swap: bool, reduction: str) -> Dict[str, Any]:
-    """triplet_margin_loss's arguments for torch's default distance, pairwise_distance."""
-    return dict(margin=margin, p=2.0, eps=1e-6, swap=swap, reduction=reduction)
+def _triplet_call(variant: str, anchor: Any, positive: Any, negative: Any, distance_function: Any, margin: Any,
+                  swap: Any, reduction: Any) -> Tuple[Optional[Callable[..., Any]], Dict[str, Any]]:
+    """torch's checks, then the call's options; with ``distance_function=None`` also the core's
+    ``triplet_margin_loss`` function of this ``variant`` ("", "_backward", "_with_grad") with
+    torch's default distance, pairwise_distance (p = 2, eps = 1e-6)."""
+    margin, swap, reduction = _triplet_options(distance_function, margin, swap, reduction)
+    _same_ndim(anchor, positive, negative)
+    options = dict(margin=margin, swap=swap, reduction=reduction)
+    if distance_function is not None:
+        return None, options
+    from . import functional  # it imports this module
+    return functools.partial(getattr(functional, "triplet_margin_loss" + variant), p=2.0, eps=1e-6, **options), options
 
 
 class _Distances:
     """The distances of one call through a Python distance function, and its hinge."""
 
-    def __init__(self, distance_function: Callable[..., Any], anchor: Any, positive: Any, negative: Any,
+    # distance_function: a callable (Any: the callers' checks narrow it, mypy's do not)
+    def __init__(self, distance_function: Any, anchor: Any, positive: Any, negative: Any,
                  margin: float, swap: bool) -> None:
         self.positive = np.asarray(distance_function(anchor, positive))
         self.negative = np.asarray(distance_function(anchor, negative))
@@ -381,17 +391,16 @@ def triplet_margin_with_distance_loss(anchor: np.ndarray, positive: np.ndarray, 
     numpy scalar or ndarray
         The loss.
     """
-    margin, swap, reduction = _triplet_options(distance_function, margin, swap, reduction)
-    _same_ndim(anchor, positive, negative)
-    if distance_function is None:
-        from .functional import triplet_margin_loss
-        return triplet_margin_loss(anchor, positive, negative, **_builtin(margin, swap, reduction))
-    return _Distances(distance_function, anchor, positive, negative, margin, swap).loss(reduction)
+    builtin, options = _triplet_call("", anchor, positive, negative, distance_function, margin, swap, reduction)
+    if builtin is not None:
+        return builtin(anchor, positive, negative)
+    return _Distances(distance_function, anchor, positive, negative, options["margin"], options["swap"]).loss(
+        options["reduction"])
 
 
 def _triplet_gradients(grad_output: Any, anchor: np.ndarray, positive: np.ndarray, negative: np.ndarray,
-                       distance_function: Callable[..., Any], margin: float, swap: bool, reduction: str,
-                       name: str) -> Tuple[Any, Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+                       distance_function: Any, name: str, margin: float, swap: bool,
+                       reduction: str) -> Tuple[Any, Tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The loss and the three gradients through a distance function fastloss differentiates."""
     backward = _distance_backward(distance_function, name)
     d = _Distances(distance_function, anchor, positive, negative, margin, swap)
@@ -432,14 +441,12 @@ def triplet_margin_with_distance_loss_backward(
     grad_anchor, grad_positive, grad_negative : ndarray
         The gradients.
     """
-    margin, swap, reduction = _triplet_options(distance_function, margin, swap, reduction)
-    _same_ndim(anchor, positive, negative)
-    if distance_function is None:
-        from .functional import triplet_margin_loss_backward
-        return triplet_margin_loss_backward(  # type: ignore[no-any-return]
-            grad_output, anchor, positive, negative, **_builtin(margin, swap, reduction), out=out)
-    _, grads = _triplet_gradients(grad_output, anchor, positive, negative, distance_function, margin, swap,
-                                  reduction, "triplet_margin_with_distance_loss_backward")
+    builtin, options = _triplet_call("_backward", anchor, positive, negative, distance_function, margin, swap,
+                                     reduction)
+    if builtin is not None:
+        return builtin(grad_output, anchor, positive, negative, out=out)  # type: ignore[no-any-return]
+    _, grads = _triplet_gradients(grad_output, anchor, positive, negative, distance_function,
+                                  "triplet_margin_with_distance_loss_backward", **options)
     return _into(out, grads)
 
 
@@ -472,12 +479,10 @@ def triplet_margin_with_distance_loss_with_grad(
     grad_anchor, grad_positive, grad_negative : ndarray
         The gradients.
     """
-    margin, swap, reduction = _triplet_options(distance_function, margin, swap, reduction)
-    _same_ndim(anchor, positive, negative)
-    if distance_function is None:
-        from .functional import triplet_margin_loss_with_grad
-        return triplet_margin_loss_with_grad(  # type: ignore[no-any-return]
-            anchor, positive, negative, **_builtin(margin, swap, reduction), out=out)
-    loss, grads = _triplet_gradients(1.0, anchor, positive, negative, distance_function, margin, swap, reduction,
-                                     "triplet_margin_with_distance_loss_with_grad")
+    builtin, options = _triplet_call("_with_grad", anchor, positive, negative, distance_function, margin, swap,
+                                     reduction)
+    if builtin is not None:
+        return builtin(anchor, positive, negative, out=out)  # type: ignore[no-any-return]
+    loss, grads = _triplet_gradients(1.0, anchor, positive, negative, distance_function,
+                                     "triplet_margin_with_distance_loss_with_grad", **options)
     return (loss, *_into(out, grads))

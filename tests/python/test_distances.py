@@ -36,6 +36,18 @@ def _assert_close(actual, expected, dtype, what=""):
     np.testing.assert_allclose(np.asarray(actual), expected, err_msg=what, **tolerances(dtype))
 
 
+def _check_distance(name, x1, x2, rng, **options):
+    """fastloss's ``name`` and ``name_backward`` against torch's function and autograd."""
+    dtype = x1.dtype.type
+    a, b = _leaves(x1, x2)
+    expected = getattr(TF, name)(a, b, **options)
+    grad_output = np.asarray(rng.uniform(0.5, 1.5, tuple(expected.shape)), dtype)
+    expected.backward(torch.tensor(grad_output))
+    _assert_close(getattr(F, name)(x1, x2, **options), expected, dtype, "value")
+    for got, want in zip(getattr(F, name + "_backward")(grad_output, x1, x2, **options), _grads((a, b))):
+        _assert_close(got, want.astype(dtype), dtype, "gradient")
+
+
 # --- pairwise_distance ----------------------------------------------------------------------
 
 NORMS = [2.0, 1.0, 3.0, 1.5, 0.5, 0.0, -1.0, math.inf, -math.inf]
@@ -50,13 +62,7 @@ def test_pairwise_distance_matches_torch(dtype, rng, p, shapes, keepdim):
     x2 = np.asarray(rng.standard_normal(shapes[1]), dtype)
     if x1.ndim == 2:  # a difference of exactly -eps: a zero element (p < 1, p = 0, p = inf ties)
         x1[0, 0] = x2[0, 0] - dtype(1e-6)
-    a, b = _leaves(x1, x2)
-    expected = TF.pairwise_distance(a, b, p=p, keepdim=keepdim)
-    grad_output = np.asarray(rng.uniform(0.5, 1.5, tuple(expected.shape)), dtype)
-    expected.backward(torch.tensor(grad_output))
-    _assert_close(F.pairwise_distance(x1, x2, p=p, keepdim=keepdim), expected, dtype, "value")
-    for got, want in zip(F.pairwise_distance_backward(grad_output, x1, x2, p=p, keepdim=keepdim), _grads((a, b))):
-        _assert_close(got, want.astype(dtype), dtype, "gradient")
+    _check_distance("pairwise_distance", x1, x2, rng, p=p, keepdim=keepdim)
 
 
 def test_pairwise_distance_zero_norm_passes_no_gradient():
@@ -96,13 +102,7 @@ def test_cosine_similarity_matches_torch(dtype, rng, shape1, shape2, dim, eps):
     if x1.ndim == 2 and dim == 1:  # a zero row, and a row whose norm is clamped by eps
         x1[1] = 0
         x2[2] *= 1e-9
-    a, b = _leaves(x1, x2)
-    expected = TF.cosine_similarity(a, b, dim=dim, eps=eps)
-    grad_output = np.asarray(rng.uniform(0.5, 1.5, tuple(expected.shape)), dtype)
-    expected.backward(torch.tensor(grad_output))
-    _assert_close(F.cosine_similarity(x1, x2, dim=dim, eps=eps), expected, dtype, "value")
-    for got, want in zip(F.cosine_similarity_backward(grad_output, x1, x2, dim=dim, eps=eps), _grads((a, b))):
-        _assert_close(got, want.astype(dtype), dtype, "gradient")
+    _check_distance("cosine_similarity", x1, x2, rng, dim=dim, eps=eps)
 
 
 def test_cosine_similarity_finite_differences(rng):
