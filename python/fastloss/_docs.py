@@ -44,6 +44,8 @@ PARAMETERS: Dict[str, Tuple[str, str]] = {
     "alpha": ("float, ndarray or None", "The class balance of the formula ({see})."),
     "gamma": ("float", "The focusing exponent of the formula ({see})."),
     "p": ("int or float", "The exponent (or norm) of the formula ({see})."),
+    "distance_function": ("callable, optional", "The distance ``d(x1, x2)`` on NumPy arrays ({see}); None is "
+                          ":func:`~fastloss.functional.pairwise_distance`."),
     "swap": ("bool", "Whether to use the distance swap ({see})."),
     "dim": ("int, optional", "The axis to normalise along; None is torch's deprecated implicit choice ({see})."),
     "ignore_index": ("int", "A target value that contributes nothing (neither loss nor denominator)."),

@@ -19,6 +19,10 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from . import _checks, _core
+from ._distances import (  # noqa: F401  (public: torch's distances and the triplet loss over them)
+    cosine_similarity, cosine_similarity_backward, pairwise_distance, pairwise_distance_backward,
+    triplet_margin_with_distance_loss, triplet_margin_with_distance_loss_backward,
+    triplet_margin_with_distance_loss_with_grad)
 from ._declare import REDUCE, SIZE_AVERAGE, TORCH_REDUCTION_MESSAGE, Declaration, array, functions, option, reduction
 from ._families import ClassLosses, Ctc, Elementwise, RowLosses
 

@@ -23,8 +23,8 @@ from ._declare import DECLARATIONS, Declaration, forwarding
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss",
            "PoissonNLLLoss", "GaussianNLLLoss", "LogCoshLoss", "SoftMarginLoss", "HingeEmbeddingLoss", "MarginRankingLoss",
            "SigmoidFocalLoss", "MultiLabelSoftMarginLoss", "NLLLoss", "CrossEntropyLoss", "SoftmaxFocalLoss",
-           "CosineEmbeddingLoss", "MultiMarginLoss", "MultiLabelMarginLoss", "TripletMarginLoss", "CTCLoss", "Softmax",
-           "LogSoftmax"]
+           "CosineEmbeddingLoss", "MultiMarginLoss", "MultiLabelMarginLoss", "TripletMarginLoss",
+           "TripletMarginWithDistanceLoss", "CTCLoss", "Softmax", "LogSoftmax"]
 
 
 class Module:
@@ -37,6 +37,8 @@ class Module:
     _function: Callable[..., Any]
     _option_names: Tuple[str, ...]
     _declaration: Optional[Declaration]
+    # A module's own checks of its constructor's arguments, for a functional without a declaration.
+    _check_options: Optional[Callable[[Dict[str, Any]], None]] = None
 
     def __init_subclass__(cls, wraps: Optional[str] = None, constructor: Optional[Tuple[str, ...]] = None,
                           **kwargs: Any) -> None:
@@ -62,7 +64,9 @@ class Module:
 def _constructor_params(function: Callable[..., Any], decl: Optional[Declaration]) -> Tuple[inspect.Parameter, ...]:
     """The function's parameters after the arrays a module is called with (and before ``out``)."""
     params = list(inspect.signature(function).parameters.values())
-    called = decl.call_arrays if decl is not None else 1
+    # Without a declaration, the required positional parameters are the arrays.
+    called = decl.call_arrays if decl is not None else sum(
+        p.kind == p.POSITIONAL_OR_KEYWORD and p.default is REQUIRED for p in params)
     return tuple(p for p in params[called:] if p.name != "out")
 
 
@@ -79,6 +83,8 @@ def _init(module: Module, args: Dict[str, Any]) -> None:
     if args.get("size_average") is not None or args.get("reduce") is not None:
         args["reduction"] = _checks.legacy_reduction(args["size_average"], args["reduce"])
     decl = module._declaration
+    if module._check_options is not None:
+        module._check_options(args)
     if decl is not None:
         if "reduction" in args:
             decl.reduction_check(args["reduction"], args)
@@ -212,6 +218,21 @@ class MultiLabelMarginLoss(Loss, wraps="multilabel_margin_loss"):
 class TripletMarginLoss(Loss, wraps="triplet_margin_loss"):
     """torch.nn.TripletMarginLoss: called as ``loss(anchor, positive, negative)``; ``backward``
     returns the three gradients."""
+
+
+def _check_triplet_with_distance(args: Dict[str, Any]) -> None:
+    """torch's module checks its margin when built, with its own message."""
+    margin = _checks.real("margin")(args["margin"])
+    if margin <= 0:
+        raise ValueError(f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got {margin} instead")
+
+
+class TripletMarginWithDistanceLoss(Loss, wraps="triplet_margin_with_distance_loss"):
+    """torch.nn.TripletMarginWithDistanceLoss: called as ``loss(anchor, positive, negative)``;
+    ``backward`` returns the three gradients (for the distance functions
+    :func:`~fastloss.functional.triplet_margin_with_distance_loss_backward` differentiates)."""
+
+    _check_options = staticmethod(_check_triplet_with_distance)
 
 
 class CTCLoss(Loss, wraps="ctc_loss"):

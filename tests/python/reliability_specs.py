@@ -613,6 +613,18 @@ def public_calls() -> Tuple[PublicCall, ...]:
 PUBLIC_CALLS = public_calls()
 CALL_BY_NAME = {c.name: c for c in PUBLIC_CALLS}
 
+# Public functions the specs cannot describe: the distances take no ``out=`` and the triplet
+# loss takes a Python ``distance_function`` (and has no Declaration, which the streaming,
+# dask and fastloss.torch tests driven by LOSSES need). Their torch parity (values and
+# gradients, every option), finite differences and bad inputs with torch's messages are in
+# test_distances.py.
+DEDICATED_TESTS = {
+    name: "test_distances.py" for name in (
+        "pairwise_distance", "pairwise_distance_backward", "cosine_similarity", "cosine_similarity_backward",
+        "triplet_margin_with_distance_loss", "triplet_margin_with_distance_loss_backward",
+        "triplet_margin_with_distance_loss_with_grad")
+}
+
 
 def array_leaves(value: Any) -> Sequence[np.ndarray]:
     """Every NumPy array in an argument value (arrays inside lists/tuples included)."""

@@ -285,7 +285,11 @@ def test_modules_match_torch_and_keep_tensor_options_as_buffers(rng):
         FT.nn.CrossEntropyLoss(label_smoothing=2.0)
     legacy = FT.nn.MSELoss(size_average=False)
     assert legacy.reduction == "sum"
-    assert set(FT.nn.__all__) == {n for n in fastloss.nn.__all__ if issubclass(getattr(fastloss.nn, n), fastloss.nn.Loss)}
+    declared = {n for n in fastloss.nn.__all__
+                if issubclass(getattr(fastloss.nn, n), fastloss.nn.Loss) and getattr(fastloss.nn, n)._declaration}
+    assert set(FT.nn.__all__) == declared
+    # A loss without a declaration (a Python distance_function) has no torch op nor module.
+    assert "TripletMarginWithDistanceLoss" not in FT.nn.__all__
 
 
 def test_import_fastloss_does_not_import_torch_and_a_missing_torch_says_how_to_install():

@@ -16,6 +16,7 @@ exactly that error, and a listed id no sample has is an error too. Nothing is sk
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from dataclasses import dataclass
@@ -41,13 +42,16 @@ pytestmark = pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the to
 
 @dataclass(frozen=True)
 class Loss:
-    """A declared loss ``name``: its value, ``name_backward`` (the gradients of the arguments
-    its Declaration lists, in that order) and ``name_with_grad``."""
+    """A loss ``name``: its value, ``name_backward`` (the gradients of the arguments its
+    Declaration lists, in that order, or ``grads`` for a function without one) and
+    ``name_with_grad`` (unless ``fused`` is False: the distances have none)."""
 
     name: str
+    grads: Tuple[str, ...] = ()
+    fused: bool = True
 
     def gradient_names(self) -> Tuple[str, ...]:
-        return DECLARATIONS[self.name].grads
+        return self.grads or DECLARATIONS[self.name].grads
 
     def function(self) -> Callable[..., Any]:
         return getattr(F, self.name)  # type: ignore[no-any-return]
@@ -56,6 +60,8 @@ class Loss:
         return _tuple(getattr(F, self.name + "_backward")(grad_output, *args, **kwargs))
 
     def with_grad(self, args: Tuple, kwargs: Dict) -> Optional[Tuple]:
+        if not self.fused:
+            return None
         loss, *grads = getattr(F, self.name + "_with_grad")(*args, **kwargs)
         return loss, tuple(grads)
 
@@ -140,6 +146,16 @@ def _same(args: Tuple, kwargs: Dict) -> Tuple[Tuple, Dict]:
     return args, kwargs
 
 
+def _fastloss_distance(args: Tuple, kwargs: Dict) -> Tuple[Tuple, Dict]:
+    """torch's samples pass a ``torch.nn.PairwiseDistance`` module as the distance function:
+    fastloss's counterpart is its ``pairwise_distance`` with the module's options."""
+    distance = kwargs.get("distance_function")
+    if isinstance(distance, torch.nn.PairwiseDistance):
+        kwargs = {**kwargs, "distance_function": functools.partial(
+            F.pairwise_distance, p=distance.norm, eps=distance.eps, keepdim=distance.keepdim)}
+    return args, kwargs
+
+
 @dataclass(frozen=True)
 class Function:
     """One OpInfo's counterpart; ``translate`` maps torch's arguments to fastloss's (on the
@@ -171,6 +187,10 @@ FUNCTIONS: Dict[Tuple[str, str], Function] = {
     ("nn.functional.triplet_margin_loss", ""): Function(Loss("triplet_margin_loss")),
     ("nn.functional.multilabel_margin_loss", ""): Function(Loss("multilabel_margin_loss")),
     ("nn.functional.ctc_loss", ""): Function(Loss("ctc_loss")),
+    ("nn.functional.triplet_margin_with_distance_loss", ""): Function(
+        Loss("triplet_margin_with_distance_loss", ("anchor", "positive", "negative")), _fastloss_distance),
+    ("nn.functional.pairwise_distance", ""): Function(Loss("pairwise_distance", ("x1", "x2"), fused=False)),
+    ("nn.functional.cosine_similarity", ""): Function(Loss("cosine_similarity", ("x1", "x2"), fused=False)),
     ("softmax", ""): Function(SOFTMAX),
     ("softmax", "with_dtype"): Function(SOFTMAX),
     ("log_softmax", ""): Function(LOG_SOFTMAX),

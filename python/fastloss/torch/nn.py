@@ -78,6 +78,8 @@ def _module_class(numpy_class: type) -> type:
 __all__: List[str] = []
 for _name in _numpy_nn.__all__:
     _class = getattr(_numpy_nn, _name)
-    if issubclass(_class, _numpy_nn.Loss):
+    # fastloss.torch's ops come from the declarations: a loss without one (the triplet loss over
+    # a Python distance_function) has no torch op, so no module here.
+    if issubclass(_class, _numpy_nn.Loss) and _class._declaration is not None:
         globals()[_name] = _module_class(_class)
         __all__.append(_name)
