@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _checks, _docs
 from . import functional as F
-from ._declare import DECLARATIONS, Declaration, forwarding
+from ._declare import DECLARATIONS, REQUIRED, Declaration, forwarding
 
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss",
            "PoissonNLLLoss", "GaussianNLLLoss", "LogCoshLoss", "SoftMarginLoss", "HingeEmbeddingLoss", "MarginRankingLoss",
