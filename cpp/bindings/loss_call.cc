@@ -31,14 +31,31 @@ py::tuple finished(const std::vector<FloatArray>& arrays) {
   return t;
 }
 
+const std::vector<int64_t>& losses_shape(const PreparedLoss& call) {
+  return call.returned_shape ? *call.returned_shape : call.loss_shape;
+}
+
+// Element strides over loss_shape of an array of losses_shape: its own, or for a single
+// sample of another shape any strides of loss_shape's rank.
+std::vector<int64_t> strides_over_loss_shape(const PreparedLoss& call, const std::vector<int64_t>& strides) {
+  return call.returned_shape ? std::vector<int64_t>(call.loss_shape.size(), 0) : strides;
+}
+
+MutableView losses_view(const PreparedLoss& call, FloatArray& losses, std::vector<int64_t>& strides) {
+  strides = strides_over_loss_shape(call, losses.strides);
+  return MutableView{losses.array.mutable_data(), strides.data()};
+}
+
 }  // namespace
 
 py::object loss_forward(const PreparedLoss& call, const py::handle& out) {
   if (call.reduction == Reduction::kNone) {
-    FloatArray losses = output_array(out, call.loss_shape, call.dtype, call.operands, nullptr);
+    FloatArray losses = output_array(out, losses_shape(call), call.dtype, call.operands, nullptr);
+    std::vector<int64_t> strides;
+    const MutableView view = losses_view(call, losses, strides);
     {
       py::gil_scoped_release release;  // pure C++ over buffers the call keeps alive
-      call.forward(losses.mutable_view());
+      call.forward(view);
     }
     return losses.finish();
   }
@@ -68,7 +85,7 @@ py::tuple loss_backward(const PreparedLoss& call, const py::handle& grad_output,
   if (call.reduction == Reduction::kNone) {
     go = float_array(grad_output, "grad_output");
     require_dtype(go, call.dtype, "grad_output");
-    go_strides = broadcast_strides(go, call.loss_shape, "grad_output");
+    go_strides = strides_over_loss_shape(call, broadcast_strides(go, losses_shape(call), "grad_output"));
   } else {
     if (py::isinstance<py::array>(grad_output) && py::reinterpret_borrow<py::array>(grad_output).size() != 1) {
       throw py::value_error(std::string("grad_output must be a scalar for reduction='") + reduction_name(call.reduction) +
@@ -89,11 +106,16 @@ py::tuple loss_backward(const PreparedLoss& call, const py::handle& grad_output,
 py::tuple loss_with_grad(const PreparedLoss& call, const py::handle& out) {
   std::vector<FloatArray> grads = gradient_arrays(call, out, call.operands);
   FloatArray losses;
-  if (call.reduction == Reduction::kNone) losses = new_array(call.loss_shape, call.dtype);
+  std::vector<int64_t> strides;
+  MutableView view{};
+  if (call.reduction == Reduction::kNone) {
+    losses = new_array(losses_shape(call), call.dtype);
+    view = losses_view(call, losses, strides);
+  }
   double value;
   {
     py::gil_scoped_release release;
-    value = call.forward_backward(grads, losses.present() ? losses.mutable_view() : MutableView{});
+    value = call.forward_backward(grads, view);
   }
   const py::object loss = call.reduction == Reduction::kNone ? py::object(losses.array) : numpy_scalar(value, call.dtype);
   return py::make_tuple(loss) + finished(grads);

@@ -6,6 +6,7 @@
 
 #include "pybind.hpp"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ class PreparedLoss {
   DType dtype = DType::kFloat32;
   Reduction reduction = Reduction::kMean;
   std::vector<int64_t> loss_shape;
+  // The shape torch gives the losses when it is not loss_shape (the engine's layout): only a
+  // single sample, as multi_margin_loss's, whose losses take its target's shape, (1,) or ().
+  std::optional<std::vector<int64_t>> returned_shape;
   std::vector<std::vector<int64_t>> grad_shapes;
   const FloatArray* first_input = nullptr;  // the first gradient's `out` may be this very array
   std::vector<const FloatArray*> operands;  // every float array the call reads

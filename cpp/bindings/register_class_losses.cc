@@ -98,7 +98,13 @@ class ClassPrepared : public PreparedLoss {
     }
     index_target_ = index_array(target, "target");
     const std::vector<int64_t>& got = index_target_.shape;
-    if (got != rows_) {
+    if (input_.shape.size() == 1 && got.size() == 1) {
+      // torch reads a (1,) target of an unbatched input as its one class index.
+      if (got[0] != 1) {
+        throw py::value_error("For 1D input, 1D target must have size 1, but got target size: " +
+                              std::to_string(got[0]));
+      }
+    } else if (got != rows_) {
       if (input_.shape.size() == 2 && got.size() == 1) {
         throw py::value_error("Expected input batch_size (" + std::to_string(input_.shape[0]) +
                               ") to match target batch_size (" + std::to_string(got[0]) + ").");

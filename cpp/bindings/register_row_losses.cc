@@ -154,6 +154,7 @@ class RowPrepared : public PreparedLoss {
     class_strides_ = rows_.empty() ? std::vector<int64_t>{} : std::vector<int64_t>{classes_.strides.empty() ? 0 : classes_.strides[0]};
     call_.target = ConstView{classes_.array.data(), class_strides_.data()};
     call_.target_dtype = classes_.dtype;
+    if (classes_.shape != rows_) returned_shape = classes_.shape;  // torch's losses take the target's shape
     weight_ = float_array(weight, "weight", /*allow_none=*/true);
     if (weight_.present()) {
       require_dtype(weight_, x.dtype, "weight");

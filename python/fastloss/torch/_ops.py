@@ -180,6 +180,8 @@ class LossOp:
         if isinstance(family, Ctc):  # log_probs (T, N, C) -> (N,); unbatched (T, C) -> ()
             return (input.shape[1],) if input.dim() == 3 else ()
         assert isinstance(family, RowLosses)
+        if self.decl.name == "multi_margin_loss":  # one loss per class index, shaped as the target
+            return tuple(args["target"].shape)
         return tuple(input.shape[:-1])
 
     def forward_fake(self, *values: Any) -> torch.Tensor:
