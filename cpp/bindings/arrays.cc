@@ -195,22 +195,23 @@ FloatArray label_array(const py::handle& obj, const char* name, DType dtype, con
 
 IndexArray index_array(const py::handle& obj, const char* name) {
   if (!py::isinstance<py::array>(obj)) {
-    throw py::type_error(std::string(name) + " must be a numpy.ndarray of int64 or int32, got " +
+    throw py::type_error(std::string(name) + " must be a numpy.ndarray of int64, int32 or uint8, got " +
                          type_description(obj));
   }
   IndexArray t;
   t.array = py::reinterpret_borrow<py::array>(obj);
   const py::dtype dt = t.array.dtype();
   const bool native = dt.attr("isnative").cast<bool>();
-  if (dt.kind() != 'i' || (dt.itemsize() != 4 && dt.itemsize() != 8) || !native) {
-    throw py::type_error(std::string(name) + " of class indices must have dtype int64 or int32, got " +
+  const bool uint8 = dt.kind() == 'u' && dt.itemsize() == 1;
+  if (!(uint8 || (dt.kind() == 'i' && (dt.itemsize() == 4 || dt.itemsize() == 8))) || !native) {
+    throw py::type_error(std::string(name) + " of class indices must have dtype int64, int32 or uint8, got " +
                          py::str(dt).cast<std::string>());
   }
   if (!whole_element_strides(t.array)) {
     t.array = py::reinterpret_steal<py::array>(
         py::module_::import("numpy").attr("ascontiguousarray")(t.array).release());
   }
-  t.dtype = dt.itemsize() == 4 ? IndexDType::kInt32 : IndexDType::kInt64;
+  t.dtype = uint8 ? IndexDType::kUInt8 : dt.itemsize() == 4 ? IndexDType::kInt32 : IndexDType::kInt64;
   for (py::ssize_t d = 0; d < t.array.ndim(); ++d) {
     t.shape.push_back(t.array.shape(d));
     t.strides.push_back(t.array.strides(d) / dt.itemsize());

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dispatch_table.hpp"
+#include "engine/labels.hpp"
 #include "parallel.hpp"
 
 namespace fastloss {
@@ -18,8 +19,7 @@ using kernel_abi::kCtcPad;
 
 int64_t label_at(const CtcCall& call, int64_t sequence, int64_t i) {
   const int64_t offset = call.target_offsets[sequence] + i * call.target_stride;
-  return call.target_dtype == IndexDType::kInt64 ? static_cast<const int64_t*>(call.targets)[offset]
-                                                 : static_cast<const int32_t*>(call.targets)[offset];
+  return with_indices(call.target_dtype, call.targets, [&](const auto* labels) -> int64_t { return labels[offset]; });
 }
 
 // What a pass computes besides the losses, and how each sequence's gradient is scaled:

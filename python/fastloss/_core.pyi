@@ -7,7 +7,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 _Float = NDArray[np.float32] | NDArray[np.float64]
-_Index = NDArray[np.int64] | NDArray[np.int32]
+_Index = NDArray[np.int64] | NDArray[np.int32] | NDArray[np.uint8]
 _Loss = np.floating | _Float
 _Integers = NDArray[np.integer]
 

@@ -255,7 +255,7 @@ nll_loss, nll_loss_backward, nll_loss_with_grad = functions(Declaration(
     ``loss_n = -w[t_n] * input[n, t_n]`` (0 where ``t_n == ignore_index``); "mean" divides
     by the sum of ``w[t_n]`` over non-ignored elements (NaN when every target is ignored).
     The class axis is 1 for (N, C) and (N, C, d1, ..., dk) inputs and 0 for (C,); targets
-    are int64 or int32 class indices of the input's shape without the class axis.
+    are int64, int32 or uint8 class indices of the input's shape without the class axis.
     """))
 
 cross_entropy, cross_entropy_backward, cross_entropy_with_grad = functions(Declaration(
@@ -325,7 +325,7 @@ multi_margin_loss, multi_margin_loss_backward, multi_margin_loss_with_grad = fun
      option("margin", 1.0, _checks.real("margin")), array("weight", optional=True), *LEGACY, reduction()),
     """``w[y] / C sum_{j != y} max(0, margin - x[y] + x[j])^p`` per row (p in {1, 2}).
 
-    Targets are int64 or int32 class indices; ``weight`` has one value per class.
+    Targets are int64, int32 or uint8 class indices; ``weight`` has one value per class.
     """))
 
 (multilabel_margin_loss, multilabel_margin_loss_backward,
@@ -334,7 +334,7 @@ multi_margin_loss, multi_margin_loss_backward, multi_margin_loss_with_grad = fun
     (array("input"), array("target"), *LEGACY, reduction()),
     """``(1/C) sum_j sum_{i not in y} max(0, 1 - x[y_j] + x[i])`` per row over its classes ``y``.
 
-    ``input`` is (N, C), (C,) or 0-d; ``target`` has its shape (int64 or int32) and lists
+    ``input`` is (N, C), (C,) or 0-d; ``target`` has its shape (int64, int32 or uint8) and lists
     each row's classes from the front, ended by the first -1 (the rest of the row is
     ignored, but every element must be -1 or a class, as torch checks). A class listed twice
     counts twice, as torch. "none" gives (N,) for (N, C) and a 0-d loss for (C,) input;

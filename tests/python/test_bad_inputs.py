@@ -112,7 +112,7 @@ def _cases_for(call: PublicCall) -> List[Case]:
                     return target
                 cases.append(Case(call, f"{t}-out-of-range-{label}", _set(t, bad_index), IndexError, "target",
                                   reduction))
-            for label, dt in [("uint8", np.uint8), ("int16", np.int16), ("bool", np.bool_),
+            for label, dt in [("int8", np.int8), ("int16", np.int16), ("bool", np.bool_),
                               ("float32", np.float32), ("big-endian", np.dtype(">i8"))]:
                 cases.append(Case(call, f"{t}-{label}", _set(t, lambda kw, rng, dt=dt, t=t: kw[t].astype(dt)),
                                   TypeError, "target", reduction))

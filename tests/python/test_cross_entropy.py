@@ -19,7 +19,7 @@ C = 5
 # Inputs (C,), (N, C), (N, C, d1) and (N, C, d1, d2), and an empty batch.
 SHAPES = [(C,), (6, C), (4, C, 3), (2, C, 3, 2), (0, C)]
 REDUCTIONS = ["none", "mean", "sum"]
-TARGET_KINDS = ["int64", "int32", "probabilities"]
+TARGET_KINDS = ["int64", "int32", "uint8", "probabilities"]
 
 
 def class_axis(shape):
@@ -141,7 +141,7 @@ def test_cross_entropy_matches_torch(rng, dtype, kind, ignore_index, weighted, l
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("ignore_index", [-100, 1])
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-@pytest.mark.parametrize("kind", ["int64", "int32"])
+@pytest.mark.parametrize("kind", ["int64", "int32", "uint8"])
 def test_nll_loss_matches_torch(rng, dtype, kind, weighted, ignore_index, reduction, shape, layout):
     x, y = make_case(rng, shape, dtype, kind, ignore_index)
     x, y = layout_case(F.log_softmax(x, dim=class_axis(shape)), y, shape, layout)
@@ -281,14 +281,24 @@ def test_out_overlapping_an_operand_is_rejected(rng):
         F.cross_entropy_with_grad(x, y, out=y)
 
 
-def test_int32_and_int64_targets_agree_bitwise(rng):
+@pytest.mark.parametrize("index_dtype", [np.int32, np.uint8])
+def test_index_dtypes_agree_bitwise_with_int64(rng, index_dtype):
     x, y = make_case(rng, (50, C, 4), np.float32, "int64", 1)
     for reduction in REDUCTIONS:
         a = F.cross_entropy_with_grad(x, y, ignore_index=1, reduction=reduction, label_smoothing=0.3)
-        b = F.cross_entropy_with_grad(x, y.astype(np.int32), ignore_index=1, reduction=reduction,
+        b = F.cross_entropy_with_grad(x, y.astype(index_dtype), ignore_index=1, reduction=reduction,
                                       label_smoothing=0.3)
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_uint8_targets_match_torchs_uint8_targets(rng):
+    x, y = make_case(rng, (40, C), np.float64, "uint8", -100)
+    for name in ("cross_entropy", "nll_loss"):
+        want = getattr(TF, name)(torch.from_numpy(x), torch.from_numpy(y), reduction="none").numpy()
+        np.testing.assert_allclose(getattr(F, name)(x, y, reduction="none"), want, rtol=1e-15)
+    with pytest.raises(TypeError, match="int64, int32 or uint8, got int8"):
+        F.cross_entropy(x, y.astype(np.int8))
 
 
 def test_reductions_are_bitwise_identical_for_any_thread_count(rng):
@@ -362,7 +372,7 @@ def _error_cases():
         ((x, probs), {"ignore_index": 0}, ValueError, "ignore_index is not supported for floating point target"),
         ((x, np.zeros((3, C), np.int64)), {}, TypeError,
          "Expected floating point type for target with class probabilities, got int64"),
-        ((x, y.astype(np.float32)), {}, TypeError, "target of class indices must have dtype int64 or int32"),
+        ((x, y.astype(np.float32)), {}, TypeError, "target of class indices must have dtype int64, int32 or uint8"),
         ((x, probs.astype(np.float64)), {}, TypeError, "target must have dtype float32"),
         ((x, y), {"weight": np.ones(C, np.float64)}, TypeError, "weight must have dtype float32"),
         ((x.astype(np.float16), y), {}, TypeError, "float32 or float64"),
@@ -398,7 +408,7 @@ def test_torch_raises_the_same_errors():
 
 def test_nll_loss_rejects_probability_targets(rng):
     x = np.zeros((3, C))
-    with pytest.raises(TypeError, match="int64 or int32"):
+    with pytest.raises(TypeError, match="int64, int32 or uint8"):
         F.nll_loss(x, np.full((3, C), 0.2))
 
 

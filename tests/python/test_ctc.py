@@ -278,7 +278,7 @@ def test_labels_out_of_range_and_float_targets():
     bad[1, 1] = 7
     bad[1, 3] = 1  # beyond sequence 1's length (3): never read, as torch
     F.ctc_loss(lp, np.where(bad == 7, 1, bad), il, tl)
-    with pytest.raises(TypeError, match="int64 or int32"):
+    with pytest.raises(TypeError, match="int64, int32 or uint8"):
         F.ctc_loss(lp, tg.astype(np.float64), il, tl)  # torch truncates float targets; fastloss does not cast
     with pytest.raises(TypeError, match="float32 or float64"):
         F.ctc_loss(lp.astype(np.float16), tg, il, tl)

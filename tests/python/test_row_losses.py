@@ -209,7 +209,7 @@ def test_errors_use_torchs_messages():
         F.multi_margin_loss(x, np.array([0, 1, 2]), weight=np.ones(3))
     with pytest.raises(ValueError, match="Expected non-empty vector or matrix"):
         F.multi_margin_loss(np.zeros((3, 4, 2)), np.array([0, 1, 2]))
-    with pytest.raises(TypeError, match="int64 or int32"):
+    with pytest.raises(TypeError, match="int64, int32 or uint8"):
         F.multi_margin_loss(x, np.array([0.0, 1.0, 2.0]))
     with pytest.raises(ValueError, match="anchor 2D, positive 2D, and negative 1D inputs"):
         F.triplet_margin_loss(x, x, x[0])
@@ -335,7 +335,7 @@ def test_multilabel_margin_shapes_dtypes_and_errors(dtype, rng):
         F.multilabel_margin_loss(np.zeros((2, 3, 4), dtype), np.zeros((2, 3, 4), np.int64))
     with pytest.raises(ValueError, match="Expected non-empty vector"):
         F.multilabel_margin_loss(np.zeros((3, 0), dtype), np.zeros((3, 0), np.int64))
-    with pytest.raises(TypeError, match="int64 or int32"):
+    with pytest.raises(TypeError, match="int64, int32 or uint8"):
         F.multilabel_margin_loss(xs, ts.astype(dtype))
     with pytest.raises(ValueError, match="not a valid value for reduction"):
         F.multilabel_margin_loss(xs, ts, reduction="avg")

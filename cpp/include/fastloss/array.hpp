@@ -25,8 +25,9 @@ struct ReducedLoss {
   double value() const { return sum / denominator; }
 };
 
-// The dtype of an integer operand (class indices): read as it is, never converted.
-enum class IndexDType : int { kInt32 = 0, kInt64 = 1 };
+// The dtype of an integer operand (class indices): read as it is, never converted. uint8
+// because torch takes it for nll_loss's and cross_entropy's targets.
+enum class IndexDType : int { kInt32 = 0, kInt64 = 1, kUInt8 = 2 };
 
 // The dtype of a label operand (a target of ±1 or 0/1 labels, or any real target): the call's
 // float type, or integer or bool labels, read where they lie and converted to the float type

@@ -1,5 +1,6 @@
 // Label operands of integer or bool dtype (LabelDType), read by the engines where they lie
-// and converted to the call's float type a block at a time, so no call copies a whole target.
+// and converted to the call's float type a block at a time, so no call copies a whole target;
+// and class indices (IndexDType), read as their own type.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,17 @@ void read_labels(LabelDType type, const void* labels, int64_t stride, int64_t n,
     case LabelDType::kInt64: return read(static_cast<const int64_t*>(labels));
     case LabelDType::kFloat: break;
   }
+}
+
+// f(indices typed as `type`): the type chosen once per block, not per index.
+template <class F>
+decltype(auto) with_indices(IndexDType type, const void* indices, F&& f) {
+  switch (type) {
+    case IndexDType::kUInt8: return f(static_cast<const uint8_t*>(indices));
+    case IndexDType::kInt32: return f(static_cast<const int32_t*>(indices));
+    case IndexDType::kInt64: break;
+  }
+  return f(static_cast<const int64_t*>(indices));
 }
 
 }  // namespace fastloss

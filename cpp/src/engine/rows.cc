@@ -86,8 +86,7 @@ IndexScan scan_indices(const Shape& rows, ConstView index, IndexDType dtype, int
         }
       }
     };
-    if (dtype == IndexDType::kInt32) scan_chunk(static_cast<const int32_t*>(index.data));
-    else scan_chunk(static_cast<const int64_t*>(index.data));
+    with_indices(dtype, index.data, scan_chunk);
     partial[static_cast<size_t>(chunk)] = scan;
   });
   IndexScan total;

@@ -190,17 +190,13 @@ double run(const Pass& pass, Kernel&& kernel) {
     if (pass.index.present()) {
       s.index.resize(n);
       row_offsets(row_shape, pass.index.strides, first, count, offsets);
-      if (pass.index_dtype == IndexDType::kInt32) {
-        const int32_t* index = static_cast<const int32_t*>(pass.index.data);
+      with_indices(pass.index_dtype, pass.index.data, [&](const auto* index) {
         for (int64_t i = 0; i < count; ++i) s.index[i] = index[offsets[i]];
-      } else {
-        const int64_t* index = static_cast<const int64_t*>(pass.index.data);
-        for (int64_t i = 0; i < count; ++i) s.index[i] = index[offsets[i]];
-      }
+      });
       block.index = s.index.data();
     }
     if (pass.class_rows.present()) {
-      // int64 rows read in place; int32 or strided ones converted into a tile row by row.
+      // int64 rows read in place; others or strided ones converted into a tile row by row.
       s.class_rows.resize(n);
       row_offsets(row_shape, pass.class_rows.rows.strides, first, count, offsets);
       const int64_t stride = pass.class_rows.elem_stride;
@@ -211,13 +207,9 @@ double run(const Pass& pass, Kernel&& kernel) {
         s.class_tile.resize(tile_size);
         for (int64_t i = 0; i < count; ++i) {
           int64_t* copy = s.class_tile.data() + i * length;
-          if (pass.index_dtype == IndexDType::kInt32) {
-            const int32_t* row = static_cast<const int32_t*>(pass.class_rows.rows.data) + offsets[i];
-            for (int64_t c = 0; c < length; ++c) copy[c] = row[c * stride];
-          } else {
-            const int64_t* row = static_cast<const int64_t*>(pass.class_rows.rows.data) + offsets[i];
-            for (int64_t c = 0; c < length; ++c) copy[c] = row[c * stride];
-          }
+          with_indices(pass.index_dtype, pass.class_rows.rows.data, [&](const auto* rows) {
+            for (int64_t c = 0; c < length; ++c) copy[c] = rows[offsets[i] + c * stride];
+          });
           s.class_rows[i] = copy;
         }
       }
