@@ -101,7 +101,9 @@ class Objective:
             takes = ", ".join([*params, *([aux_name] if aux_name else [])]) or "no options"
             raise TypeError(f"the {loss} objective got unexpected option(s) {', '.join(unknown)}; it takes {takes}")
         chosen = {name: options.get(name, p.default) for name, p in params.items()}
-        self._core_options = {p.core: p.check(chosen[name]) for name, p in params.items()}
+        # Declared options always have a checker and a core field.
+        self._core_options: Dict[str, Any] = {str(p.core): p.check(chosen[name])  # type: ignore[misc]
+                                              for name, p in params.items()}
         self._options = _core.ElementwiseOptions(**self._core_options)
         self.options = {**chosen, **({aux_name: self._aux} if self._aux is not None else {})}
 
@@ -128,7 +130,7 @@ class Objective:
         return _core.elementwise_grad_hess(self._core_loss, margin, label, weight, self._aux_for(margin),
                                            self._options, self.hess_floor, out)
 
-    def mean_loss(self, margin: np.ndarray, label: np.ndarray, weight: Optional[np.ndarray] = None) -> float:
+    def mean_loss(self, margin: np.ndarray, label: Any, weight: Optional[np.ndarray] = None) -> float:
         """The loss averaged over the samples (weighted by ``weight``), summed in float64."""
         losses = getattr(_functional, self.loss)(margin, label, reduction="none", **self.options)
         if weight is None:
@@ -158,7 +160,7 @@ class _Buffers:
     def __init__(self) -> None:
         self._pair: Optional[Tuple[np.ndarray, np.ndarray]] = None
 
-    def run(self, objective: Objective, margin: np.ndarray, label: np.ndarray,
+    def run(self, objective: Objective, margin: np.ndarray, label: Any,
             weight: Optional[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
         pair = self._pair
         if pair is not None and (pair[0].shape != margin.shape or pair[0].dtype != margin.dtype):
