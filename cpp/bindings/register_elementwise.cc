@@ -136,6 +136,27 @@ class ElementwisePrepared : public PreparedLoss {
     return elementwise_forward_backward(call_, reduction, grads[0].mutable_view(), loss_out);
   }
 
+  // (grad, hess) of the gradient-boosting objective, into `out` = (grad, hess) when given.
+  py::tuple grad_hess(double hess_floor, const py::handle& out) const {
+    if (!has_hessian(call_.loss)) throw py::value_error("this loss has no Hessian kernel");
+    py::object grad_out = py::none(), hess_out = py::none();
+    if (!out.is_none()) {
+      if (!py::isinstance<py::tuple>(out) || py::len(out) != 2)
+        throw py::type_error("out must be a tuple (grad, hess) of two arrays");
+      grad_out = out[py::int_(0)];
+      hess_out = out[py::int_(1)];
+    }
+    FloatArray grad = output_array(grad_out, shape_, dtype, operands, nullptr);
+    std::vector<const FloatArray*> reads = operands;
+    reads.push_back(&grad);  // hess may not overlap grad either
+    FloatArray hess = output_array(hess_out, shape_, dtype, reads, nullptr);
+    {
+      py::gil_scoped_release release;  // pure C++ over buffers this call keeps alive
+      elementwise_grad_hess(call_, hess_floor, grad.mutable_view(), hess.mutable_view());
+    }
+    return py::make_tuple(grad.finish(), hess.finish());
+  }
+
  private:
   // The values the loss rejects, with torch's messages.
   void check_values(const OperandNames& names) const {
@@ -188,6 +209,20 @@ void register_elementwise(py::module_& m) {
       define(m, "elementwise", py::arg("loss"), py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
              py::arg("aux") = py::none(), py::arg("reduction") = Reduction::kMean,
              py::arg("options") = ElementwiseOptions{});
+
+  m.def("elementwise_has_hessian", &has_hessian, py::arg("loss"),
+        "Whether elementwise_grad_hess takes the loss.");
+  m.def(
+      "elementwise_grad_hess",
+      [](ElementwiseLoss loss, const py::handle& input, const py::handle& target, const py::handle& weight,
+         const py::handle& aux, const ElementwiseOptions& options, double hess_floor, const py::handle& out) {
+        return ElementwisePrepared(loss, input, target, weight, aux, Reduction::kNone, options).grad_hess(hess_floor, out);
+      },
+      py::arg("loss"), py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
+      py::arg("aux") = py::none(), py::arg("options") = ElementwiseOptions{}, py::arg("hess_floor") = 0.0,
+      py::arg("out") = py::none(),
+      "(grad, hess) per element in one pass: weight * d loss / d input and weight * max(d2 loss / d input2, "
+      "hess_floor); out = (grad, hess) to write into.");
 }
 
 }  // namespace bindings

@@ -1,5 +1,7 @@
 #include "fastloss/elementwise.hpp"
 
+#include <stdexcept>
+
 #include "dispatch_table.hpp"
 #include "engine/elements.hpp"
 
@@ -17,21 +19,24 @@ kernel_abi::BlockKernelFn block_kernel(ElementwiseLoss loss, DType dtype) {
   return dtype == DType::kFloat32 ? k.f32 : k.f64;
 }
 
-// One pass of `mode` over the call's shape; grad_output (the kGradOutput slot) and out are
-// optional. Returns the chunk results summed in index order when `reduce` is set.
+// One pass of `mode` over the call's shape; grad_output (the kGradOutput slot), out and
+// hess_out (kGradHess's second output) are optional. Returns the chunk results summed in index
+// order when `reduce` is set.
 Sums run_pass(const ElementwiseCall& call, Mode mode, ConstView grad_output, MutableView out,
-              double scale, bool reduce) {
+              double scale, bool reduce, MutableView hess_out = {}, double hess_floor = 0.0) {
   const ConstView inputs[kernel_abi::kNumSlots] = {call.input, call.target, call.weight,
                                                    call.aux, grad_output};
   const LabelDType labels[kernel_abi::kNumSlots] = {LabelDType::kFloat, call.target_dtype, LabelDType::kFloat,
                                                     LabelDType::kFloat, LabelDType::kFloat};
   const kernel_abi::BlockKernelFn kernel = block_kernel(call.loss, call.dtype);
-  const kernel_abi::Params params{scale, call.options};
-  return run_blocks(call.shape, call.dtype, kernel_abi::kNumSlots, inputs, labels, out, reduce,
-                    [&](const void* const* in_blocks, void* out_block, int64_t n) {
+  const kernel_abi::Params params{scale, call.options, hess_floor};
+  const MutableView outputs[2] = {out, hess_out};
+  return run_blocks(call.shape, call.dtype, kernel_abi::kNumSlots, inputs, labels, 2, outputs, reduce,
+                    [&](const void* const* in_blocks, void* const* out_blocks, int64_t n) {
                       kernel_abi::Block block{};
                       for (int s = 0; s < kernel_abi::kNumSlots; ++s) block.in[s] = in_blocks[s];
-                      block.out = out_block;
+                      block.out = out_blocks[0];
+                      block.hess_out = out_blocks[1];
                       block.n = n;
                       return kernel(mode, block, params);
                     });
@@ -131,6 +136,15 @@ double elementwise_forward_backward(const ElementwiseCall& call, Reduction reduc
   const double d = denominator(call, reduction);
   const Sums sums = run_pass(call, Mode::kLossSumGrad, {}, grad_input, 1.0 / d, true);
   return reduction == Reduction::kSum ? sums.loss : sums.loss / d;
+}
+
+bool has_hessian(ElementwiseLoss loss) {
+  return dispatch::elementwise_kernels().losses[static_cast<int>(loss)]->has_hessian;
+}
+
+void elementwise_grad_hess(const ElementwiseCall& call, double hess_floor, MutableView grad, MutableView hess) {
+  if (!has_hessian(call.loss)) throw std::invalid_argument("this loss has no Hessian kernel");
+  run_pass(call, Mode::kGradHess, {}, grad, 1.0, false, hess, hess_floor);
 }
 
 InvalidValues elementwise_invalid_values(const ElementwiseCall& call) {

@@ -144,6 +144,17 @@ def elementwise_with_grad(
     options: ElementwiseOptions = ...,
     out: _Float | None = None,
 ) -> tuple[_Loss, ...]: ...
+def elementwise_has_hessian(loss: ElementwiseLoss) -> bool: ...
+def elementwise_grad_hess(
+    loss: ElementwiseLoss,
+    input: _Float,
+    target: _Float,
+    weight: _Float | None = None,
+    aux: _Float | None = None,
+    options: ElementwiseOptions = ...,
+    hess_floor: float = 0.0,
+    out: tuple[_Float, _Float] | None = None,
+) -> tuple[_Float, _Float]: ...
 
 # --- class losses (register_class_losses.cc) ----------------------------------------------
 

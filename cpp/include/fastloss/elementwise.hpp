@@ -57,6 +57,14 @@ void elementwise_backward(const ElementwiseCall& call, Reduction reduction, Cons
 double elementwise_forward_backward(const ElementwiseCall& call, Reduction reduction, MutableView grad_input,
                                     MutableView loss_out);
 
+// The loss as a gradient-boosting objective: per element (no reduction), grad = w dloss/dx and
+// hess = w max(d^2loss/dx^2, hess_floor), w the weight (1 when absent), in one pass. The
+// floor passes NaN. std::invalid_argument unless has_hessian(call.loss).
+void elementwise_grad_hess(const ElementwiseCall& call, double hess_floor, MutableView grad, MutableView hess);
+
+// Whether the loss has the second derivative elementwise_grad_hess needs.
+bool has_hessian(ElementwiseLoss loss);
+
 // How many elements of each operand hold values the loss rejects (value_check in ops.hpp):
 // BCE's input and target outside [0, 1] (NaN included), gaussian_nll_loss's negative var.
 struct InvalidValues {

@@ -23,28 +23,34 @@ void convert_labels(DType dtype, LabelDType type, const void* labels, int64_t co
 }  // namespace
 
 kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const ConstView* inputs,
-                            const LabelDType* labels, MutableView out, bool reduce, const BlockFunction& fn) {
+                            const LabelDType* labels, int n_outputs, const MutableView* outputs, bool reduce,
+                            const BlockFunction& fn) {
   if (n_inputs > kMaxBlockInputs) throw std::invalid_argument("too many block inputs");
-  const int out_slot = n_inputs;
-  const int64_t* strides[kMaxBlockInputs + 1] = {};
+  if (n_outputs > kMaxBlockOutputs) throw std::invalid_argument("too many block outputs");
+  // Operand slots: the inputs, then the outputs, then one for strided labels before their
+  // conversion.
+  const int64_t* strides[kMaxBlockInputs + kMaxBlockOutputs] = {};
   for (int k = 0; k < n_inputs; ++k) strides[k] = inputs[k].present() ? inputs[k].strides : nullptr;
-  strides[out_slot] = out.present() ? out.strides : nullptr;
-  const strided::Layout layout(shape, n_inputs + 1, strides);
+  for (int k = 0; k < n_outputs; ++k) strides[n_inputs + k] = outputs[k].present() ? outputs[k].strides : nullptr;
+  const strided::Layout layout(shape, n_inputs + n_outputs, strides);
 
   const int elem = dtype_size(dtype);
   const int64_t n = layout.numel();
   const int64_t chunk = parallel::kChunkElements;
   const int64_t chunks = parallel::chunk_count(n, chunk);
-  const bool out_direct = !out.present() || layout.contiguous(out_slot);
   LabelDType label[kMaxBlockInputs];
-  bool all_direct = out_direct;
+  bool all_direct = true;
   for (int k = 0; k < n_inputs; ++k) {
     label[k] = labels == nullptr || !inputs[k].present() ? LabelDType::kFloat : labels[k];
     all_direct = all_direct && (!inputs[k].present() || (layout.contiguous(k) && label[k] == LabelDType::kFloat));
   }
-  // A block per operand and the output, and one for strided labels before their conversion.
-  const int raw_slot = n_inputs + 1;
-  const size_t scratch_words = static_cast<size_t>((n_inputs + 2) * chunk);
+  bool out_direct[kMaxBlockOutputs] = {};
+  for (int k = 0; k < n_outputs; ++k) {
+    out_direct[k] = !outputs[k].present() || layout.contiguous(n_inputs + k);
+    all_direct = all_direct && out_direct[k];
+  }
+  const int raw_slot = n_inputs + n_outputs;
+  const size_t scratch_words = static_cast<size_t>((raw_slot + 1) * chunk);
 
   auto body = [&](int64_t c) -> kernel_abi::Sums {
     // Per-thread staging for strided operands, one chunk per operand, kept across calls.
@@ -73,13 +79,17 @@ kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const
         in_blocks[k] = staged;
       }
     }
-    void* out_block = nullptr;
-    if (out.present()) {
-      out_block = out_direct ? static_cast<void*>(static_cast<char*>(out.data) + start * elem)
-                             : static_cast<void*>(scratch.data() + out_slot * chunk);
+    void* out_blocks[kMaxBlockOutputs] = {};
+    for (int k = 0; k < n_outputs; ++k) {
+      if (!outputs[k].present()) continue;
+      out_blocks[k] = out_direct[k] ? static_cast<void*>(static_cast<char*>(outputs[k].data) + start * elem)
+                                    : static_cast<void*>(scratch.data() + (n_inputs + k) * chunk);
     }
-    const kernel_abi::Sums result = fn(in_blocks, out_block, count);
-    if (out.present() && !out_direct) layout.scatter(out_slot, out.data, elem, start, count, out_block);
+    const kernel_abi::Sums result = fn(in_blocks, out_blocks, count);
+    for (int k = 0; k < n_outputs; ++k) {
+      if (outputs[k].present() && !out_direct[k])
+        layout.scatter(n_inputs + k, outputs[k].data, elem, start, count, out_blocks[k]);
+    }
     return result;
   };
 

@@ -14,17 +14,19 @@
 namespace fastloss {
 
 inline constexpr int kMaxBlockInputs = 8;
+inline constexpr int kMaxBlockOutputs = 2;
 
-// in_blocks[k] is operand k's contiguous block (null for absent operands); out_block is the
-// output's (null without an output).
+// in_blocks[k] is operand k's contiguous block (null for absent operands); out_blocks[k] is
+// output k's (null for absent outputs).
 using BlockFunction =
-    std::function<kernel_abi::Sums(const void* const* in_blocks, void* out_block, int64_t n)>;
+    std::function<kernel_abi::Sums(const void* const* in_blocks, void* const* out_blocks, int64_t n)>;
 
-// Runs fn over every chunk of `shape`. `inputs` has `n_inputs` (<= kMaxBlockInputs) views;
-// `out` is optional. labels[k] (all kFloat when labels is null) is input k's dtype: integer
+// Runs fn over every chunk of `shape`. `inputs` has `n_inputs` (<= kMaxBlockInputs) views,
+// `outputs` `n_outputs` (<= kMaxBlockOutputs), each optional. labels[k] (all kFloat when labels is null) is input k's dtype: integer
 // or bool labels are converted into the block as `dtype`. Returns the chunk results summed in
 // index order when `reduce` is set.
 kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const ConstView* inputs,
-                            const LabelDType* labels, MutableView out, bool reduce, const BlockFunction& fn);
+                            const LabelDType* labels, int n_outputs, const MutableView* outputs, bool reduce,
+                            const BlockFunction& fn);
 
 }  // namespace fastloss

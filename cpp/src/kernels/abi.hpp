@@ -18,6 +18,7 @@ enum class Mode : int {
   kLossSum,      // sums of w_i * loss_i (and of w_i)
   kGrad,         // out[i] = scale * go_i * w_i * dloss_i/dx_i
   kLossSumGrad,  // kLossSum and kGrad in one pass
+  kGradHess,     // out[i] = w_i * dloss_i/dx_i, hess_out[i] = w_i * max(d2loss_i/dx_i^2, hess_floor)
   kWeightSum,         // sum of w_i only
   kInvalidCount,      // numbers of x_i (as loss) and y_i (as weight) the loss rejects
   kInvalidAuxCount    // number of a_i the loss rejects (as loss)
@@ -29,13 +30,16 @@ enum Slot : int { kInput = 0, kTarget, kWeight, kAux, kGradOutput, kNumSlots };
 struct Block {
   const void* in[kNumSlots];  // each contiguous with n elements, or null
   void* out;                  // contiguous with n elements (modes that write)
+  void* hess_out;             // kGradHess's second output, like out
   int64_t n;
 };
 
-// The gradient scale (grad_output / mean denominator) and the loss's options.
+// The gradient scale (grad_output / mean denominator), the loss's options and kGradHess's
+// lower bound of the Hessian.
 struct Params {
   double scale;
   ElementwiseOptions options;
+  double hess_floor;
 };
 
 struct Sums {
@@ -45,10 +49,12 @@ struct Sums {
 
 using BlockKernelFn = Sums (*)(Mode, const Block&, const Params&);
 
-// One elementwise loss on one target: float32 and float64 entry points.
+// One elementwise loss on one target: float32 and float64 entry points; has_hessian says
+// whether they run kGradHess.
 struct ElementwiseKernel {
   BlockKernelFn f32;
   BlockKernelFn f64;
+  bool has_hessian;
 };
 
 // The elementwise family's object on one target: each loss's kernel, in

@@ -35,10 +35,19 @@ struct BinaryCrossEntropy : loss_helpers::PlainLoss {
 
 // loss = (1 - y) x - l * log_sigmoid(x), l = (pos_weight - 1) y + 1 (l = 1 without
 // pos_weight). log_sigmoid is the stable min(x, 0) - log1p(exp(-|x|)), so the loss is
-// finite for every finite logit.
+// finite for every finite logit. Hessian: (pos_weight y + 1 - y) sigmoid(x) sigmoid(-x).
 struct BinaryCrossEntropyWithLogits : loss_helpers::PlainLoss {
+  static constexpr bool kHasHessian = true;
   static constexpr bool kUsesAux = true;  // aux = pos_weight, optional
   static constexpr bool kAuxOptional = true;
+  template <bool kPosWeight, class T>
+  static FASTLOSS_INLINE T hess(T x, T y, T pos_weight, const Consts<T>&) {
+    const T curvature = loss_helpers::logistic_curvature(x);
+    if constexpr (kPosWeight) return (pos_weight * y + T(1) - y) * curvature;
+    (void)y;
+    (void)pos_weight;
+    return curvature;
+  }
   template <bool kPosWeight, class T>
   static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T pos_weight, const Consts<T>&) {
     const T ls = math::log_sigmoid(x);

@@ -14,8 +14,11 @@
 // scalar options change which terms it computes (Poisson's log_input and full) declares
 // `static constexpr int kVariants` and `static int variant(const Params&)` and provides
 // `template <int kVariant, class T> eval(...)`: every variant gets its own loops, so the
-// default options do not pay for the transcendentals of the others. The driver applies
-// weight, grad_output and scale, and sums in float64 so float32 reductions do not drift.
+// default options do not pay for the transcendentals of the others. An Op with a Hessian
+// (the gradient-boosting objectives' kGradHess) sets `static constexpr bool kHasHessian =
+// true` and provides `hess(x, y, aux, consts)`, d^2 loss / dx^2, in the same template form as
+// its eval. The driver applies weight, grad_output and scale, and sums in float64 so float32
+// reductions do not drift.
 //
 // Included only by per-target kernel sources: everything here lives in
 // fastloss::FASTLOSS_TARGET_NS and so is compiled separately for every target.
@@ -23,6 +26,7 @@
 
 #include "kernels/math.hpp"
 #include "kernels/abi.hpp"
+#include "kernels/loss_helpers.hpp"
 
 namespace fastloss {
 namespace FASTLOSS_TARGET_NS {
@@ -78,15 +82,26 @@ FASTLOSS_UNROLL(2)
   return total;
 }
 
-template <class Op, bool kAux, int kVariant, class T, class C>
-FASTLOSS_INLINE LossGrad<T> evaluate(T x, T y, T aux, const C& c) {
+// Op's eval (the loss and its gradient), or its hess (the second derivative) when kHess, with
+// its compile-time option.
+template <class Op, bool kAux, int kVariant, bool kHess = false, class T, class C>
+FASTLOSS_INLINE auto evaluate(T x, T y, T aux, const C& c) {
   static_assert(!(AuxOptional<Op>::value && Op::kVariants > 1), "one compile-time option kind per Op");
-  if constexpr (AuxOptional<Op>::value)
-    return Op::template eval<kAux>(x, y, aux, c);
-  else if constexpr (Op::kVariants > 1)
-    return Op::template eval<kVariant>(x, y, aux, c);
-  else
+  if constexpr (AuxOptional<Op>::value) {
+    if constexpr (kHess)
+      return Op::template hess<kAux>(x, y, aux, c);
+    else
+      return Op::template eval<kAux>(x, y, aux, c);
+  } else if constexpr (Op::kVariants > 1) {
+    if constexpr (kHess)
+      return Op::template hess<kVariant>(x, y, aux, c);
+    else
+      return Op::template eval<kVariant>(x, y, aux, c);
+  } else if constexpr (kHess) {
+    return Op::hess(x, y, aux, c);
+  } else {
     return Op::eval(x, y, aux, c);
+  }
 }
 
 template <class Op, class T, bool kWeighted, bool kAux, int kVariant>
@@ -154,6 +169,23 @@ struct Loops {
     });
   }
 
+  // The gradient-boosting objective's per-element gradient and Hessian: w g and
+  // w max(h, floor). The floor passes NaN (clamp_min), so NaN comes out where it went in.
+  static void grad_hess(const T* x, const T* y, const T* w, const T* a, T* grad_out, T* hess_out, int64_t n,
+                        T floor, const C c) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      T g = evaluate<Op, kAux, kVariant>(x[i], y[i], aux_at(a, i), c).grad;
+      T h = loss_helpers::clamp_min(evaluate<Op, kAux, kVariant, true>(x[i], y[i], aux_at(a, i), c), floor);
+      if constexpr (kWeighted) {
+        g *= w[i];
+        h *= w[i];
+      }
+      grad_out[i] = g;
+      hess_out[i] = h;
+    }
+  }
+
   static Sums run(Mode mode, const Block& b, const Params& p) {
     const T* x = static_cast<const T*>(b.in[kernel_abi::kInput]);
     const T* y = static_cast<const T*>(b.in[kernel_abi::kTarget]);
@@ -177,6 +209,10 @@ struct Loops {
         return Sums{0.0, 0.0};
       case Mode::kLossSumGrad:
         return loss_sum_grad(x, y, w, a, out, b.n, scale, c);
+      case Mode::kGradHess:
+        if constexpr (Op::kHasHessian)
+          grad_hess(x, y, w, a, out, static_cast<T*>(b.hess_out), b.n, static_cast<T>(p.hess_floor), c);
+        return Sums{0.0, 0.0};
       case Mode::kWeightSum:
         if constexpr (kWeighted) {
           return lane_sums(b.n, [&](int64_t i, double&, double& wacc) FASTLOSS_LAMBDA_INLINE {
@@ -235,7 +271,7 @@ Sums run_block(Mode mode, const Block& b, const Params& p) {
 template <class Op>
 inline constexpr kernel_abi::ElementwiseKernel make_elementwise_kernel() {
   return kernel_abi::ElementwiseKernel{&elementwise_detail::run_block<Op, float>,
-                                       &elementwise_detail::run_block<Op, double>};
+                                       &elementwise_detail::run_block<Op, double>, Op::kHasHessian};
 }
 
 // Every loss's kernel object, fastloss::<target>::<name>_kernel (elementwise_kernels.cc

@@ -27,9 +27,26 @@ FASTLOSS_INLINE T clamp_min(T x, T lo) {
   return x < lo ? lo : x;
 }
 
+// `value`, or d itself where d is NaN: a constant second derivative that still carries NaN.
+template <class T>
+FASTLOSS_INLINE T nan_or(T d, T value) {
+  return d == d ? value : d;
+}
+
+// sigmoid(x) sigmoid(-x) = e / (1 + e)^2 with e = exp(-|x|): the logistic curvature, the
+// second derivative of softplus. Never overflows; underflows to 0 only where the true value
+// is below the smallest subnormal, and NaN only for a NaN x.
+template <class T>
+FASTLOSS_INLINE T logistic_curvature(T x) {
+  const T e = math::exp(-abs_of(x));
+  const T inv = T(1) / (T(1) + e);
+  return (e * inv) * inv;
+}
+
 // The defaults of a loss Op (see elementwise_driver.hpp) without an aux operand, value
-// checks, scalar options or variants; an Op derives from it and overrides what it uses.
+// checks, scalar options, variants or Hessian; an Op derives from it and overrides what it uses.
 struct PlainLoss {
+  static constexpr bool kHasHessian = false;
   static constexpr bool kUsesAux = false;
   template <class T>
   static constexpr bool valid_input(T) {

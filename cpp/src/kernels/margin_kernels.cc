@@ -10,8 +10,14 @@ namespace {
 
 using loss_helpers::clamp_min;
 
-// loss = log(1 + exp(-y x)) = softplus(-y x), d/dx = -y sigmoid(-y x).
+// loss = log(1 + exp(-y x)) = softplus(-y x), d/dx = -y sigmoid(-y x),
+// d^2/dx^2 = y^2 sigmoid(y x) sigmoid(-y x).
 struct SoftMargin : loss_helpers::PlainLoss {
+  static constexpr bool kHasHessian = true;
+  template <class T>
+  static FASTLOSS_INLINE T hess(T x, T y, T, const Consts<T>&) {
+    return (y * y) * loss_helpers::logistic_curvature(y * x);
+  }
   template <class T>
   static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T, const Consts<T>&) {
     const T z = -y * x;

@@ -11,8 +11,13 @@ using loss_helpers::abs_of;
 using loss_helpers::clamp_min;
 using loss_helpers::sign_of;
 
-// loss = (x - y)^2, d/dx = 2 (x - y).
+// loss = (x - y)^2, d/dx = 2 (x - y), d^2/dx^2 = 2 (NaN where x - y is).
 struct MeanSquaredError : loss_helpers::PlainLoss {
+  static constexpr bool kHasHessian = true;
+  template <class T>
+  static FASTLOSS_INLINE T hess(T x, T y, T, const Consts<T>&) {
+    return loss_helpers::nan_or(x - y, T(2));
+  }
   template <class T>
   static FASTLOSS_INLINE LossGrad<T> eval(T x, T y, T, const Consts<T>&) {
     const T d = x - y;
@@ -32,8 +37,10 @@ struct AbsoluteError : loss_helpers::PlainLoss {
 // options: beta. loss = 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta; d/dx = d / beta
 // inside, sign(d) outside. As in torch, the outside is |d| >= beta, so a NaN difference takes
 // the quadratic branch and its gradient stays NaN. beta = 0 is L1 (torch calls l1_loss): only
-// a NaN difference is then inside, and its gradient is L1's sign(NaN) = 0.
+// a NaN difference is then inside, and its gradient is L1's sign(NaN) = 0. d^2/dx^2 = 1 / beta
+// inside, 0 outside (and everywhere for beta = 0); NaN for a NaN difference.
 struct SmoothL1 : loss_helpers::PlainLoss {
+  static constexpr bool kHasHessian = true;
   template <class T>
   struct Consts {
     explicit Consts(const kernel_abi::Params& p)
@@ -50,12 +57,19 @@ struct SmoothL1 : loss_helpers::PlainLoss {
     const T quadratic_grad = c.beta > T(0) ? d / safe_beta : T(0);
     return {outside ? a - c.half_beta : T(0.5) * d * d / safe_beta, outside ? sign_of(d) : quadratic_grad};
   }
+  template <class T>
+  static FASTLOSS_INLINE T hess(T x, T y, T, const Consts<T>& c) {
+    const T d = x - y;
+    return loss_helpers::nan_or(d, abs_of(d) < c.beta ? T(1) / c.beta : T(0));
+  }
 };
 
 // options: delta. loss = 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta);
 // d/dx = d inside, delta sign(d) outside. As in torch, the outside is |d| >= delta, so a NaN
-// difference takes the quadratic branch and its gradient stays NaN.
+// difference takes the quadratic branch and its gradient stays NaN. d^2/dx^2 = 1 inside, 0
+// outside (NaN for a NaN difference).
 struct Huber : loss_helpers::PlainLoss {
+  static constexpr bool kHasHessian = true;
   template <class T>
   struct Consts {
     explicit Consts(const kernel_abi::Params& p)
@@ -70,12 +84,19 @@ struct Huber : loss_helpers::PlainLoss {
     return {outside ? c.delta * (a - c.half_delta) : T(0.5) * d * d,
             outside ? c.delta * sign_of(d) : d};
   }
+  template <class T>
+  static FASTLOSS_INLINE T hess(T x, T y, T, const Consts<T>& c) {
+    const T d = x - y;
+    return loss_helpers::nan_or(d, abs_of(d) < c.delta ? T(1) : T(0));
+  }
 };
 
 // options: log_input, full, eps. log_input: loss = exp(x) - y x, d/dx = exp(x) - y; else
 // loss = x - y log(x + eps), d/dx = 1 - y / (x + eps). full adds Stirling's
-// y log y - y + 0.5 log(2 pi y) where y > 1, which does not depend on x.
+// y log y - y + 0.5 log(2 pi y) where y > 1, which does not depend on x. d^2/dx^2 = exp(x)
+// (log_input), else y / (x + eps)^2.
 struct PoissonNll : loss_helpers::PlainLoss {
+  static constexpr bool kHasHessian = true;
   // Variant bits: 1 = log_input, 2 = full (each computes only its own transcendentals).
   static constexpr int kLogInput = 1, kFull = 2;
   static constexpr int kVariants = 4;
@@ -103,6 +124,16 @@ struct PoissonNll : loss_helpers::PlainLoss {
       lg.loss += y > T(1) ? stirling : T(0);
     }
     return lg;
+  }
+  template <int kVariant, class T>
+  static FASTLOSS_INLINE T hess(T x, T y, T, const Consts<T>& c) {
+    if constexpr ((kVariant & kLogInput) != 0) {
+      (void)y;
+      return math::exp(x);
+    } else {
+      const T shifted = x + c.eps;
+      return y / (shifted * shifted);
+    }
   }
 };
 
