@@ -19,7 +19,7 @@ so results do not depend on fastloss's thread count.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -136,7 +136,7 @@ class LinearCrossEntropy:
 
     def forward(self) -> Any:
         none = self.reduction == _core.Reduction.none
-        losses = np.empty(self.loss_shape, self.input.dtype) if none else None
+        losses: Any = np.empty(self.loss_shape, self.input.dtype) if none else None
         total = 0.0
         for rows, _, target, logits in self._blocks():
             if none:
@@ -156,14 +156,14 @@ class LinearCrossEntropy:
         """
         grad_input, grad_weight, grad_bias = self._gradient_arrays(out)
         none = self.reduction == _core.Reduction.none
-        losses = np.empty(self.loss_shape, self.input.dtype) if with_loss and none else None
+        losses: Any = np.empty(self.loss_shape, self.input.dtype) if with_loss and none else None
         # Every target ignored (denominator 0): zero gradients, as torch (their rows are 0 anyway).
         mean = self.reduction == _core.Reduction.mean and self.denominator
         scale = 1.0 / self.denominator if mean else 1.0
         weight_rows = grad_weight.reshape(self.outputs, -1)
         weight2d = self.linear_weight.reshape(self.outputs, -1)
         input_rows = self._batched(grad_input)
-        bias_sum = np.zeros(self.outputs) if grad_bias is not None else None
+        bias_sum: Any = np.zeros(self.outputs) if grad_bias is not None else None
         chunk = max(1, _WEIGHT_CHUNK_BYTES // max(1, weight2d.shape[1] * self.input.dtype.itemsize))
         partial = None
         total = 0.0
@@ -221,7 +221,7 @@ class LinearCrossEntropy:
                     None if self.linear_bias is None else np.empty_like(self.linear_bias, order="C"))
         if not isinstance(out, (tuple, list)) or len(out) != 3:
             raise TypeError("out must be a tuple (grad_input, grad_linear_weight, grad_linear_bias)")
-        checked = []
+        checked: List[Optional[np.ndarray]] = []
         for k, (array, operand) in enumerate(zip(out, operands)):
             name = f"out[{k}]"
             if operand is None:
@@ -241,4 +241,4 @@ class LinearCrossEntropy:
             if overlaps and not (k == 0 and all(other is self.input for other in overlaps)):
                 raise ValueError(f"{name} overlaps an operand (only out[0] may be the input itself)")
             checked.append(array)
-        return checked[0], checked[1], checked[2]
+        return checked[0], checked[1], checked[2]  # type: ignore[return-value]

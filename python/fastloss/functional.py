@@ -413,7 +413,8 @@ def linear_cross_entropy(input: np.ndarray, linear_weight: np.ndarray, target: n
     The logits are computed one block of rows at a time (about 32 MiB of them) by NumPy's
     matrix product into one reused buffer, so the call's extra memory does not grow with N.
     Block sums are each accumulated in float64, rounded to the input's dtype and added in
-    float64 in block order; results do not depend on fastloss's thread count. ``options``
+    float64 in block order; results do not depend on fastloss's thread count (NumPy's BLAS
+    may round differently with one thread than with several). ``options``
     (torch's ``LinearCrossEntropyOptions``) is accepted and ignored: fastloss always works
     block by block, with every option torch's reference path has.
     """
