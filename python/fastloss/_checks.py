@@ -151,3 +151,12 @@ def softmax_dim(name: str, dim: Any, input: Any, stacklevel: int) -> int:
     )
     ndim = getattr(input, "ndim", 0)  # an ndarray's, or a torch tensor's (fastloss.torch)
     return 0 if ndim in (0, 1, 3) else 1
+
+
+def optional(check: Checker) -> Checker:
+    """``check``, letting None through (torch's ``Optional`` scalars)."""
+
+    def check_optional(value: Any) -> Any:
+        return None if value is None else check(value)
+
+    return check_optional

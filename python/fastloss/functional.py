@@ -14,11 +14,11 @@ functions and its ``fastloss.nn`` class derive from that declaration (``_declare
 from __future__ import annotations
 
 import warnings
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _checks, _core
+from . import _checks, _core, _linear
 from ._distances import (  # noqa: F401  (public: torch's distances and the triplet loss over them)
     cosine_similarity, cosine_similarity_backward, pairwise_distance, pairwise_distance_backward,
     triplet_margin_with_distance_loss, triplet_margin_with_distance_loss_backward,
@@ -386,6 +386,77 @@ ctc_loss, ctc_loss_backward, ctc_loss_with_grad = functions(Declaration(
     unless ``zero_infinity``). Labels outside [0, C) raise IndexError (torch reads out of
     bounds); float targets raise TypeError (torch truncates them).
     """, grads=("log_probs",), call_arrays=4))
+
+# --- linear heads -----------------------------------------------------------------------------
+
+_LINEAR_IGNORE_INDEX = _checks.optional(_checks.integer("ignore_index"))
+
+
+def _linear_call(input: Any, linear_weight: Any, target: Any, linear_bias: Any, weight: Any, reduction: Any,
+                 ignore_index: Any, label_smoothing: Any) -> _linear.LinearCrossEntropy:
+    """One linear_cross_entropy call, its scalars checked here and its arrays by ``_linear``."""
+    return _linear.LinearCrossEntropy(
+        input, linear_weight, target, linear_bias, weight,
+        _checks.reduction_of(reduction, _checks.REDUCTIONS, TORCH_REDUCTION_MESSAGE),
+        _LINEAR_IGNORE_INDEX(ignore_index), _LABEL_SMOOTHING.check(label_smoothing))  # type: ignore[misc]
+
+
+def linear_cross_entropy(input: np.ndarray, linear_weight: np.ndarray, target: np.ndarray, *,
+                         linear_bias: Optional[np.ndarray] = None, weight: Optional[np.ndarray] = None,
+                         reduction: str = "mean", ignore_index: Optional[int] = None, label_smoothing: float = 0.0,
+                         options: Any = None) -> Any:
+    """``cross_entropy(input @ linear_weight.T + linear_bias, target, ...)`` without the logits.
+
+    A language model's head: ``input`` holds hidden states, (N, d) or unbatched (d,);
+    ``linear_weight`` is (C, d) (or (C, d1, ..., dk, d) for a K-dimensional loss, whose
+    logits are (N, C, d1, ..., dk)); ``linear_bias`` is (C,) (or (C, d1, ..., dk)). Targets,
+    ``weight``, ``reduction`` and ``label_smoothing`` are :func:`cross_entropy`'s; a target
+    of the logits' shape holds class probabilities (then ``ignore_index`` must stay None,
+    as torch). ``ignore_index=None`` means -100, as torch.
+
+    The logits are computed one block of rows at a time (about 32 MiB of them) by NumPy's
+    matrix product into one reused buffer, so the call's extra memory does not grow with N.
+    Block sums are each accumulated in float64, rounded to the input's dtype and added in
+    float64 in block order; results do not depend on fastloss's thread count (NumPy's BLAS
+    may round differently with one thread than with several). ``options``
+    (torch's ``LinearCrossEntropyOptions``) is accepted and ignored: fastloss always works
+    block by block, with every option torch's reference path has.
+    """
+    return _linear_call(input, linear_weight, target, linear_bias, weight, reduction, ignore_index,
+                        label_smoothing).forward()
+
+
+def linear_cross_entropy_backward(grad_output: Any, input: np.ndarray, linear_weight: np.ndarray, target: np.ndarray,
+                                  *, linear_bias: Optional[np.ndarray] = None, weight: Optional[np.ndarray] = None,
+                                  reduction: str = "mean", ignore_index: Optional[int] = None,
+                                  label_smoothing: float = 0.0, options: Any = None,
+                                  out: Optional[Sequence[Optional[np.ndarray]]] = None) -> Tuple[Any, ...]:
+    """``(grad_input, grad_linear_weight, grad_linear_bias)`` of :func:`linear_cross_entropy`
+    (``grad_linear_bias`` None without ``linear_bias``), recomputing the logits block by block.
+
+    ``grad_output`` is a scalar for "mean" and "sum", an array of the loss's shape (or one
+    broadcasting to each block's) for "none". ``out`` may give the three gradient arrays
+    (C-contiguous, of the operands' shapes and dtype; None for the missing bias);
+    ``out[0]`` may be ``input`` itself.
+    """
+    call = _linear_call(input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing)
+    return call.gradients(grad_output, out, with_loss=False)[1]
+
+
+def linear_cross_entropy_with_grad(input: np.ndarray, linear_weight: np.ndarray, target: np.ndarray, *,
+                                   linear_bias: Optional[np.ndarray] = None, weight: Optional[np.ndarray] = None,
+                                   reduction: str = "mean", ignore_index: Optional[int] = None,
+                                   label_smoothing: float = 0.0, options: Any = None,
+                                   out: Optional[Sequence[Optional[np.ndarray]]] = None) -> Tuple[Any, Tuple[Any, ...]]:
+    """``(loss, (grad_input, grad_linear_weight, grad_linear_bias))`` of
+    :func:`linear_cross_entropy` in one sweep: each block's logits are computed once and
+    turned into their loss and gradient in place. ``out`` as in
+    :func:`linear_cross_entropy_backward`.
+    """
+    call = _linear_call(input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing)
+    loss, grads = call.gradients(1.0, out, with_loss=True)
+    return loss, grads
+
 
 # --- transforms -------------------------------------------------------------------------------
 

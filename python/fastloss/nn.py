@@ -24,7 +24,7 @@ __all__ = ["BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss", 
            "PoissonNLLLoss", "GaussianNLLLoss", "LogCoshLoss", "SoftMarginLoss", "HingeEmbeddingLoss", "MarginRankingLoss",
            "SigmoidFocalLoss", "MultiLabelSoftMarginLoss", "NLLLoss", "CrossEntropyLoss", "SoftmaxFocalLoss",
            "CosineEmbeddingLoss", "MultiMarginLoss", "MultiLabelMarginLoss", "TripletMarginLoss",
-           "TripletMarginWithDistanceLoss", "CTCLoss", "Softmax", "LogSoftmax"]
+           "TripletMarginWithDistanceLoss", "CTCLoss", "Softmax", "LogSoftmax", "LinearCrossEntropyLoss"]
 
 
 class Module:
@@ -264,3 +264,82 @@ class Softmax(_SoftmaxTransform, wraps="softmax", constructor=("dim",)):
 
 class LogSoftmax(_SoftmaxTransform, wraps="log_softmax", constructor=("dim",)):
     """torch.nn.LogSoftmax: ``log_softmax`` along ``dim`` as a callable module."""
+
+
+class LinearCrossEntropyLoss:
+    """torch.nn.LinearCrossEntropyLoss: a linear head and its cross-entropy, for NumPy.
+
+    The module holds the head's parameters as arrays: ``linear_weight``, of torch's
+    ``linear.weight`` shape (``num_classes * prod(out_features)``, ``in_features``), and
+    ``linear_bias`` (None without ``bias``), drawn as torch's ``Linear`` draws them, from
+    U(-1/sqrt(in_features), 1/sqrt(in_features)) (assign your own to them). Calling it with
+    ``(input, target)`` returns :func:`fastloss.functional.linear_cross_entropy`;
+    ``backward(grad_output=1.0)`` returns ``(grad_input, grad_linear_weight,
+    grad_linear_bias)`` of the last successful call, the weight's in the module's layout;
+    ``with_grad(input, target, out=None)`` both at once. ``dtype`` is float32 (torch's
+    default) or float64; torch's ``device`` has no counterpart here.
+    """
+
+    def __init__(self, in_features: int, num_classes: int, *, out_features: Tuple[int, ...] = (), bias: bool = False,
+                 dtype: Any = None, reduction: str = "mean", weight: Optional[np.ndarray] = None,
+                 ignore_index: Optional[int] = None, label_smoothing: float = 0.0, options: Any = None) -> None:
+        if weight is not None and weight.shape != (num_classes,):
+            raise ValueError(f"expected weight shape to be {(num_classes,)}, got {tuple(weight.shape)}")
+        smoothing = _checks.real("label_smoothing")(label_smoothing)
+        if not 0.0 <= smoothing <= 1.0:
+            raise ValueError(f"expected label_smoothing to be in range [0, 1], got {label_smoothing}")
+        _checks.reduction_of(reduction, _checks.REDUCTIONS, "{} is not a valid value for reduction")
+        self.in_features, self.num_classes = in_features, num_classes
+        self.out_features = tuple(out_features)
+        self.reduction, self.weight, self.ignore_index = reduction, weight, ignore_index
+        self.label_smoothing, self.options = label_smoothing, options
+        dtype = _checks.float_dtype("dtype")(dtype) or np.dtype(np.float32)
+        outputs = num_classes * int(np.prod(self.out_features, dtype=np.int64))
+        bound = 1.0 / np.sqrt(in_features) if in_features else 0.0
+        rng = np.random.default_rng()
+        self.linear_weight = rng.uniform(-bound, bound, (outputs, in_features)).astype(dtype)
+        self.linear_bias = rng.uniform(-bound, bound, outputs).astype(dtype) if bias else None
+        self._last: Optional[Tuple[np.ndarray, np.ndarray]] = None
+
+    def _head(self) -> Dict[str, Any]:
+        """The functional's head arrays in its layout (views of the module's) and the options."""
+        head = (self.num_classes, *self.out_features)
+        return {"linear_bias": None if self.linear_bias is None else self.linear_bias.reshape(head),
+                "weight": self.weight, "reduction": self.reduction, "ignore_index": self.ignore_index,
+                "label_smoothing": self.label_smoothing}
+
+    def _linear_weight(self) -> np.ndarray:
+        return self.linear_weight.reshape(self.num_classes, *self.out_features, self.in_features)
+
+    def _module_layout(self, grads: Tuple[Any, ...]) -> Tuple[Any, ...]:
+        grad_input, grad_weight, grad_bias = grads
+        return (grad_input, grad_weight.reshape(self.linear_weight.shape),
+                None if grad_bias is None else grad_bias.reshape(-1))
+
+    def __call__(self, input: np.ndarray, target: np.ndarray) -> Any:
+        self._last = None  # a call that raises leaves no arrays for backward
+        loss = F.linear_cross_entropy(input, self._linear_weight(), target, **self._head())
+        self._last = (input, target)
+        return loss
+
+    forward = __call__
+
+    def backward(self, grad_output: Any = 1.0) -> Tuple[Any, ...]:
+        """The three gradients of the last successful call, from its arrays as they are now."""
+        if self._last is None:
+            raise RuntimeError("backward() called before a successful call of the loss (the last call raised, or "
+                               "none was made)")
+        input, target = self._last
+        return self._module_layout(
+            F.linear_cross_entropy_backward(grad_output, input, self._linear_weight(), target, **self._head()))
+
+    def with_grad(self, input: np.ndarray, target: np.ndarray) -> Tuple[Any, Tuple[Any, ...]]:
+        """``(loss, (grad_input, grad_linear_weight, grad_linear_bias))`` in one sweep."""
+        loss, grads = F.linear_cross_entropy_with_grad(input, self._linear_weight(), target, **self._head())
+        return loss, self._module_layout(grads)
+
+    def __repr__(self) -> str:
+        return (f"LinearCrossEntropyLoss(in_features={self.in_features}, num_classes={self.num_classes}, "
+                f"out_features={self.out_features}, bias={self.linear_bias is not None}, "
+                f"reduction={self.reduction!r}, ignore_index={self.ignore_index}, "
+                f"label_smoothing={self.label_smoothing})")

@@ -624,6 +624,12 @@ DEDICATED_TESTS = {
         "triplet_margin_with_distance_loss", "triplet_margin_with_distance_loss_backward",
         "triplet_margin_with_distance_loss_with_grad")
 }
+# linear_cross_entropy is NumPy's matmul and cross_entropy's core, whose own arrays are checked
+# there; its linear operands' bad inputs are tested in its own file.
+DEDICATED_TESTS.update({
+    name: "test_linear_cross_entropy.py" for name in (
+        "linear_cross_entropy", "linear_cross_entropy_backward", "linear_cross_entropy_with_grad")
+})
 
 
 def array_leaves(value: Any) -> Sequence[np.ndarray]:
