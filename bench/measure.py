@@ -31,7 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 import registry
-from registry import CLASSES, Case, Inputs
+from registry import CLASSES, ELEMENTWISE, SEQUENCES, Case, Inputs
 
 Calls = Dict[str, Callable[[], Any]]
 
@@ -47,6 +47,10 @@ OUT_OF_CACHE_BYTES = 1 << 25
 _FLOAT32_BYTES = 4
 # (N, C) out of cache: rows of 2048 classes (8 KiB), between the suite's 1000 and 32000.
 _OUT_OF_CACHE_CLASSES = 2048
+# (T, N, C, S) out of cache: 512 x 64 x 256 log-probabilities, targets of 100 labels.
+_OUT_OF_CACHE_SEQUENCES = (512, 64, 256, 100)
+# Each kind's smallest inputs, for warming a process up before a measurement.
+_TINY_SIZE = {ELEMENTWISE: 64, CLASSES: (4, 3), SEQUENCES: (12, 2, 5, 3)}
 
 
 def out_of_cache(case: Case, size: Any) -> bool:
@@ -55,8 +59,11 @@ def out_of_cache(case: Case, size: Any) -> bool:
 
 
 def out_of_cache_size(case: Case) -> Any:
-    """The smallest size of the case's kind that is out of cache: 2^23 elements, or 4096x2048."""
+    """The smallest size of the case's kind that is out of cache: 2^23 elements, 4096x2048 or
+    512x64x256 (and targets of 100)."""
     elements = OUT_OF_CACHE_BYTES // _FLOAT32_BYTES
+    if case.kind == SEQUENCES:
+        return _OUT_OF_CACHE_SEQUENCES
     return (elements // _OUT_OF_CACHE_CLASSES, _OUT_OF_CACHE_CLASSES) if case.kind == CLASSES else elements
 
 
@@ -285,6 +292,8 @@ def jax_calls(case: Case, inputs: Inputs) -> Optional[Calls]:
         import jax.numpy as jnp
     except ImportError:
         return None
+    if not case.jax_formula:
+        return None
     args = [jnp.asarray(a.astype(np.int32) if a.dtype == np.int64 else a) for a in inputs]
 
     def formula(*a: Any) -> Any:
@@ -335,11 +344,14 @@ def _loss_and_grads(result: Any) -> Tuple[Any, Tuple[Any, ...]]:
     return np.asarray(result), ()
 
 
-def _agree(actual: Any, expected: Any, rtol: float) -> bool:
+def _agree(actual: Any, expected: Any, rtol: float, tolerance: float = 1.0) -> bool:
+    """Close to `expected` within rtol of each element plus 1e-5 of its largest one, both
+    times the case's check_tolerance."""
     actual = np.asarray(actual, np.float64)
     expected = np.asarray(expected, np.float64)
     scale = float(np.max(np.abs(expected))) if expected.size else 0.0
-    return actual.shape == expected.shape and bool(np.allclose(actual, expected, rtol=rtol, atol=1e-5 * scale + 1e-30))
+    atol = 1e-5 * tolerance * scale + 1e-30
+    return actual.shape == expected.shape and bool(np.allclose(actual, expected, rtol=rtol * tolerance, atol=atol))
 
 
 # JAX and Inductor reduce float32 in float32.
@@ -356,14 +368,15 @@ def check_case(case: Case, calls: Dict[str, Calls]) -> Dict[str, str]:
     problems: Dict[str, str] = {}
 
     def all_agree(actual: Tuple[Any, ...], expected: Tuple[Any, ...], rtol: float) -> bool:
-        return len(actual) == len(expected) and all(_agree(a, e, rtol) for a, e in zip(actual, expected))
+        return len(actual) == len(expected) and all(_agree(a, e, rtol, case.check_tolerance)
+                                                    for a, e in zip(actual, expected))
 
     for library, library_calls in calls.items():
         if library == "numpy":
             continue
         rtol = PEER_RTOL.get(library, 1e-4)
         loss, grads = _loss_and_grads(library_calls[reference_pass]())
-        if not _agree(loss, expected_loss, rtol):
+        if not _agree(loss, expected_loss, rtol, case.check_tolerance):
             problems[library] = f"{reference_pass} value {loss.ravel()[:3]} != {expected_loss.ravel()[:3]}"
         elif not all_agree(grads, expected_grads, 10 * rtol):
             problems[library] = "gradient differs from the NumPy reference"
@@ -372,7 +385,7 @@ def check_case(case: Case, calls: Dict[str, Calls]) -> Dict[str, str]:
                 problems[library] = "backward differs from the NumPy reference"
         if "forward" in library_calls and reference_pass != "forward":
             forward = np.asarray(library_calls["forward"]())
-            if not _agree(forward, expected_loss, rtol):
+            if not _agree(forward, expected_loss, rtol, case.check_tolerance):
                 problems[library] = f"forward {forward} != {expected_loss}"
     return problems
 
@@ -505,7 +518,7 @@ def _memory_child(case_name: str, threads: int, size: Any) -> Dict[str, Optional
     case = registry.CASES[case_name]
     fastloss.set_num_threads(threads)
     inputs = case.make(np.random.default_rng(0), size)
-    tiny = case.make(np.random.default_rng(0), (4, 3) if case.kind == CLASSES else 64)
+    tiny = case.make(np.random.default_rng(0), _TINY_SIZE[case.kind])
     pass_name = case.fused_pass
     # Warm both libraries up on tiny inputs: thread pools and lazy allocations are not the call's.
     fastloss_calls(functional, case, tiny, output_buffer(tiny))[pass_name]()

@@ -11,6 +11,7 @@ times it through the one harness, measure.py.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -20,6 +21,7 @@ Inputs = Tuple[np.ndarray, ...]
 
 ELEMENTWISE = "elementwise"  # sized by element count
 CLASSES = "classes"  # sized by (N, C): logits and class indices
+SEQUENCES = "sequences"  # sized by (T, N, C, S): CTC's time steps, batch, classes, longest target
 
 ELEMENTWISE_SIZES = [1 << 16, 1 << 24, 1 << 26]
 CLASS_SHAPES = [(65536, 10), (8192, 1000), (1024, 32000), (64, 128256)]
@@ -27,6 +29,8 @@ CLASS_SHAPES = [(65536, 10), (8192, 1000), (1024, 32000), (64, 128256)]
 # under a minute on 2 cores (run.case_sizes adds the out-of-cache size for memory-bound losses).
 QUICK_ELEMENTWISE_SIZES = [1 << 21]
 QUICK_CLASS_SHAPES = [(4096, 1000)]
+SEQUENCE_SHAPES = [(500, 32, 32, 100), (500, 32, 5000, 100)]  # the CTC issue's shapes
+QUICK_SEQUENCE_SHAPES = [(200, 16, 32, 40)]
 PASSES = ("forward", "backward", "with_grad")
 FORWARD_ONLY = ("forward",)
 FORWARD_AND_FUSED = ("forward", "with_grad")  # quick.py's and bench_cross_entropy.py's passes
@@ -38,7 +42,7 @@ REPRESENTATIVE_CASES = ("binary_cross_entropy_with_logits", "mse_loss", "cross_e
 @dataclass(frozen=True)
 class Case:
     name: str  # the fastloss.functional name
-    kind: str  # ELEMENTWISE or CLASSES
+    kind: str  # ELEMENTWISE, CLASSES or SEQUENCES
     make: Callable[[np.random.Generator, Any], Inputs]  # size (int) or shape (N, C) -> inputs
     value: Callable[..., Any]  # value(xp, *inputs): the loss (or output) with array module xp
     # Stable NumPy gradient: d value / d inputs[0], or a tuple with one per index in `grads`.
@@ -54,6 +58,11 @@ class Case:
     grads: Tuple[int, ...] = (0,)
     # --quick's size for this case instead of the kind's (cross_entropy: its 8192x1000 target).
     quick_size: Optional[Any] = None
+    # Whether JAX jits `value` (False where the formula is a Python loop over time steps, which
+    # jit would unroll: the case then has no JAX peer).
+    jax_formula: bool = True
+    # Multiplies the correctness check's tolerances (measure.check_case) for this case.
+    check_tolerance: float = 1.0
 
     @property
     def transform(self) -> bool:
@@ -67,15 +76,19 @@ class Case:
 
     def sizes(self, quick: bool) -> List[Any]:
         """The registry's sizes for this case (a new list: callers may extend it)."""
-        if not quick:
-            return list(ELEMENTWISE_SIZES if self.kind == ELEMENTWISE else CLASS_SHAPES)
-        if self.quick_size is not None:
+        if quick and self.quick_size is not None:
             return [self.quick_size]
-        return list(QUICK_ELEMENTWISE_SIZES if self.kind == ELEMENTWISE else QUICK_CLASS_SHAPES)
+        if self.kind == ELEMENTWISE:
+            return list(QUICK_ELEMENTWISE_SIZES if quick else ELEMENTWISE_SIZES)
+        if self.kind == CLASSES:
+            return list(QUICK_CLASS_SHAPES if quick else CLASS_SHAPES)
+        return list(QUICK_SEQUENCE_SHAPES if quick else SEQUENCE_SHAPES)
 
     def main_input_elements(self, size: Any) -> int:
-        """Elements of inputs[0] at this size (an int, or (N, C))."""
-        return size if self.kind == ELEMENTWISE else size[0] * size[1]
+        """Elements of inputs[0] at this size (an int, (N, C) or (T, N, C, S))."""
+        if self.kind == ELEMENTWISE:
+            return size
+        return math.prod(size[:3] if self.kind == SEQUENCES else size)
 
     def bytes_moved(self, inputs: Inputs, pass_name: str) -> int:
         """What must cross the memory bus at least: inputs read once, outputs written once."""
@@ -545,6 +558,126 @@ register(Case(
     value=_triplet, numpy_grad=_triplet_grads, grads=(0, 1, 2),
     torch_call=lambda torch, a, p, n: torch.nn.functional.triplet_margin_loss(a, p, n),
 ))
+register(Case(
+    "triplet_margin_with_distance_loss", CLASSES,
+    lambda rng, shape: tuple(_normal(rng, shape[0] * shape[1]).reshape(shape) for _ in range(3)),
+    value=_triplet, numpy_grad=_triplet_grads, grads=(0, 1, 2),  # distance_function=None: pairwise_distance
+    torch_call=lambda torch, a, p, n: torch.nn.functional.triplet_margin_with_distance_loss(a, p, n),
+))
+
+
+# --- sequences ----------------------------------------------------------------------------------
+
+
+def _ctc_inputs(rng: np.random.Generator, shape: Tuple[int, int, int, int]) -> Inputs:
+    """Log-softmaxed normal logits, padded targets without blanks, input lengths T-50..T and
+    target lengths S-20..S (every alignment feasible)."""
+    time_steps, batch, classes, longest = shape
+    logits = rng.standard_normal((time_steps, batch, classes), dtype=np.float32)
+    log_probs = logits - np.log(np.exp(logits).sum(axis=2, keepdims=True))
+    targets = rng.integers(1, classes, (batch, longest))
+    input_lengths = rng.integers(max(time_steps - 50, 2 * longest + 1), time_steps + 1, batch)
+    target_lengths = rng.integers(max(longest - 20, 1), longest + 1, batch)
+    return log_probs, targets, input_lengths, target_lengths
+
+
+def _ctc_lattice(log_probs: np.ndarray, targets: np.ndarray, target_lengths: np.ndarray) -> Tuple[np.ndarray, ...]:
+    """The extended labels (blank, l1, blank, l2, ..., blank: blank 0) of every sequence, their
+    float64 log-probabilities (T, N, 2S+1) with -inf past each sequence's 2*length+1 labels,
+    and where the two-step move onto a label is allowed (a label differing from the one two back)."""
+    batch, longest = targets.shape
+    extended = np.zeros((batch, 2 * longest + 1), np.int64)
+    extended[:, 1::2] = targets
+    emit = log_probs.astype(np.float64)[:, np.arange(batch)[:, None], extended]
+    emit[:, np.arange(2 * longest + 1)[None, :] > 2 * target_lengths[:, None]] = -np.inf
+    skip = np.zeros(extended.shape, bool)
+    skip[:, 2:] = (extended[:, 2:] != 0) & (extended[:, 2:] != extended[:, :-2])
+    return extended, emit, skip
+
+
+def _shifted(values: np.ndarray, by: int, allowed: Optional[np.ndarray] = None) -> np.ndarray:
+    """values moved `by` labels along the last axis (right for by > 0), -inf where nothing comes
+    in or the move is not allowed."""
+    moved = np.full_like(values, -np.inf)
+    if by > 0:
+        moved[..., by:] = values[..., :-by]
+    else:
+        moved[..., :by] = values[..., -by:]
+    return moved if allowed is None else np.where(allowed, moved, -np.inf)
+
+
+def _ctc_forward(log_probs: np.ndarray, targets: np.ndarray, input_lengths: np.ndarray,
+                 target_lengths: np.ndarray) -> Tuple[np.ndarray, ...]:
+    """The float64 log-space alpha recursion, vectorised over batch and labels: (alpha (T, N,
+    2S+1), each sequence's negative log-likelihood, extended labels, emit, skip)."""
+    extended, emit, skip = _ctc_lattice(log_probs, targets, target_lengths)
+    alpha = np.full(emit.shape, -np.inf)
+    alpha[0, :, :2] = emit[0, :, :2]
+    for t in range(1, len(emit)):
+        previous = alpha[t - 1]
+        alpha[t] = np.logaddexp(np.logaddexp(previous, _shifted(previous, 1)), _shifted(previous, 2, skip)) + emit[t]
+    batch = np.arange(len(targets))
+    last = alpha[input_lengths - 1, batch]
+    nll = -np.logaddexp(last[batch, 2 * target_lengths], last[batch, 2 * target_lengths - 1])
+    return alpha, nll, extended, emit, skip
+
+
+def _ctc(xp: Any, log_probs: Any, targets: Any, input_lengths: Any, target_lengths: Any) -> Any:
+    """torch's reduction="mean": each sequence's loss over its target length, then their mean."""
+    nll = _ctc_forward(log_probs, targets, input_lengths, target_lengths)[1]
+    return np.mean(nll / np.maximum(target_lengths, 1))
+
+
+def _ctc_grad(log_probs: np.ndarray, targets: np.ndarray, input_lengths: np.ndarray,
+              target_lengths: np.ndarray) -> np.ndarray:
+    """torch's ctc_loss_backward: exp(lp) - exp(log sum_{s: l'_s = c} alpha beta + nll - lp)
+    for t < input length (0 after), scaled by the mean's 1 / (length N)."""
+    alpha, nll, extended, emit, skip = _ctc_forward(log_probs, targets, input_lengths, target_lengths)
+    time_steps, batch, classes = log_probs.shape
+    labels = np.arange(extended.shape[1])[None, :]
+    skip_onto = np.zeros_like(skip)  # the two-step move from label s onto s + 2
+    skip_onto[:, :-2] = skip[:, 2:]
+    beta = np.full(emit.shape, -np.inf)
+    ends = (labels == 2 * target_lengths[:, None]) | (labels == 2 * target_lengths[:, None] - 1)
+    for t in range(time_steps - 1, -1, -1):
+        following = beta[t + 1] if t + 1 < time_steps else beta[t]  # (all -inf at the last step)
+        onward = np.logaddexp(np.logaddexp(following, _shifted(following, -1)), _shifted(following, -2, skip_onto))
+        last = (t == input_lengths - 1)[:, None]
+        beta[t] = np.where(last, np.where(ends, 0.0, -np.inf), onward) + emit[t]
+        beta[t][t >= input_lengths] = -np.inf
+    both = alpha + beta
+    peak = np.max(both, axis=2, keepdims=True)
+    peak[~np.isfinite(peak)] = 0.0
+    rows = (np.arange(time_steps)[:, None, None] * batch + np.arange(batch)[None, :, None]) * classes
+    summed = np.bincount((rows + extended[None]).ravel(), np.exp(both - peak).ravel(), time_steps * batch * classes)
+    with np.errstate(divide="ignore"):
+        log_summed = np.log(summed.reshape(log_probs.shape)) + peak
+    lp = log_probs.astype(np.float64)
+    grad = np.exp(lp) - np.exp(log_summed + nll[None, :, None] - lp)
+    grad[np.arange(time_steps)[:, None] >= input_lengths[None, :]] = 0.0
+    return (grad / (np.maximum(target_lengths, 1) * batch)[None, :, None]).astype(log_probs.dtype)
+
+
+def _ctc_forward_bytes(inputs: Inputs) -> int:
+    """The forward reads, of each (t, n) row of log-probabilities, the cache lines holding the
+    blank and the target's labels (at most S + 1 lines of 64 bytes), not the whole row."""
+    log_probs, targets, input_lengths, target_lengths = inputs
+    time_steps, batch, classes = log_probs.shape
+    lines = min(targets.shape[1] + 1, -(-classes * log_probs.itemsize // 64))
+    return time_steps * batch * lines * 64 + targets.nbytes + input_lengths.nbytes + target_lengths.nbytes
+
+
+register(Case(
+    "ctc_loss", SEQUENCES, _ctc_inputs, value=_ctc, numpy_grad=_ctc_grad, jax_formula=False,
+    # float32 recursions (fastloss's and torch's alike) leave gradients off by up to 3e-3 of
+    # the largest one where exp(lp) - exp(...) cancels (the float64 reference's measure).
+    check_tolerance=50.0, forward_bytes=_ctc_forward_bytes,
+    torch_call=lambda torch, lp, tg, il, tl: torch.nn.functional.ctc_loss(lp, tg, il, tl),
+))
+
+# NumPy compositions with nothing of fastloss's own to time (triplet_margin_with_distance_loss's
+# distance functions, written after torch's formulas).
+COMPOSED = ("pairwise_distance", "cosine_similarity")
 
 
 def available_cases(functional: Any) -> List[Case]:
@@ -556,4 +689,5 @@ def available_cases(functional: Any) -> List[Case]:
 def unregistered(functional: Any) -> List[str]:
     """fastloss functions without a benchmark entry yet (the report lists them)."""
     suffixes = ("_backward", "_with_grad")
-    return [name for name in functional.__all__ if not name.endswith(suffixes) and name not in CASES]
+    return [name for name in functional.__all__
+            if not name.endswith(suffixes) and name not in CASES and name not in COMPOSED]

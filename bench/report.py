@@ -22,7 +22,7 @@ CROSS_ENTROPY_TARGET = ("cross_entropy", [8192, 1000], 4.0)  # fused pass, ms
 
 def size_label(size: Any) -> str:
     if isinstance(size, (list, tuple)):
-        return f"{size[0]}x{size[1]}"
+        return "x".join(str(extent) for extent in size)
     return f"2^{size.bit_length() - 1}"
 
 

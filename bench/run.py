@@ -85,6 +85,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
                         help="comma-separated log2 element counts instead of the defaults (e.g. 16,24,26)")
     parser.add_argument("--class-shapes", default=None,
                         help="comma-separated NxC shapes for the cross-entropy family (e.g. 8192x1000)")
+    parser.add_argument("--sequence-shapes", default=None,
+                        help="comma-separated TxNxCxS shapes for ctc_loss (e.g. 500x32x32x100)")
     parser.add_argument("--mode", choices=("isolated", "interleaved"), default=None,
                         help="isolated: each library alone in a fresh process per case (the default, and what the "
                              "README's tables use); interleaved: all libraries in this process, rounds rotating "
@@ -105,9 +107,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     if args.elementwise_sizes:
         sizes = [1 << int(log2) for log2 in args.elementwise_sizes.split(",")]
         registry.ELEMENTWISE_SIZES[:] = registry.QUICK_ELEMENTWISE_SIZES[:] = sizes
-    if args.class_shapes:
-        shapes = [tuple(int(n) for n in shape.split("x")) for shape in args.class_shapes.split(",")]
-        registry.CLASS_SHAPES[:] = registry.QUICK_CLASS_SHAPES[:] = shapes
+    for option, full, quick in ((args.class_shapes, registry.CLASS_SHAPES, registry.QUICK_CLASS_SHAPES),
+                                (args.sequence_shapes, registry.SEQUENCE_SHAPES, registry.QUICK_SEQUENCE_SHAPES)):
+        if option:
+            full[:] = quick[:] = [tuple(int(n) for n in shape.split("x")) for shape in option.split(",")]
 
     started = time.perf_counter()
     measure.set_threads(args.threads)

@@ -28,7 +28,7 @@ import registry  # noqa: E402
 import report  # noqa: E402
 import run  # noqa: E402
 
-TINY = {registry.ELEMENTWISE: 1000, registry.CLASSES: (37, 11)}
+TINY = {registry.ELEMENTWISE: 1000, registry.CLASSES: (37, 11), registry.SEQUENCES: (20, 3, 6, 4)}
 CASES = registry.available_cases(F)
 
 
@@ -243,7 +243,8 @@ def test_out_of_cache_is_defined_once_in_the_harness():
     for path in glob.glob(os.path.join(BENCH, "*.py")):
         with open(path) as handle:
             found = {"".join(names) for names in definition.findall(handle.read())}
-        expected = {"OUT_OF_CACHE_BYTES", "_OUT_OF_CACHE_CLASSES", "out_of_cache", "out_of_cache_size"}
+        expected = {"OUT_OF_CACHE_BYTES", "_OUT_OF_CACHE_CLASSES", "_OUT_OF_CACHE_SEQUENCES", "out_of_cache",
+                    "out_of_cache_size"}
         assert found == (expected if os.path.basename(path) == "measure.py" else set()), path
     with open(os.path.join(BENCH, "README.md")) as handle:
         assert "measure.OUT_OF_CACHE_BYTES" in handle.read()
