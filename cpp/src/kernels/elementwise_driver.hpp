@@ -169,6 +169,24 @@ struct Loops {
     });
   }
 
+  // Reduction "none"'s fused pass: each expression as in loss and grad<false>, so the two
+  // ways agree bitwise. grad_out may be x itself, as in loss_sum_grad.
+  static void loss_grad(const T* x, const T* y, const T* w, const T* a, T* grad_out, T* loss_out, int64_t n,
+                        T scale, const C c) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      const LossGrad<T> lg = evaluate<Op, kAux, kVariant>(x[i], y[i], aux_at(a, i), c);
+      T l = lg.loss;
+      T g = lg.grad * scale;
+      if constexpr (kWeighted) {
+        l *= w[i];
+        g *= w[i];
+      }
+      loss_out[i] = l;
+      grad_out[i] = g;
+    }
+  }
+
   // The gradient-boosting objective's per-element gradient and Hessian: w g and
   // w max(h, floor). The floor passes NaN (clamp_min), so NaN comes out where it went in.
   static void grad_hess(const T* x, const T* y, const T* w, const T* a, T* grad_out, T* hess_out, int64_t n,
@@ -209,9 +227,12 @@ struct Loops {
         return Sums{0.0, 0.0};
       case Mode::kLossSumGrad:
         return loss_sum_grad(x, y, w, a, out, b.n, scale, c);
+      case Mode::kLossGrad:
+        loss_grad(x, y, w, a, out, static_cast<T*>(b.second_out), b.n, scale, c);
+        return Sums{0.0, 0.0};
       case Mode::kGradHess:
         if constexpr (Op::kHasHessian)
-          grad_hess(x, y, w, a, out, static_cast<T*>(b.hess_out), b.n, static_cast<T>(p.hess_floor), c);
+          grad_hess(x, y, w, a, out, static_cast<T*>(b.second_out), b.n, static_cast<T>(p.hess_floor), c);
         return Sums{0.0, 0.0};
       case Mode::kWeightSum:
         if constexpr (kWeighted) {
