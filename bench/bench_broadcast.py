@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import time
 import warnings
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -24,6 +22,8 @@ import numpy as np
 
 import fastloss
 import fastloss.functional as F
+
+import measure
 
 
 def cases(rows: int, classes: int) -> List[Tuple[str, str, Callable[[], object], Callable[[], object]]]:
@@ -50,16 +50,6 @@ def cases(rows: int, classes: int) -> List[Tuple[str, str, Callable[[], object],
     return out
 
 
-def median_seconds(call: Callable[[], object], repeats: int) -> float:
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=16384)
@@ -73,7 +63,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     results: Dict[str, List[float]] = {}
     plain_of = {}
     for name, plain, forward, fused in cases(args.rows, args.classes):
-        results[name] = [1e3 * median_seconds(forward, args.repeats), 1e3 * median_seconds(fused, args.repeats)]
+        medians = measure.interleaved_medians_ms({"forward": forward, "fused": fused}, args.repeats)
+        results[name] = [medians["forward"], medians["fused"]]
         plain_of[name] = plain
     if args.json:
         print(json.dumps({"target": fastloss.simd_target(), "ms": results}))

@@ -65,7 +65,7 @@ kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const
     const size_t size = static_cast<size_t>(label_size(label[k], dtype));
     const size_t period_bytes = static_cast<size_t>(period[k]) * size;
     tiles[k].resize(period_bytes + static_cast<size_t>(std::min(chunk, n) - 1) * size);
-    std::copy_n(static_cast<const char*>(inputs[k].data), period_bytes, tiles[k].begin());
+    std::copy_n(static_cast<const char*>(inputs[k].data), period_bytes, tiles[k].data());
     // Doubling copies: the first `at` bytes are whole periods.
     for (size_t at = period_bytes; at < tiles[k].size(); at *= 2)
       std::copy_n(tiles[k].data(), std::min(at, tiles[k].size() - at), tiles[k].data() + at);
@@ -78,8 +78,8 @@ kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const
     const int64_t start = c * chunk;
     const int64_t count = std::min(chunk, n - start);
     // Input k's elements [start, start + count) as a contiguous block of its own type: where
-    // they lie, in its tile, or gathered into `staging`.
-    auto read = [&](int k, int size, void* staging) -> const void* {
+    // they lie, in its tile, or gathered into scratch slot `slot`.
+    auto read = [&](int k, int size, int slot) -> const void* {
       const char* base = static_cast<const char*>(inputs[k].data);
       if (layout.contiguous(k)) return base + start * size;
       if (period[k] > 0) {
@@ -87,19 +87,19 @@ kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const
         if (!tiles[k].empty()) return tiles[k].data() + phase * size;
         if (phase + count <= period[k]) return base + phase * size;
       }
-      layout.gather(k, base, size, start, count, staging);
-      return staging;
+      uint64_t* staged = scratch.data() + slot * chunk;
+      layout.gather(k, base, size, start, count, staged);
+      return staged;
     };
     const void* in_blocks[kMaxBlockInputs] = {};
     for (int k = 0; k < n_inputs; ++k) {
       if (!inputs[k].present()) continue;
-      uint64_t* block = scratch.data() + k * chunk;
       if (label[k] != LabelDType::kFloat) {
-        convert_labels(dtype, label[k], read(k, label_size(label[k], dtype), scratch.data() + raw_slot * chunk), count,
-                       block);
+        uint64_t* block = scratch.data() + k * chunk;
+        convert_labels(dtype, label[k], read(k, label_size(label[k], dtype), raw_slot), count, block);
         in_blocks[k] = block;
       } else {
-        in_blocks[k] = read(k, elem, block);
+        in_blocks[k] = read(k, elem, k);
       }
     }
     void* out_blocks[kMaxBlockOutputs] = {};
