@@ -20,23 +20,23 @@ kernel_abi::BlockKernelFn block_kernel(ElementwiseLoss loss, DType dtype) {
 }
 
 // One pass of `mode` over the call's shape; grad_output (the kGradOutput slot), out and
-// hess_out (kGradHess's second output) are optional. Returns the chunk results summed in index
-// order when `reduce` is set.
+// second_out (kGradHess's and kLossGrad's second output) are optional. Returns the chunk
+// results summed in index order when `reduce` is set.
 Sums run_pass(const ElementwiseCall& call, Mode mode, ConstView grad_output, MutableView out,
-              double scale, bool reduce, MutableView hess_out = {}, double hess_floor = 0.0) {
+              double scale, bool reduce, MutableView second_out = {}, double hess_floor = 0.0) {
   const ConstView inputs[kernel_abi::kNumSlots] = {call.input, call.target, call.weight,
                                                    call.aux, grad_output};
   const LabelDType labels[kernel_abi::kNumSlots] = {LabelDType::kFloat, call.target_dtype, LabelDType::kFloat,
                                                     LabelDType::kFloat, LabelDType::kFloat};
   const kernel_abi::BlockKernelFn kernel = block_kernel(call.loss, call.dtype);
   const kernel_abi::Params params{scale, call.options, hess_floor};
-  const MutableView outputs[2] = {out, hess_out};
+  const MutableView outputs[2] = {out, second_out};
   return run_blocks(call.shape, call.dtype, kernel_abi::kNumSlots, inputs, labels, 2, outputs, reduce,
                     [&](const void* const* in_blocks, void* const* out_blocks, int64_t n) {
                       kernel_abi::Block block{};
                       for (int s = 0; s < kernel_abi::kNumSlots; ++s) block.in[s] = in_blocks[s];
                       block.out = out_blocks[0];
-                      block.hess_out = out_blocks[1];
+                      block.second_out = out_blocks[1];
                       block.n = n;
                       return kernel(mode, block, params);
                     });
@@ -128,9 +128,8 @@ void elementwise_backward(const ElementwiseCall& call, Reduction reduction, Cons
 double elementwise_forward_backward(const ElementwiseCall& call, Reduction reduction, MutableView grad_input,
                                     MutableView loss_out) {
   if (reduction == Reduction::kNone) {
-    // The loss pass runs first: grad_input may be the input itself.
-    run_pass(call, Mode::kLoss, {}, loss_out, 1.0, false);
-    run_pass(call, Mode::kGrad, {}, grad_input, 1.0, false);
+    // One pass; grad_input may be the input itself (each element is read before it is written).
+    run_pass(call, Mode::kLossGrad, {}, grad_input, 1.0, false, loss_out);
     return 0.0;
   }
   const double d = denominator(call, reduction);

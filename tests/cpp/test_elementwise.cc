@@ -1,6 +1,7 @@
 // Elementwise losses on every supported SIMD target against a long-double reference:
 // per-element loss, reductions, gradients and the fused pass; sizes around the vector
-// widths, unaligned pointers, strided and broadcast operands, thread-count determinism.
+// widths, unaligned pointers, strided and broadcast operands (bitwise equal to the same
+// operands materialised), thread-count determinism.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -266,6 +267,112 @@ TEST_P(ElementwiseTest, BatchMeanDividesTheSumByTheFirstExtent) {
   EXPECT_EQ(fastloss::elementwise_forward_backward(call, Reduction::kBatchMean, MutableView{fused.data(), strides}, {}),
             sum / 4);
   for (int i = 0; i < 12; ++i) EXPECT_DOUBLE_EQ(fused[i], summed[i] / 2);
+}
+
+// Every result of one call: the forward of each reduction, the backward (with a grad_output
+// array for "none"), and the fused pass, over contiguous (rows, cols) outputs.
+// (As float64: each element converts exactly.)
+template <class T>
+std::vector<double> all_results(const ElementwiseCall& call, const T* grad_output) {
+  const int64_t rows = call.shape.extents[0], cols = call.shape.extents[1], n = rows * cols;
+  const int64_t contiguous[2] = {cols, 1};
+  std::vector<double> results;
+  std::vector<T> out(static_cast<size_t>(n)), grad(static_cast<size_t>(n));
+  for (Reduction reduction : {Reduction::kNone, Reduction::kMean, Reduction::kSum}) {
+    const bool none = reduction == Reduction::kNone;
+    const MutableView out_view = none ? MutableView{out.data(), contiguous} : MutableView{};
+    results.push_back(fastloss::elementwise_forward(call, reduction, out_view));
+    if (none) results.insert(results.end(), out.begin(), out.end());
+    fastloss::elementwise_backward(call, reduction, none ? ConstView{grad_output, contiguous} : ConstView{}, 0.75,
+                                   MutableView{grad.data(), contiguous});
+    results.insert(results.end(), grad.begin(), grad.end());
+    results.push_back(
+        fastloss::elementwise_forward_backward(call, reduction, MutableView{grad.data(), contiguous}, out_view));
+    if (none) results.insert(results.end(), out.begin(), out.end());
+    results.insert(results.end(), grad.begin(), grad.end());
+  }
+  return results;
+}
+
+// A (cols,) pos_weight and a (rows, 1) weight of BCE-with-logits, and MSE's (cols,) and
+// (rows, 1) targets, against the same operands materialised: bitwise, for every result.
+template <class T>
+void check_broadcast_equals_materialised(int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  Data<T> d = make_data<T>(ElementwiseLoss::binary_cross_entropy_with_logits, static_cast<size_t>(n),
+                           static_cast<unsigned>(rows * 7 + cols));
+  const int64_t shape[2] = {rows, cols};
+  const int64_t contiguous[2] = {cols, 1}, per_col[2] = {0, 1}, per_row[2] = {1, 0};
+  std::vector<T> col_full(static_cast<size_t>(n)), row_full(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    col_full[static_cast<size_t>(i)] = d.pw[static_cast<size_t>(i % cols)];
+    row_full[static_cast<size_t>(i)] = d.w[static_cast<size_t>(i / cols)];
+  }
+  ElementwiseCall full;
+  full.dtype = dtype_of<T>();
+  full.shape = Shape{2, shape};
+  full.input = ConstView{d.x.data(), contiguous};
+  ElementwiseCall views = full;
+
+  full.loss = views.loss = ElementwiseLoss::binary_cross_entropy_with_logits;
+  full.target = views.target = ConstView{d.y.data(), contiguous};
+  full.aux = ConstView{col_full.data(), contiguous};
+  full.weight = ConstView{row_full.data(), contiguous};
+  views.aux = ConstView{d.pw.data(), per_col};
+  views.weight = ConstView{d.w.data(), per_row};
+  const std::vector<double> bce = all_results<T>(full, d.y.data());
+  EXPECT_EQ(std::memcmp(bce.data(), all_results<T>(views, d.y.data()).data(), bce.size() * sizeof(double)), 0)
+      << "BCE-with-logits " << rows << "x" << cols;
+
+  full.loss = views.loss = ElementwiseLoss::mse_loss;
+  full.aux = views.aux = ConstView{};
+  full.weight = views.weight = ConstView{};
+  for (bool by_col : {true, false}) {
+    full.target = ConstView{by_col ? col_full.data() : row_full.data(), contiguous};
+    views.target = ConstView{by_col ? d.pw.data() : d.w.data(), by_col ? per_col : per_row};
+    const std::vector<double> mse = all_results<T>(full, d.y.data());
+    EXPECT_EQ(std::memcmp(mse.data(), all_results<T>(views, d.y.data()).data(), mse.size() * sizeof(double)), 0)
+        << "MSE " << (by_col ? "(cols,)" : "(rows, 1)") << " target " << rows << "x" << cols;
+  }
+}
+
+TEST_P(ElementwiseTest, BroadcastOperandsEqualMaterialisedBitwise) {
+  // Below, at and off the vector widths; within one chunk of 8192 elements, across several,
+  // and rows longer than a chunk.
+  const int64_t shapes[][2] = {{1, 1}, {3, 5}, {7, 16}, {5, 17}, {300, 37}, {64, 1024}, {3, 8192}, {2, 10001}};
+  for (const auto& shape : shapes) {
+    check_broadcast_equals_materialised<float>(shape[0], shape[1]);
+    check_broadcast_equals_materialised<double>(shape[0], shape[1]);
+  }
+}
+
+TEST_P(ElementwiseTest, BroadcastReductionIsBitwiseIdenticalForAnyThreadCount) {
+  const int64_t rows = 1000, cols = 131, shape[2] = {rows, cols};
+  const int64_t contiguous[2] = {cols, 1}, per_col[2] = {0, 1}, per_row[2] = {1, 0};
+  Data<float> d = make_data<float>(ElementwiseLoss::binary_cross_entropy_with_logits, rows * cols, 13);
+  ElementwiseCall call;
+  call.loss = ElementwiseLoss::binary_cross_entropy_with_logits;
+  call.shape = Shape{2, shape};
+  call.input = ConstView{d.x.data(), contiguous};
+  call.target = ConstView{d.y.data(), contiguous};
+  call.aux = ConstView{d.pw.data(), per_col};
+  call.weight = ConstView{d.w.data(), per_row};
+  std::vector<float> grad(rows * cols), other(rows * cols);
+  const int before = fastloss::get_num_threads();
+  fastloss::set_num_threads(1);
+  const double serial = fastloss::elementwise_forward(call, Reduction::kMean, {});
+  const double serial_fused =
+      fastloss::elementwise_forward_backward(call, Reduction::kSum, MutableView{grad.data(), contiguous}, {});
+  for (int threads : {2, 3, 4, 7}) {
+    fastloss::set_num_threads(threads);
+    const double parallel = fastloss::elementwise_forward(call, Reduction::kMean, {});
+    const double parallel_fused =
+        fastloss::elementwise_forward_backward(call, Reduction::kSum, MutableView{other.data(), contiguous}, {});
+    EXPECT_EQ(std::memcmp(&serial, &parallel, sizeof(double)), 0) << threads << " threads";
+    EXPECT_EQ(std::memcmp(&serial_fused, &parallel_fused, sizeof(double)), 0) << threads << " threads";
+    EXPECT_EQ(grad, other) << threads << " threads";
+  }
+  fastloss::set_num_threads(before);
 }
 
 FASTLOSS_INSTANTIATE_PER_TARGET(ElementwiseTest);

@@ -21,6 +21,7 @@ import fastloss.functional as F
 BENCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench")
 sys.path.insert(0, BENCH)
 
+import bench_broadcast  # noqa: E402
 import bench_cross_entropy  # noqa: E402
 import measure  # noqa: E402
 import quick  # noqa: E402
@@ -222,6 +223,18 @@ def test_bench_cross_entropy_also_times_the_fused_pass_over_its_input(planted_ha
     bench_cross_entropy.main(["--repeats", "1", "--threads", "1"])
     assert "| cross_entropy | 37x11 | with_grad, out= the input | 123 |" in capsys.readouterr().out
     assert any("fastloss_in_place" in libraries for event, libraries in planted_harness if event == "time")
+
+
+def test_bench_broadcast_runs_every_case(capsys):
+    previous = fastloss.get_num_threads()
+    try:
+        bench_broadcast.main(["--rows", "5", "--classes", "3", "--repeats", "1", "--threads", "1"])
+    finally:
+        fastloss.set_num_threads(previous)
+    printed = capsys.readouterr().out
+    for name in ("bce_with_logits pos_weight (C,)", "bce_with_logits weight (N, 1)", "bce_with_logits none",
+                 "mse target (N, 1)"):
+        assert re.search(re.escape(name) + r" +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+$", printed, re.M), name
 
 
 def test_quick_needs_only_numpy():

@@ -52,31 +52,54 @@ kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const
   const int raw_slot = n_inputs + n_outputs;
   const size_t scratch_words = static_cast<size_t>((raw_slot + 1) * chunk);
 
+  // A broadcast operand whose element i is base[i % P] (a (C,) pos_weight or weight over
+  // (N, C) data) is never gathered. With P up to one chunk it is tiled once, P + chunk - 1
+  // elements from base[0] on, so that every chunk's block is the tile from its start % P;
+  // a longer period is read in place wherever a chunk does not wrap around it.
+  int64_t period[kMaxBlockInputs] = {};
+  std::vector<char> tiles[kMaxBlockInputs];
+  for (int k = 0; k < n_inputs && n > 0; ++k) {
+    if (!inputs[k].present() || layout.contiguous(k)) continue;
+    period[k] = layout.period(k);
+    if (period[k] == 0 || period[k] > chunk) continue;
+    const size_t size = static_cast<size_t>(label_size(label[k], dtype));
+    const size_t period_bytes = static_cast<size_t>(period[k]) * size;
+    tiles[k].resize(period_bytes + static_cast<size_t>(std::min(chunk, n) - 1) * size);
+    std::copy_n(static_cast<const char*>(inputs[k].data), period_bytes, tiles[k].data());
+    // Doubling copies: the first `at` bytes are whole periods.
+    for (size_t at = period_bytes; at < tiles[k].size(); at *= 2)
+      std::copy_n(tiles[k].data(), std::min(at, tiles[k].size() - at), tiles[k].data() + at);
+  }
+
   auto body = [&](int64_t c) -> kernel_abi::Sums {
     // Per-thread staging for strided operands, one chunk per operand, kept across calls.
     thread_local std::vector<uint64_t> scratch;
     if (!all_direct && scratch.size() < scratch_words) scratch.resize(scratch_words);
     const int64_t start = c * chunk;
     const int64_t count = std::min(chunk, n - start);
+    // Input k's elements [start, start + count) as a contiguous block of its own type: where
+    // they lie, in its tile, or gathered into scratch slot `slot`.
+    auto read = [&](int k, int size, int slot) -> const void* {
+      const char* base = static_cast<const char*>(inputs[k].data);
+      if (layout.contiguous(k)) return base + start * size;
+      if (period[k] > 0) {
+        const int64_t phase = start % period[k];
+        if (!tiles[k].empty()) return tiles[k].data() + phase * size;
+        if (phase + count <= period[k]) return base + phase * size;
+      }
+      uint64_t* staged = scratch.data() + slot * chunk;
+      layout.gather(k, base, size, start, count, staged);
+      return staged;
+    };
     const void* in_blocks[kMaxBlockInputs] = {};
     for (int k = 0; k < n_inputs; ++k) {
       if (!inputs[k].present()) continue;
       if (label[k] != LabelDType::kFloat) {
-        const int size = label_size(label[k], dtype);
-        const void* raw = static_cast<const char*>(inputs[k].data) + start * size;
-        if (!layout.contiguous(k)) {
-          layout.gather(k, inputs[k].data, size, start, count, scratch.data() + raw_slot * chunk);
-          raw = scratch.data() + raw_slot * chunk;
-        }
         uint64_t* block = scratch.data() + k * chunk;
-        convert_labels(dtype, label[k], raw, count, block);
+        convert_labels(dtype, label[k], read(k, label_size(label[k], dtype), raw_slot), count, block);
         in_blocks[k] = block;
-      } else if (layout.contiguous(k)) {
-        in_blocks[k] = static_cast<const char*>(inputs[k].data) + start * elem;
       } else {
-        uint64_t* staged = scratch.data() + k * chunk;
-        layout.gather(k, inputs[k].data, elem, start, count, staged);
-        in_blocks[k] = staged;
+        in_blocks[k] = read(k, elem, k);
       }
     }
     void* out_blocks[kMaxBlockOutputs] = {};

@@ -1,8 +1,11 @@
 // The element engine: chunked, threaded execution over strided operands, under every elementwise
-// pass. Operands that are contiguous are handed to the block function in place; strided or
-// broadcast ones are gathered (and the output scattered) one chunk at a time through a
-// per-thread staging buffer. Chunk boundaries depend only on the element count, so
-// reductions are bitwise identical for any thread count.
+// pass. Operands that are contiguous are handed to the block function in place, whatever the
+// others are; a broadcast operand that repeats with a period (a (C,) operand over (N, C)
+// data) is read from a tile laid out once per call; other strided or broadcast ones are
+// gathered (and the output scattered) one chunk at a time through a per-thread staging
+// buffer. Every path hands the block function the same values in the same blocks, and chunk
+// boundaries depend only on the element count, so results are bitwise identical whatever
+// the operands' layout and the thread count.
 #pragma once
 
 #include <cstdint>

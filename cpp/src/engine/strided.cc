@@ -33,9 +33,15 @@ Layout::Layout(const Shape& shape, int operands, const int64_t* const* strides)
   }
 }
 
-bool Layout::contiguous(int k) const {
+int64_t Layout::period(int k) const {
   const auto& s = strides_[static_cast<size_t>(k)];
-  return extents_.empty() || (extents_.size() == 1 && s[0] == 1);
+  int d = static_cast<int>(extents_.size()) - 1;
+  int64_t period = 1;
+  for (; d >= 0 && s[static_cast<size_t>(d)] == period; --d) period *= extents_[static_cast<size_t>(d)];
+  for (; d >= 0; --d) {
+    if (s[static_cast<size_t>(d)] != 0) return 0;
+  }
+  return period;
 }
 
 template <class Word, bool kToOperand>
@@ -64,7 +70,19 @@ void Layout::walk(int k, Word* base, int64_t start, int64_t count, Word* buffer)
   while (count > 0) {
     const int64_t run = std::min(extent[last] - index[last], count);
     Word* p = base + offset;
-    if (kToOperand) {
+    // Unit and zero inner strides (a row of a broadcast (C,) operand, an (N, 1) operand's
+    // value repeated along its row) get loops of their own, which the compiler vectorises.
+    if (inner_stride == 1) {
+      for (int64_t j = 0; j < run; ++j) {
+        if (kToOperand)
+          p[j] = buffer[j];
+        else
+          buffer[j] = p[j];
+      }
+    } else if (!kToOperand && inner_stride == 0) {
+      const Word value = *p;
+      for (int64_t j = 0; j < run; ++j) buffer[j] = value;
+    } else if (kToOperand) {
       for (int64_t j = 0; j < run; ++j) p[j * inner_stride] = buffer[j];
     } else {
       for (int64_t j = 0; j < run; ++j) buffer[j] = p[j * inner_stride];

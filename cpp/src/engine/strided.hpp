@@ -24,8 +24,14 @@ class Layout {
 
   int64_t numel() const { return numel_; }
 
-  // True when operand k's elements, in C order, are one contiguous run from its base.
-  bool contiguous(int k) const;
+  // True when operand k's elements, in C order, are one contiguous run from its base (also
+  // when other operands broadcast and keep the dimensions apart).
+  bool contiguous(int k) const { return period(k) == numel_; }
+
+  // P when operand k's element i is base[i % P]: stride 0 over the leading dimensions,
+  // contiguous over the others (a (C,) operand over (N, C) data: P = C); numel() when it is
+  // contiguous; 0 when its elements follow no such pattern.
+  int64_t period(int k) const;
 
   // Copies elements [start, start + count) of operand k, in C order, to dst (elements of 1,
   // 2, 4 or 8 bytes).

@@ -18,7 +18,8 @@ enum class Mode : int {
   kLossSum,      // sums of w_i * loss_i (and of w_i)
   kGrad,         // out[i] = scale * go_i * w_i * dloss_i/dx_i
   kLossSumGrad,  // kLossSum and kGrad in one pass
-  kGradHess,     // out[i] = w_i * dloss_i/dx_i, hess_out[i] = w_i * max(d2loss_i/dx_i^2, hess_floor)
+  kGradHess,     // out[i] = w_i * dloss_i/dx_i, second_out[i] = w_i * max(d2loss_i/dx_i^2, hess_floor)
+  kLossGrad,     // kGrad without go_i, and second_out[i] = w_i * loss_i: reduction "none"'s fused pass
   kWeightSum,         // sum of w_i only
   kInvalidCount,      // numbers of x_i (as loss) and y_i (as weight) the loss rejects
   kInvalidAuxCount    // number of a_i the loss rejects (as loss)
@@ -30,7 +31,7 @@ enum Slot : int { kInput = 0, kTarget, kWeight, kAux, kGradOutput, kNumSlots };
 struct Block {
   const void* in[kNumSlots];  // each contiguous with n elements, or null
   void* out;                  // contiguous with n elements (modes that write)
-  void* hess_out;             // kGradHess's second output, like out
+  void* second_out;           // kGradHess's and kLossGrad's second output, like out
   int64_t n;
 };
 

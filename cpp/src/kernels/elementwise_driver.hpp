@@ -151,22 +151,42 @@ struct Loops {
     }
   }
 
+  // Element i's weighted loss and weighted, scaled gradient, the fused passes' one expression:
+  // each product as in loss and grad<false>, so fused and separate passes agree bitwise.
+  static FASTLOSS_INLINE LossGrad<T> weighted_loss_grad(const T* x, const T* y, const T* w, const T* a, int64_t i,
+                                                        T scale, const C& c) {
+    const LossGrad<T> lg = evaluate<Op, kAux, kVariant>(x[i], y[i], aux_at(a, i), c);
+    T l = lg.loss;
+    T g = lg.grad * scale;
+    if constexpr (kWeighted) {
+      l *= w[i];
+      g *= w[i];
+    }
+    return {l, g};
+  }
+
   // out may be x itself (in-place gradient): each i reads its inputs before writing out[i],
   // and `omp simd` asserts there is no other dependence between iterations.
   static Sums loss_sum_grad(const T* x, const T* y, const T* w, const T* a, T* out, int64_t n,
                             T scale, const C c) {
     return lane_sums(n, [&](int64_t i, double& acc, double& wacc) FASTLOSS_LAMBDA_INLINE {
-      const LossGrad<T> lg = evaluate<Op, kAux, kVariant>(x[i], y[i], aux_at(a, i), c);
-      T l = lg.loss;
-      T g = lg.grad * scale;
-      if constexpr (kWeighted) {
-        l *= w[i];
-        g *= w[i];
-        wacc += static_cast<double>(w[i]);
-      }
-      acc += static_cast<double>(l);
-      out[i] = g;
+      const LossGrad<T> lg = weighted_loss_grad(x, y, w, a, i, scale, c);
+      if constexpr (kWeighted) wacc += static_cast<double>(w[i]);
+      acc += static_cast<double>(lg.loss);
+      out[i] = lg.grad;
     });
+  }
+
+  // Reduction "none"'s fused pass, both outputs in one read of the operands. grad_out may be
+  // x itself, as in loss_sum_grad.
+  static void loss_grad(const T* x, const T* y, const T* w, const T* a, T* grad_out, T* loss_out, int64_t n,
+                        T scale, const C c) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      const LossGrad<T> lg = weighted_loss_grad(x, y, w, a, i, scale, c);
+      loss_out[i] = lg.loss;
+      grad_out[i] = lg.grad;
+    }
   }
 
   // The gradient-boosting objective's per-element gradient and Hessian: w g and
@@ -209,9 +229,12 @@ struct Loops {
         return Sums{0.0, 0.0};
       case Mode::kLossSumGrad:
         return loss_sum_grad(x, y, w, a, out, b.n, scale, c);
+      case Mode::kLossGrad:
+        loss_grad(x, y, w, a, out, static_cast<T*>(b.second_out), b.n, scale, c);
+        return Sums{0.0, 0.0};
       case Mode::kGradHess:
         if constexpr (Op::kHasHessian)
-          grad_hess(x, y, w, a, out, static_cast<T*>(b.hess_out), b.n, static_cast<T>(p.hess_floor), c);
+          grad_hess(x, y, w, a, out, static_cast<T*>(b.second_out), b.n, static_cast<T>(p.hess_floor), c);
         return Sums{0.0, 0.0};
       case Mode::kWeightSum:
         if constexpr (kWeighted) {
