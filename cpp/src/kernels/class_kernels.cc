@@ -10,6 +10,7 @@
 
 #include "kernels/families.hpp"
 #include "kernels/lane_max.hpp"
+#include "kernels/loss_helpers.hpp"
 #include "kernels/math.hpp"
 
 namespace fastloss {
@@ -296,16 +297,54 @@ struct FocalTerms {
 };
 
 // 1 - p is -expm1(log p), exact for p near 1; the (1 - p)^(gamma - 1) term is 0 at gamma = 0
-// and at p = 1 (its limit), so gamma = 0 and alpha = 1 give cross_entropy bit for bit.
+// and at p = 1 (its limit), so gamma = 0 and alpha = 1 give cross_entropy bit for bit. It is 0
+// at p = 0 too (p log p -> 0), where log p may be -inf (x_t - max overflows in float64).
 FASTLOSS_INLINE FocalTerms focal_terms(double nll, double amplitude, double gamma) {
   const double log_p = -nll;
   const double one_minus_p = -math::expm1(log_p);
+  const double p = math::exp(log_p);
   const double modulation = gamma == 0.0 ? 1.0 : math::exp(gamma * math::log(one_minus_p));
-  const double slope = gamma == 0.0 || one_minus_p == 0.0
+  const double slope = gamma == 0.0 || one_minus_p == 0.0 || p == 0.0
                            ? 0.0
-                           : gamma * math::exp((gamma - 1.0) * math::log(one_minus_p)) * math::exp(log_p) * log_p;
+                           : gamma * math::exp((gamma - 1.0) * math::log(one_minus_p)) * p * log_p;
   return FocalTerms{amplitude * modulation * nll, amplitude * (slope - modulation)};
 }
+
+// softmax_focal_loss's H = d G / d log p_t (G: FocalTerms' slope), with q = 1 - p:
+// A gamma p q^(gamma - 1) [(2 + log p) - (gamma - 1) p log(p) / q]. It multiplies
+// (1 - p_t)^2 or p_j^2 <= q^2 in the Hessian, so where q = 0 (and where p = 0, log p = -inf)
+// the product's limit is 0 and so is the value returned. q is otherwise at least about 2^-53
+// (log p_t comes from a log-sum-exp whose sum is >= 1), so q^(gamma - 1) stays finite.
+FASTLOSS_INLINE double focal_curvature(double nll, double amplitude, double gamma) {
+  const double log_p = -nll;
+  const double one_minus_p = -math::expm1(log_p);
+  const double p = math::exp(log_p);
+  if (gamma == 0.0 || one_minus_p == 0.0 || p == 0.0) return 0.0;
+  return amplitude * gamma * p * math::exp((gamma - 1.0) * math::log(one_minus_p)) *
+         ((2.0 + log_p) - (gamma - 1.0) * p * (log_p / one_minus_p));
+}
+
+// The Hessian's diagonal of a class-index row (cross_entropy, softmax_focal_loss) with
+// gradient G ([j == t] - p_j) in log p_t = x_t - lse (cross_entropy: p_coef p_j - v_j):
+// d^2 loss / d x_j^2 = curvature ([j == t] - p_j)^2 + p_coef p_j (1 - p_j), with
+// p_coef = -G (cross_entropy: its gradient's p_scale) and curvature = d G / d log p_t
+// (0 for cross_entropy, linear in x). Unscaled: the caller multiplies by the row's scale.
+struct HessTerms {
+  double p_coef;
+  double curvature;
+
+  // Class j != t: p (curvature p + p_coef (1 - p)), floored, in T (vector loops).
+  template <class T>
+  static FASTLOSS_INLINE T other(T p, T curvature, T p_coef, T floor) {
+    return loss_helpers::clamp_min(p * (curvature * p + p_coef * (T(1) - p)), floor);
+  }
+
+  // Class t, from nll = -log p_t in float64: 1 - p_t as -expm1(log p_t), exact near p_t = 1.
+  double target(double nll, double floor) const {
+    const double one_minus_p = -math::expm1(-nll);
+    return loss_helpers::clamp_min(one_minus_p * (curvature * one_minus_p + p_coef * math::exp(-nll)), floor);
+  }
+};
 
 // Rows of at most kSmallClasses classes with class-index targets (cross_entropy,
 // softmax_focal_loss) run
@@ -322,6 +361,7 @@ template <class T>
 struct ClassTile {
   T x[kSmallClasses][kTileRows];
   T e[kSmallClasses][kTileRows];  // exp(x - shift), when a gradient is wanted
+  T h[kSmallClasses][kTileRows];  // the Hessian's diagonal, when wanted
   T max[kTileRows];
   T shift[kTileRows];
   double log_sum[kTileRows];
@@ -374,7 +414,7 @@ class ClassRows {
       else if (o_.loss == ClassLoss::kNllLoss)
         b_.loss[r] = nll_row(b_.in[0][r], b_.index[r], grad, scale);
       else
-        b_.loss[r] = index_row(b_.in[0][r], b_.index[r], grad, scale);
+        b_.loss[r] = index_row(b_.in[0][r], b_.index[r], grad, b_.out[1] != nullptr ? b_.out[1][r] : nullptr, scale);
     }
     if (o_.loss == ClassLoss::kNllLoss && b_.out[0] != nullptr) stream_fence();
   }
@@ -406,9 +446,10 @@ class ClassRows {
   // With a gradient (and no smoothing term in the loss, which needs every x_c) the row is
   // read once: exp_row stores exp(x_c - chunk max) in the gradient row while it sums, and
   // to_grad rescales it in cache, one exp per element in all.
-  double index_row(const T* x, int64_t t, T* grad, double scale) const {
+  double index_row(const T* x, int64_t t, T* grad, T* hess, double scale) const {
     if (t == o_.options.ignore_index) {
       zero_row(grad);
+      zero_row(hess);
       return 0.0;
     }
     const double e = o_.options.label_smoothing;
@@ -427,7 +468,27 @@ class ClassRows {
       loss += Rows<T>::cross_entropy(x, classes_, lse, v, smoothing_loss, RowGrad{grad, terms.p_scale, scale});
     }
     if (grad != nullptr) grad[t] -= static_cast<T>(terms.t_step);
+    if (hess != nullptr) hess_row(x, t, lse, nll, hess, scale);
     return loss;
+  }
+
+  // The Hessian's diagonal of a class-index row (x is not the gradient row: grad_hess's
+  // outputs never overlap its input), one exp per element.
+  void hess_row(const T* x, int64_t t, const LogSumExp& lse, double nll, T* hess, double scale) const {
+    const HessTerms terms = hess_terms(nll, t);
+    const T max = static_cast<T>(lse.max), log_sum = static_cast<T>(lse.log_sum);
+    const T curvature = static_cast<T>(terms.curvature), p_coef = static_cast<T>(terms.p_coef);
+    const T floor = static_cast<T>(o_.hess_floor), s = static_cast<T>(scale);
+#pragma omp simd
+    for (int64_t c = 0; c < classes_; ++c)
+      hess[c] = s * HessTerms::other(math::exp((x[c] - max) - log_sum), curvature, p_coef, floor);
+    hess[t] = static_cast<T>(scale * terms.target(nll, o_.hess_floor));
+  }
+
+  FASTLOSS_INLINE HessTerms hess_terms(double nll, int64_t t) const {
+    const IndexTerms terms = index_terms(nll, t, 1.0);
+    if (o_.loss != ClassLoss::kSoftmaxFocal) return HessTerms{terms.p_scale, 0.0};
+    return HessTerms{terms.p_scale, focal_curvature(nll, class_weight(t) * alpha_at(t), o_.options.gamma)};
   }
 
   // A class-index row's loss (without label smoothing's sum over classes) and its gradient
@@ -470,6 +531,10 @@ class ClassRows {
     // as index_row's single-exp gradient).
     double p_scale[kTileRows] = {}, log_factor[kTileRows] = {};
     T v_scale[kTileRows] = {}, t_step[kTileRows] = {};
+    // With the Hessian: its row factors (HessTerms, in T), and each row's element t.
+    const bool hess = b_.out[1] != nullptr;
+    T curvature[kTileRows] = {}, p_coef[kTileRows] = {}, hess_scale[kTileRows] = {};
+    double target_hess[kTileRows] = {};
     for (int64_t r = 0; r < n; ++r) {
       const int64_t t = b_.index[r0 + r];
       if (t == o_.options.ignore_index) {
@@ -479,7 +544,8 @@ class ClassRows {
       const double log_sum = tile.log_sum[r];
       const double max = static_cast<double>(tile.max[r]);
       const double scale = grad ? b_.scale[r0 + r] : 0.0;
-      const IndexTerms terms = index_terms((max - static_cast<double>(tile.x[t][r])) + log_sum, t, scale);
+      const double nll = (max - static_cast<double>(tile.x[t][r])) + log_sum;
+      const IndexTerms terms = index_terms(nll, t, scale);
       double loss = terms.loss;
       if (o_.want_loss && terms.beta > 0.0)
         loss += terms.beta * smoothing_sum(tile, r, static_cast<T>(max), static_cast<T>(log_sum));
@@ -489,11 +555,18 @@ class ClassRows {
       log_factor[r] = (static_cast<double>(tile.shift[r]) - max) - log_sum;
       v_scale[r] = static_cast<T>(scale * terms.beta);
       t_step[r] = static_cast<T>(terms.t_step);
+      if (!hess) continue;
+      const HessTerms h = hess_terms(nll, t);
+      curvature[r] = static_cast<T>(h.curvature);
+      p_coef[r] = static_cast<T>(h.p_coef);
+      hess_scale[r] = static_cast<T>(scale);
+      target_hess[r] = scale * h.target(nll, o_.hess_floor);
     }
     if (!grad) return;
     T factor[kTileRows];
 #pragma omp simd
     for (int64_t r = 0; r < kTileRows; ++r) factor[r] = static_cast<T>(p_scale[r] * math::exp(log_factor[r]));
+    if (hess) tile_hess(tile, log_factor, curvature, p_coef, hess_scale);
     // Label smoothing's -scale beta w_c term; without it the weights are not read (a NaN
     // weight of another class must not reach the row, as in index_row).
     const bool smoothing = o_.loss == ClassLoss::kCrossEntropy && o_.options.label_smoothing != 0.0;
@@ -505,12 +578,33 @@ class ClassRows {
     for (int64_t r = 0; r < n; ++r) {
       const int64_t t = b_.index[r0 + r];
       T* out = b_.out[0][r0 + r];
+      T* hess_out = hess ? b_.out[1][r0 + r] : nullptr;
       if (t == o_.options.ignore_index) {
         zero_row(out);
+        zero_row(hess_out);
         continue;
       }
       for (int64_t c = 0; c < C; ++c) out[c] = tile.e[c][r];
       out[t] -= t_step[r];
+      if (!hess) continue;
+      for (int64_t c = 0; c < C; ++c) hess_out[c] = tile.h[c][r];
+      hess_out[t] = static_cast<T>(target_hess[r]);
+    }
+  }
+
+  // tile.h = the Hessian's diagonal of every tile row from its kept exps (p_c = exp(x_c -
+  // shift) exp(log_factor)), as hess_row computes it but for the exp; element t is the
+  // caller's.
+  void tile_hess(ClassTile<T>& tile, const double* log_factor, const T* curvature, const T* p_coef,
+                 const T* scale) const {
+    T to_p[kTileRows];
+#pragma omp simd
+    for (int64_t r = 0; r < kTileRows; ++r) to_p[r] = static_cast<T>(math::exp(log_factor[r]));
+    const T floor = static_cast<T>(o_.hess_floor);
+    for (int64_t c = 0; c < classes_; ++c) {
+#pragma omp simd
+      for (int64_t r = 0; r < kTileRows; ++r)
+        tile.h[c][r] = scale[r] * HessTerms::other(tile.e[c][r] * to_p[r], curvature[r], p_coef[r], floor);
     }
   }
 
