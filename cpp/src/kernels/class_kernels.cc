@@ -531,10 +531,10 @@ class ClassRows {
     // as index_row's single-exp gradient).
     double p_scale[kTileRows] = {}, log_factor[kTileRows] = {};
     T v_scale[kTileRows] = {}, t_step[kTileRows] = {};
-    // With the Hessian: its row factors (HessTerms, in T), and each row's element t.
+    // With the Hessian: its row factors (HessTerms) and scale, and each row's nll, for
+    // element t (computed across the tile's rows at once, in float64).
     const bool hess = b_.out[1] != nullptr;
-    T curvature[kTileRows] = {}, p_coef[kTileRows] = {}, hess_scale[kTileRows] = {};
-    double target_hess[kTileRows] = {};
+    double curvature[kTileRows] = {}, p_coef[kTileRows] = {}, hess_scale[kTileRows] = {}, nll_of[kTileRows] = {};
     for (int64_t r = 0; r < n; ++r) {
       const int64_t t = b_.index[r0 + r];
       if (t == o_.options.ignore_index) {
@@ -557,16 +557,23 @@ class ClassRows {
       t_step[r] = static_cast<T>(terms.t_step);
       if (!hess) continue;
       const HessTerms h = hess_terms(nll, t);
-      curvature[r] = static_cast<T>(h.curvature);
-      p_coef[r] = static_cast<T>(h.p_coef);
-      hess_scale[r] = static_cast<T>(scale);
-      target_hess[r] = scale * h.target(nll, o_.hess_floor);
+      curvature[r] = h.curvature;
+      p_coef[r] = h.p_coef;
+      hess_scale[r] = scale;
+      nll_of[r] = nll;
     }
     if (!grad) return;
     T factor[kTileRows];
 #pragma omp simd
     for (int64_t r = 0; r < kTileRows; ++r) factor[r] = static_cast<T>(p_scale[r] * math::exp(log_factor[r]));
-    if (hess) tile_hess(tile, log_factor, curvature, p_coef, hess_scale);
+    double target_hess[kTileRows];
+    if (hess) {
+      tile_hess(tile, log_factor, curvature, p_coef, hess_scale);
+      const double floor = o_.hess_floor;
+#pragma omp simd
+      for (int64_t r = 0; r < kTileRows; ++r)
+        target_hess[r] = hess_scale[r] * HessTerms{p_coef[r], curvature[r]}.target(nll_of[r], floor);
+    }
     // Label smoothing's -scale beta w_c term; without it the weights are not read (a NaN
     // weight of another class must not reach the row, as in index_row).
     const bool smoothing = o_.loss == ClassLoss::kCrossEntropy && o_.options.label_smoothing != 0.0;
@@ -595,11 +602,16 @@ class ClassRows {
   // tile.h = the Hessian's diagonal of every tile row from its kept exps (p_c = exp(x_c -
   // shift) exp(log_factor)), as hess_row computes it but for the exp; element t is the
   // caller's.
-  void tile_hess(ClassTile<T>& tile, const double* log_factor, const T* curvature, const T* p_coef,
-                 const T* scale) const {
-    T to_p[kTileRows];
+  void tile_hess(ClassTile<T>& tile, const double* log_factor, const double* row_curvature, const double* row_p_coef,
+                 const double* row_scale) const {
+    T to_p[kTileRows], curvature[kTileRows], p_coef[kTileRows], scale[kTileRows];
 #pragma omp simd
-    for (int64_t r = 0; r < kTileRows; ++r) to_p[r] = static_cast<T>(math::exp(log_factor[r]));
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      to_p[r] = static_cast<T>(math::exp(log_factor[r]));
+      curvature[r] = static_cast<T>(row_curvature[r]);
+      p_coef[r] = static_cast<T>(row_p_coef[r]);
+      scale[r] = static_cast<T>(row_scale[r]);
+    }
     const T floor = static_cast<T>(o_.hess_floor);
     for (int64_t c = 0; c < classes_; ++c) {
 #pragma omp simd
