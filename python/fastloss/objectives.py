@@ -66,7 +66,7 @@ from . import _checks, _core, _families
 from . import functional as _functional
 from ._declare import DECLARATIONS
 
-__all__ = ["OBJECTIVES", "DEFAULT_HESS_FLOOR", "grad_hess", "xgboost", "xgboost_metric", "lightgbm",
+__all__ = ["OBJECTIVES", "MULTICLASS", "DEFAULT_HESS_FLOOR", "grad_hess", "xgboost", "xgboost_metric", "lightgbm",
            "lightgbm_metric", "catboost"]
 
 DEFAULT_HESS_FLOOR = 1e-16
