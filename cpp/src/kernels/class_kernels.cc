@@ -297,23 +297,22 @@ struct FocalTerms {
 };
 
 // 1 - p is -expm1(log p), exact for p near 1; the (1 - p)^(gamma - 1) term is 0 at gamma = 0
-// and at p = 1 (its limit), so gamma = 0 and alpha = 1 give cross_entropy bit for bit. It is 0
-// at p = 0 too (p log p -> 0), where log p may be -inf (x_t - max overflows in float64).
+// and at p = 1 (its limit), so gamma = 0 and alpha = 1 give cross_entropy bit for bit.
 FASTLOSS_INLINE FocalTerms focal_terms(double nll, double amplitude, double gamma) {
   const double log_p = -nll;
   const double one_minus_p = -math::expm1(log_p);
-  const double p = math::exp(log_p);
   const double modulation = gamma == 0.0 ? 1.0 : math::exp(gamma * math::log(one_minus_p));
-  const double slope = gamma == 0.0 || one_minus_p == 0.0 || p == 0.0
+  const double slope = gamma == 0.0 || one_minus_p == 0.0
                            ? 0.0
-                           : gamma * math::exp((gamma - 1.0) * math::log(one_minus_p)) * p * log_p;
+                           : gamma * math::exp((gamma - 1.0) * math::log(one_minus_p)) * math::exp(log_p) * log_p;
   return FocalTerms{amplitude * modulation * nll, amplitude * (slope - modulation)};
 }
 
 // softmax_focal_loss's H = d G / d log p_t (G: FocalTerms' slope), with q = 1 - p:
 // A gamma p q^(gamma - 1) [(2 + log p) - (gamma - 1) p log(p) / q]. It multiplies
 // (1 - p_t)^2 or p_j^2 <= q^2 in the Hessian, so where q = 0 (and where p = 0, log p = -inf)
-// the product's limit is 0 and so is the value returned. q is otherwise at least about 2^-53
+// the product's limit is 0 and so is the value returned (the gradient is NaN where log p_t =
+// -inf, as torch's autograd of the definition: a margin near the float64 range's ends). q is otherwise at least about 2^-53
 // (log p_t comes from a log-sum-exp whose sum is >= 1), so q^(gamma - 1) stays finite.
 FASTLOSS_INLINE double focal_curvature(double nll, double amplitude, double gamma) {
   const double log_p = -nll;
