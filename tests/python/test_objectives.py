@@ -466,14 +466,23 @@ def test_lightgbm_cross_entropy_matches_multiclass_with_its_hessian_factor():
     assert (name, higher_better) == ("cross_entropy", False) and value == pytest.approx(np.log(3), rel=1e-9)
 
 
-def test_catboost_multiclass_objective_matches_its_gradient():
-    pytest.importorskip("catboost")
+def test_catboost_multiclass_objective_matches_its_gradient_and_trains():
+    catboost = pytest.importorskip("catboost")
     objective = O.catboost("softmax_focal_loss", gamma=2.0, hess_floor=None)
     der1, der2 = objective.calc_ders_multi([0.3, -1.0, 2.0], 1.0, 2.0)
     grad, hess = O.grad_hess("softmax_focal_loss", np.array([[0.3, -1.0, 2.0]]), np.array([1]),
                              sample_weight=np.array([2.0]), gamma=2.0, hess_floor=None)
     np.testing.assert_array_equal(der1, -grad[0])
     np.testing.assert_array_equal(der2, -np.diag(hess[0]))
+    # CatBoost calls calc_ders_multi once per object (no range form for multiclass).
+    X, y = _multiclass_data(600, 7)
+    model = catboost.CatBoost({"loss_function": O.catboost("cross_entropy"), "eval_metric": "MultiClass",
+                               "classes_count": 3, "iterations": 10, "depth": 3, "learning_rate": 0.3,
+                               "random_seed": 0, "thread_count": 1, "boost_from_average": False,
+                               "leaf_estimation_method": "Newton", "verbose": False,
+                               "allow_writing_files": False}).fit(X, y)
+    trained = float(F.cross_entropy(model.predict(X, prediction_type="RawFormulaVal"), y))
+    assert trained < 0.8 * float(F.cross_entropy(np.zeros((len(y), 3)), y))
 
 
 def test_focal_and_label_smoothed_multiclass_beat_unweighted_logloss_on_an_imbalanced_problem():
