@@ -289,38 +289,35 @@ inline void stream_fence() {
 #endif
 }
 
-// softmax_focal_loss's factors: loss = A (1 - p)^gamma (-log p), A = w_t alpha_t, p = p_t, and
-// G = d loss / d log p_t = A (gamma (1 - p)^(gamma - 1) p log p - (1 - p)^gamma).
+// softmax_focal_loss's factors: loss = A (1 - p)^gamma (-log p), A = w_t alpha_t, p = p_t,
+// G = d loss / d log p_t = A (gamma (1 - p)^(gamma - 1) p log p - (1 - p)^gamma) (slope) and,
+// for the Hessian, H = d G / d log p_t (curvature) with q = 1 - p:
+// A gamma p q^(gamma - 1) [(2 + log p) - (gamma - 1) p log(p) / q].
 struct FocalTerms {
   double loss;
   double slope;
+  double curvature;
 };
 
 // 1 - p is -expm1(log p), exact for p near 1; the (1 - p)^(gamma - 1) term is 0 at gamma = 0
 // and at p = 1 (its limit), so gamma = 0 and alpha = 1 give cross_entropy bit for bit.
+// H multiplies (1 - p_t)^2 or p_j^2 <= q^2 in the Hessian, so where q = 0 (and where p = 0)
+// the product's limit is 0 and so is the curvature. q is otherwise at least about 2^-53
+// (log p_t comes from a log-sum-exp whose sum is >= 1), so q^(gamma - 1) stays finite. (The
+// slope is NaN where log p_t = -inf, as torch's autograd of the definition: a margin near the
+// float64 range's ends.) The curvature costs no transcendental function of its own.
 FASTLOSS_INLINE FocalTerms focal_terms(double nll, double amplitude, double gamma) {
   const double log_p = -nll;
   const double one_minus_p = -math::expm1(log_p);
   const double modulation = gamma == 0.0 ? 1.0 : math::exp(gamma * math::log(one_minus_p));
-  const double slope = gamma == 0.0 || one_minus_p == 0.0
-                           ? 0.0
-                           : gamma * math::exp((gamma - 1.0) * math::log(one_minus_p)) * math::exp(log_p) * log_p;
-  return FocalTerms{amplitude * modulation * nll, amplitude * (slope - modulation)};
-}
-
-// softmax_focal_loss's H = d G / d log p_t (G: FocalTerms' slope), with q = 1 - p:
-// A gamma p q^(gamma - 1) [(2 + log p) - (gamma - 1) p log(p) / q]. It multiplies
-// (1 - p_t)^2 or p_j^2 <= q^2 in the Hessian, so where q = 0 (and where p = 0, log p = -inf)
-// the product's limit is 0 and so is the value returned (the gradient is NaN where log p_t =
-// -inf, as torch's autograd of the definition: a margin near the float64 range's ends). q is otherwise at least about 2^-53
-// (log p_t comes from a log-sum-exp whose sum is >= 1), so q^(gamma - 1) stays finite.
-FASTLOSS_INLINE double focal_curvature(double nll, double amplitude, double gamma) {
-  const double log_p = -nll;
-  const double one_minus_p = -math::expm1(log_p);
+  if (gamma == 0.0 || one_minus_p == 0.0)
+    return FocalTerms{amplitude * modulation * nll, amplitude * (0.0 - modulation), 0.0};
+  const double power = math::exp((gamma - 1.0) * math::log(one_minus_p));  // q^(gamma - 1)
   const double p = math::exp(log_p);
-  if (gamma == 0.0 || one_minus_p == 0.0 || p == 0.0) return 0.0;
-  return amplitude * gamma * p * math::exp((gamma - 1.0) * math::log(one_minus_p)) *
-         ((2.0 + log_p) - (gamma - 1.0) * p * (log_p / one_minus_p));
+  const double slope = gamma * power * p * log_p;
+  const double curvature =
+      p == 0.0 ? 0.0 : amplitude * gamma * p * power * ((2.0 + log_p) - (gamma - 1.0) * p * (log_p / one_minus_p));
+  return FocalTerms{amplitude * modulation * nll, amplitude * (slope - modulation), curvature};
 }
 
 // The Hessian's diagonal of a class-index row (cross_entropy, softmax_focal_loss) with
@@ -467,14 +464,14 @@ class ClassRows {
       loss += Rows<T>::cross_entropy(x, classes_, lse, v, smoothing_loss, RowGrad{grad, terms.p_scale, scale});
     }
     if (grad != nullptr) grad[t] -= static_cast<T>(terms.t_step);
-    if (hess != nullptr) hess_row(x, t, lse, nll, hess, scale);
+    if (hess != nullptr) hess_row(x, t, lse, nll, terms.hess, hess, scale);
     return loss;
   }
 
   // The Hessian's diagonal of a class-index row (x is not the gradient row: grad_hess's
   // outputs never overlap its input), one exp per element.
-  void hess_row(const T* x, int64_t t, const LogSumExp& lse, double nll, T* hess, double scale) const {
-    const HessTerms terms = hess_terms(nll, t);
+  void hess_row(const T* x, int64_t t, const LogSumExp& lse, double nll, const HessTerms& terms, T* hess,
+                double scale) const {
     const T max = static_cast<T>(lse.max), log_sum = static_cast<T>(lse.log_sum);
     const T curvature = static_cast<T>(terms.curvature), p_coef = static_cast<T>(terms.p_coef);
     const T floor = static_cast<T>(o_.hess_floor), s = static_cast<T>(scale);
@@ -484,16 +481,12 @@ class ClassRows {
     hess[t] = static_cast<T>(scale * terms.target(nll, o_.hess_floor));
   }
 
-  FASTLOSS_INLINE HessTerms hess_terms(double nll, int64_t t) const {
-    const IndexTerms terms = index_terms(nll, t, 1.0);
-    if (o_.loss != ClassLoss::kSoftmaxFocal) return HessTerms{terms.p_scale, 0.0};
-    return HessTerms{terms.p_scale, focal_curvature(nll, class_weight(t) * alpha_at(t), o_.options.gamma)};
-  }
-
-  // A class-index row's loss (without label smoothing's sum over classes) and its gradient
-  // out_j = p_scale p_j - scale beta w_j - t_step [j == t], from nll = -log p_t.
+  // A class-index row's loss (without label smoothing's sum over classes), its gradient
+  // out_j = p_scale p_j - scale beta w_j - t_step [j == t], and its Hessian's terms (unscaled),
+  // from nll = -log p_t.
   struct IndexTerms {
     double loss, p_scale, t_step, beta;
+    HessTerms hess;
   };
 
   FASTLOSS_INLINE IndexTerms index_terms(double nll, int64_t t, double scale) const {
@@ -501,14 +494,14 @@ class ClassRows {
     if (o_.loss == ClassLoss::kSoftmaxFocal) {
       const FocalTerms f = focal_terms(nll, w * alpha_at(t), o_.options.gamma);
       // gradient scale G ([j == t] - p_j)
-      return IndexTerms{f.loss, -scale * f.slope, -scale * f.slope, 0.0};
+      return IndexTerms{f.loss, -scale * f.slope, -scale * f.slope, 0.0, HessTerms{-f.slope, f.curvature}};
     }
     // (1 - e) w_t nll + (e / C) sum_c w_c (lse - x_c); the gradient is
     // scale [((1 - e) w_t + (e / C) W) p_j - (e / C) w_j - (1 - e) w_t [j == t]].
     const double e = o_.options.label_smoothing;
     const double beta = e / static_cast<double>(classes_);
-    return IndexTerms{(1.0 - e) * w * nll, scale * ((1.0 - e) * w + beta * o_.weight_total), scale * (1.0 - e) * w,
-                      beta};
+    const double mass = (1.0 - e) * w + beta * o_.weight_total;
+    return IndexTerms{(1.0 - e) * w * nll, scale * mass, scale * (1.0 - e) * w, beta, HessTerms{mass, 0.0}};
   }
 
   // cross_entropy and softmax_focal_loss of rows r0 .. r0 + n of few classes (index_row's
@@ -555,9 +548,8 @@ class ClassRows {
       v_scale[r] = static_cast<T>(scale * terms.beta);
       t_step[r] = static_cast<T>(terms.t_step);
       if (!hess) continue;
-      const HessTerms h = hess_terms(nll, t);
-      curvature[r] = h.curvature;
-      p_coef[r] = h.p_coef;
+      curvature[r] = terms.hess.curvature;
+      p_coef[r] = terms.hess.p_coef;
       hess_scale[r] = scale;
       nll_of[r] = nll;
     }
