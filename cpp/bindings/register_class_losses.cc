@@ -69,6 +69,41 @@ class ClassPrepared : public PreparedLoss {
     return class_loss_forward_backward(call_, reduction, view(grads[0], g), loss_out);
   }
 
+  // (grad, hess) of the gradient-boosting objective, per row and class, weighted per row by
+  // sample_weight; into `out` = (grad, hess) when given.
+  py::tuple grad_hess(const py::handle& sample_weight, double hess_floor, const py::handle& out) const {
+    if (call_.loss == ClassLoss::kNllLoss || call_.probability_targets())
+      throw py::value_error("grad_hess takes cross_entropy and softmax_focal_loss with class-index targets");
+    FloatArray weights = float_array(sample_weight, "sample_weight", /*allow_none=*/true);
+    if (weights.present()) {
+      require_dtype(weights, input_.dtype, "sample_weight");
+      if (weights.shape != rows_) {
+        throw py::value_error("sample_weight must have the input's shape without the class axis, " +
+                              shape_str(rows_) + ", got " + shape_str(weights.shape));
+      }
+    }
+    py::object grad_out = py::none(), hess_out = py::none();
+    if (!out.is_none()) {
+      if (!py::isinstance<py::tuple>(out) || py::len(out) != 2)
+        throw py::type_error("out must be a tuple (grad, hess) of two arrays");
+      grad_out = out[py::int_(0)];
+      hess_out = out[py::int_(1)];
+    }
+    std::vector<const FloatArray*> reads = operands;
+    reads.push_back(&weights);
+    FloatArray grad = output_array(grad_out, input_.shape, dtype, reads, nullptr);
+    reads.push_back(&grad);  // hess may not overlap grad either
+    FloatArray hess = output_array(hess_out, input_.shape, dtype, reads, nullptr);
+    const size_t axis = class_axis_of(input_.shape);
+    const RowLayout g(grad, axis), h(hess, axis);
+    const ConstView weight_view = weights.present() ? weights.view() : ConstView{};
+    {
+      py::gil_scoped_release release;  // pure C++ over buffers this call keeps alive
+      class_loss_grad_hess(call_, weight_view, hess_floor, view(grad, g), view(hess, h));
+    }
+    return py::make_tuple(grad.finish(), hess.finish());
+  }
+
  private:
   static MutableRowView view(FloatArray& a, const RowLayout& layout) {
     return MutableRowView{MutableView{a.array.mutable_data(), layout.row_strides.data()}, layout.class_stride};
@@ -173,6 +208,21 @@ void register_class_losses(py::module_& m) {
                                                            py::arg("alpha") = py::none(),
                                                            py::arg("reduction") = Reduction::kMean,
                                                            py::arg("options") = ClassLossOptions{});
+
+  m.def(
+      "class_grad_hess",
+      [](ClassLoss loss, const py::handle& input, const py::handle& target, const py::handle& weight,
+         const py::handle& alpha, const ClassLossOptions& options, const py::handle& sample_weight, double hess_floor,
+         const py::handle& out) {
+        return ClassPrepared(loss, input, target, weight, alpha, Reduction::kNone, options)
+            .grad_hess(sample_weight, hess_floor, out);
+      },
+      py::arg("loss"), py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
+      py::arg("alpha") = py::none(), py::arg("options") = ClassLossOptions{}, py::arg("sample_weight") = py::none(),
+      py::arg("hess_floor") = 0.0, py::arg("out") = py::none(),
+      "(grad, hess) per row and class in one pass (class-index cross_entropy and softmax_focal_loss): "
+      "sample_weight * d loss / d input and sample_weight * max(d2 loss / d input2, hess_floor), the Hessian's "
+      "diagonal; out = (grad, hess) to write into.");
 }
 
 }  // namespace bindings

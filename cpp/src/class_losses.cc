@@ -3,6 +3,7 @@
 // compute. The input's class axis is the row; the other dimensions are the row dimensions.
 #include "fastloss/class_losses.hpp"
 
+#include <stdexcept>
 #include <vector>
 
 #include "dispatch_table.hpp"
@@ -42,8 +43,10 @@ class ClassLossRun {
   }
 
   // One pass: the row losses when want_loss (returned summed; written to loss_out when
-  // present), the gradient when grad is present, scaled per row by grad_output or `scale`.
-  double run(bool want_loss, MutableRowView grad, ConstView grad_output, double scale, MutableView loss_out) {
+  // present), the gradient when grad is present, scaled per row by grad_output or `scale`,
+  // and with it the Hessian's diagonal when hess is present (floored at hess_floor).
+  double run(bool want_loss, MutableRowView grad, ConstView grad_output, double scale, MutableView loss_out,
+             MutableRowView hess = {}, double hess_floor = 0.0) {
     rows::Pass pass;
     pass.shape = call_.shape;
     pass.in[0] = call_.input;
@@ -56,11 +59,13 @@ class ClassLossRun {
       pass.index_dtype = call_.index_dtype;
     }
     pass.out[0] = grad;
+    pass.out[1] = hess;
     pass.grad_output = grad_output;
     pass.scale = scale;
     pass.loss_out = loss_out;
     pass.scratch_doubles = kernel_abi::class_scratch_doubles(call_.shape.length);
     options_.want_loss = want_loss;
+    options_.hess_floor = hess_floor;
     const kernel_abi::ClassKernels<T>& k = dispatch::for_type<T>(dispatch::class_kernels());
     return rows::run<T>(pass, [&](const kernel_abi::RowBlock<T>& block) { k.losses(block, options_); });
   }
@@ -157,6 +162,15 @@ double class_loss_forward_backward(const ClassLossCall& call, Reduction reductio
     const bool none = reduction == Reduction::kNone;
     const double total = run.run(true, grad_input, {}, 1.0 / denominator, none ? loss_out : MutableView{});
     return none ? 0.0 : total / denominator;
+  });
+}
+
+void class_loss_grad_hess(const ClassLossCall& call, ConstView sample_weight, double hess_floor, MutableRowView grad,
+                          MutableRowView hess) {
+  if (call.probability_targets() || call.loss == ClassLoss::kNllLoss)
+    throw std::invalid_argument("class_loss_grad_hess takes class-index cross_entropy and softmax_focal_loss");
+  with_dtype(call.dtype, [&](auto zero) {
+    return ClassLossRun<decltype(zero)>(call).run(false, grad, sample_weight, 1.0, {}, hess, hess_floor);
   });
 }
 

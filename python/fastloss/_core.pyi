@@ -216,6 +216,17 @@ def class_loss_with_grad(
     options: ClassLossOptions = ...,
     out: _Float | None = None,
 ) -> tuple[_Loss, ...]: ...
+def class_grad_hess(
+    loss: ClassLoss,
+    input: _Float,
+    target: _Index,
+    weight: _Float | None = None,
+    alpha: _Float | None = None,
+    options: ClassLossOptions = ...,
+    sample_weight: _Float | None = None,
+    hess_floor: float = 0.0,
+    out: tuple[_Float, _Float] | None = None,
+) -> tuple[_Float, _Float]: ...
 
 # --- row-wise losses (register_row_losses.cc) ---------------------------------------------
 

@@ -25,7 +25,20 @@ huber_loss                          delta=1.0                                 1 
 smooth_l1_loss                      beta=1.0                                  1 / beta inside, 0 outside
 poisson_nll_loss                    log_input=True, full, eps=1e-8            exp(x) (or y / (x + eps)^2)
 soft_margin_loss                    (labels +-1)                              y^2 p (1 - p), p = sigmoid(y x)
+cross_entropy                       weight (C,), label_smoothing              A p_j (1 - p_j), A = sum_c v_c
+softmax_focal_loss                  alpha (C,) or real, gamma=2.0, weight     exact diagonal; see the docs
 =================================== ========================================= ================================
+
+The multiclass objectives take (N, C) margins and (N,) class indices (float labels from a
+library must be whole numbers) and return (N, C) arrays: the gradient ``A p - v`` with
+``v_c = w_t (1 - e) [c == t] + w_c e / C`` (torch's per-sample cross-entropy with class
+weights ``w`` and ``label_smoothing`` e, summed over classes, no mean) and the diagonal of
+the Hessian. The focal loss ``-A (1 - p_t)^gamma log p_t`` (``A = w_t alpha_t``) has gradient
+``G ([j == t] - p_j)`` with ``G`` its derivative in ``log p_t``, and Hessian diagonal
+``H ([j == t] - p_j)^2 - G p_j (1 - p_j)``, ``H = d G / d log p_t``; it is negative in places
+for ``gamma > 0``. A sample weight multiplies the row. XGBoost's ``multi:softprob`` uses
+``2 p (1 - p)`` and LightGBM's ``multiclass`` ``C / (C - 1) p (1 - p)``: scale the Hessian by
+that factor to reproduce their trees exactly (the tests do).
 
 Options are the fastloss (torch) loss's own, checked with its messages. Where the true
 Hessian is zero or negative (Huber and smooth L1 outside their quadratic zone, the focal loss
@@ -53,15 +66,18 @@ from . import _checks, _core, _families
 from . import functional as _functional
 from ._declare import DECLARATIONS
 
-__all__ = ["OBJECTIVES", "DEFAULT_HESS_FLOOR", "grad_hess", "xgboost", "xgboost_metric", "lightgbm",
+__all__ = ["OBJECTIVES", "MULTICLASS", "DEFAULT_HESS_FLOOR", "grad_hess", "xgboost", "xgboost_metric", "lightgbm",
            "lightgbm_metric", "catboost"]
 
 DEFAULT_HESS_FLOOR = 1e-16
 """XGBoost's floor of its built-in ``binary:logistic`` Hessian."""
 
+MULTICLASS: Tuple[str, ...] = ("cross_entropy", "softmax_focal_loss")
+"""The objectives over (N, C) margins with class-index labels."""
+
 OBJECTIVES: Tuple[str, ...] = tuple(
     name for name, decl in DECLARATIONS.items()
-    if isinstance(decl.family, _families.Elementwise) and _core.elementwise_has_hessian(decl.family.loss))
+    if isinstance(decl.family, _families.Elementwise) and _core.elementwise_has_hessian(decl.family.loss)) + MULTICLASS
 """The losses :func:`grad_hess` and the adapters take."""
 
 _check_real_floor = _checks.real_where("hess_floor", _checks.is_finite_non_negative,
@@ -92,8 +108,10 @@ class Objective:
             raise ValueError(f"fastloss.objectives has no objective {loss!r}; it has {', '.join(OBJECTIVES)}")
         self.loss = loss
         self.hess_floor = _check_floor(hess_floor)
+        self.multiclass = loss in MULTICLASS
         self._core_loss = decl.family.loss
-        aux_name = decl.family.aux
+        # The array option: pos_weight of an elementwise loss, the (C,) class weight of a multiclass one.
+        aux_name = "weight" if self.multiclass else decl.family.aux
         self._aux = options.pop(aux_name, None) if aux_name else None
         params = {p.name: p for p in decl.options}
         unknown = sorted(set(options) - set(params))
@@ -104,8 +122,16 @@ class Objective:
         # Declared options always have a checker and a core field.
         self._core_options: Dict[str, Any] = {str(p.core): p.check(chosen[name])  # type: ignore[misc]
                                               for name, p in params.items()}
-        self._options = _core.ElementwiseOptions(**self._core_options)
+        # softmax_focal_loss's alpha: a (C,) array is an operand, a number (or None: 1) an option.
+        alpha = self._core_options.pop("alpha", None) if self.multiclass else None
+        self._alpha = alpha if isinstance(alpha, np.ndarray) else None
+        if alpha is not None and self._alpha is None:
+            self._core_options["alpha"] = alpha
+        self._options = self._core_options_object()
         self.options = {**chosen, **({aux_name: self._aux} if self._aux is not None else {})}
+
+    def _core_options_object(self) -> Any:
+        return (_core.ClassLossOptions if self.multiclass else _core.ElementwiseOptions)(**self._core_options)
 
     # LightGBM and scikit-learn copy their parameters, this object included: the core's
     # options object does not pickle, so a copy rebuilds it from the checked values.
@@ -114,7 +140,7 @@ class Objective:
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._options = _core.ElementwiseOptions(**self._core_options)
+        self._options = self._core_options_object()
 
     def _aux_for(self, margin: Any) -> Any:
         aux = self._aux
@@ -127,8 +153,22 @@ class Objective:
 
     def __call__(self, margin: Any, label: Any, weight: Any = None,
                  out: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """(grad, hess); ``weight`` is the per-sample (per-row for multiclass) weight."""
+        if self.multiclass:
+            return _core.class_grad_hess(self._core_loss, margin, label, self._aux, self._alpha, self._options,
+                                         weight, self.hess_floor, out)
         return _core.elementwise_grad_hess(self._core_loss, margin, label, weight, self._aux_for(margin),
                                            self._options, self.hess_floor, out)
+
+    def library_arrays(self, margin: Any, label: Any, weight: Any) -> Tuple[np.ndarray, Any, Any]:
+        """A library's margins, float labels and weights (None or empty: none) as the core takes
+        them: labels and weights of the margins' dtype and shape, or for multiclass (N, C)
+        margins, (N,) int64 class indices and (N,) weights."""
+        margin = np.asarray(margin)
+        if not self.multiclass:
+            return margin, _as_dtype(label, margin), _as_dtype(weight, margin)
+        rows = margin[..., 0] if margin.ndim > 0 else margin
+        return margin, _class_indices(label, rows.shape), _as_dtype(weight, rows)
 
     def mean_loss(self, margin: np.ndarray, label: Any, weight: Optional[np.ndarray] = None) -> float:
         """The loss averaged over the samples (weighted by ``weight``), summed in float64."""
@@ -140,18 +180,29 @@ class Objective:
 
 
 def grad_hess(loss: str, margin: np.ndarray, label: np.ndarray, *, weight: Optional[np.ndarray] = None,
-              out: Optional[Tuple[np.ndarray, np.ndarray]] = None, hess_floor: Optional[float] = DEFAULT_HESS_FLOOR,
-              **options: Any) -> Tuple[np.ndarray, np.ndarray]:
+              sample_weight: Optional[np.ndarray] = None, out: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+              hess_floor: Optional[float] = DEFAULT_HESS_FLOOR, **options: Any) -> Tuple[np.ndarray, np.ndarray]:
     """``(grad, hess)`` of ``loss`` with respect to ``margin``, per element, in one pass.
 
     ``grad = w * d loss / d margin`` and ``hess = w * max(d^2 loss / d margin^2, hess_floor)``
-    with ``w = weight`` (1 without); ``hess_floor=None`` gives the true Hessian. ``margin`` is float32 or float64; ``label`` (and
-    ``weight``) of its dtype; ``label`` has ``margin``'s shape or broadcasts to it as the loss
-    allows. ``out=(grad, hess)``: two writeable arrays of the result's shape and dtype, reused
-    (they may not overlap the operands or each other). ``options`` are the loss's own (the
-    table in :mod:`fastloss.objectives`).
+    with ``w`` the sample weight (1 without); ``hess_floor=None`` gives the true Hessian.
+    ``margin`` is float32 or float64; ``label`` (and ``weight``) of its dtype; ``label`` has
+    ``margin``'s shape or broadcasts to it as the loss allows. ``out=(grad, hess)``: two
+    writeable arrays of the result's shape and dtype, reused (they may not overlap the
+    operands or each other). ``options`` are the loss's own (the table in
+    :mod:`fastloss.objectives`).
+
+    Elementwise losses: ``weight`` (or ``sample_weight``, the same) is per element.
+    Multiclass (``cross_entropy``, ``softmax_focal_loss``): ``margin`` is (N, C), ``label``
+    (N,) int64/int32/uint8 class indices, ``weight`` the loss's own (C,) class weights and
+    ``sample_weight`` (N,) per-row weights; ``hess`` is the Hessian's diagonal.
     """
-    return Objective(loss, hess_floor, **options)(margin, label, weight, out)
+    objective = Objective(loss, hess_floor, **({"weight": weight} if loss in MULTICLASS else {}), **options)
+    if loss not in MULTICLASS:
+        if weight is not None and sample_weight is not None:
+            raise TypeError(f"the {loss} objective takes weight or sample_weight (the same per-element weight), not both")
+        sample_weight = weight if sample_weight is None else sample_weight
+    return objective(margin, label, sample_weight, out)
 
 
 class _Buffers:
@@ -179,6 +230,20 @@ def _as_dtype(values: Any, like: np.ndarray) -> Optional[np.ndarray]:
     return array.astype(like.dtype, copy=False).reshape(like.shape)
 
 
+def _class_indices(label: Any, shape: Tuple[int, ...]) -> np.ndarray:
+    """A library's float class labels as int64 indices of ``shape``; ValueError for a label
+    that is not a whole number (the core checks the range)."""
+    values = np.asarray(label)
+    if values.dtype.kind in "iub":
+        return values.reshape(shape)
+    indices = values.astype(np.int64).reshape(shape)
+    wrong = np.flatnonzero(indices.ravel() != values.ravel())
+    if wrong.size:
+        raise ValueError(f"multiclass labels must be class indices 0, 1, ..., C - 1; label "
+                         f"{values.ravel()[wrong[0]]!r} at {int(wrong[0])} is not")
+    return indices
+
+
 class XGBoostObjective:
     """``obj=`` of ``xgboost.train`` (``(predt, dtrain) -> (grad, hess)``, weights from the
     DMatrix) and ``objective=`` of the scikit-learn API (``(y_true, y_pred)``)."""
@@ -193,8 +258,7 @@ class XGBoostObjective:
             margin, label, weight = first, second.get_label(), second.get_weight()
         else:
             label, margin, weight = first, second, sample_weight
-        margin = np.asarray(margin)
-        return self._buffers.run(self.objective, margin, _as_dtype(label, margin), _as_dtype(weight, margin))
+        return self._buffers.run(self.objective, *self.objective.library_arrays(margin, label, weight))
 
 
 def xgboost(loss: str, *, hess_floor: Optional[float] = DEFAULT_HESS_FLOOR, **options: Any) -> XGBoostObjective:
@@ -212,9 +276,7 @@ def xgboost_metric(loss: str, **options: Any) -> Any:
     objective = Objective(loss, **options)
 
     def metric(predt: np.ndarray, dmatrix: Any) -> Tuple[str, float]:
-        margin = np.asarray(predt)
-        return loss, objective.mean_loss(margin, _as_dtype(dmatrix.get_label(), margin),
-                                         _as_dtype(dmatrix.get_weight(), margin))
+        return loss, objective.mean_loss(*objective.library_arrays(predt, dmatrix.get_label(), dmatrix.get_weight()))
 
     return metric
 
@@ -234,8 +296,7 @@ class LightGBMObjective:
             margin, label, weight = first, second.get_label(), second.get_weight()
         else:
             label, margin = first, second
-        margin = np.asarray(margin)
-        return self._buffers.run(self.objective, margin, _as_dtype(label, margin), _as_dtype(weight, margin))
+        return self._buffers.run(self.objective, *self.objective.library_arrays(margin, label, weight))
 
 
 def lightgbm(loss: str, *, hess_floor: Optional[float] = DEFAULT_HESS_FLOOR, **options: Any) -> LightGBMObjective:
@@ -260,15 +321,16 @@ def lightgbm_metric(loss: str, **options: Any) -> Any:
             margin, label, weight = first, second.get_label(), second.get_weight()
         else:
             label, margin = first, second
-        margin = np.asarray(margin)
-        return loss, objective.mean_loss(margin, _as_dtype(label, margin), _as_dtype(weight, margin)), False
+        return loss, objective.mean_loss(*objective.library_arrays(margin, label, weight)), False
 
     return metric
 
 
 class CatBoostObjective:
     """``loss_function=`` of CatBoost: ``calc_ders_range(approxes, targets, weights)`` returns
-    the pairs ``(-grad, -hess)`` of the whole range from one call (CatBoost maximises)."""
+    the pairs ``(-grad, -hess)`` of the whole range from one call (CatBoost maximises);
+    ``calc_ders_multi(approxes, target, weight)``, its multiclass interface, is called by
+    CatBoost once per object and returns ``(-grad, -diag(hess))`` of that object's C margins."""
 
     def __init__(self, objective: Objective) -> None:
         self.objective = objective
@@ -280,6 +342,12 @@ class CatBoostObjective:
         np.negative(grad, out=ders[:, 0])
         np.negative(hess, out=ders[:, 1])
         return ders
+
+    def calc_ders_multi(self, approxes: Any, target: Any, weight: Any) -> Tuple[np.ndarray, np.ndarray]:
+        margin = np.asarray(approxes, dtype=np.float64)
+        grad, hess = self.objective(margin, _class_indices(target, ()),
+                                    None if weight is None else np.asarray(weight, dtype=np.float64))
+        return -grad, -np.diag(hess)
 
 
 def catboost(loss: str, *, hess_floor: Optional[float] = DEFAULT_HESS_FLOOR, **options: Any) -> CatBoostObjective:

@@ -1,5 +1,5 @@
-// The gradient-boosting objectives' one-pass gradient and Hessian (elementwise_grad_hess) on
-// every supported SIMD target: against a long-double reference of the second derivative
+// The gradient-boosting objectives' one-pass gradient and Hessian (elementwise_grad_hess, and
+// class_loss_grad_hess for the multiclass ones) on every supported SIMD target: against a long-double reference of the second derivative
 // (written in another algebraic form than the kernels'), bitwise against the backward pass's
 // gradient, across sizes around the vector widths, unaligned and strided arrays, weights,
 // the Hessian floor, margins of any magnitude and NaN.
@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "fastloss/class_losses.hpp"
 #include "fastloss/elementwise.hpp"
 #include "per_target.hpp"
 
@@ -264,5 +265,217 @@ TEST_P(ObjectiveTest, LossesWithoutAHessianAreRefused) {
 }
 
 FASTLOSS_INSTANTIATE_PER_TARGET(ObjectiveTest);
+
+// --- multiclass: class_loss_grad_hess -------------------------------------------------------
+
+using fastloss::ClassLoss;
+using fastloss::ClassLossCall;
+using fastloss::MutableRowView;
+using fastloss::RowShape;
+using fastloss::RowView;
+
+struct ClassCase {
+  ClassLoss loss;
+  double label_smoothing;
+  double gamma;
+  bool class_weights;
+  bool per_class_alpha;
+};
+
+// One row's Hessian diagonal in long double, by the chain rule on l(L), L = log p_t = x_t - lse:
+// d^2 l / dx_j^2 = l''(L) ([j == t] - p_j)^2 - l'(L) p_j (1 - p_j), with the focal factor
+// m = (1 - p)^gamma differentiated by the power rule (another form than the kernel's); for
+// cross_entropy with label smoothing, sum_c v_c p_j (1 - p_j).
+std::vector<long double> class_hess_reference(const ClassCase& c, const long double* x, int64_t C, int64_t t,
+                                              const std::vector<long double>& w, long double alpha_t) {
+  long double max = x[0];
+  for (int64_t j = 1; j < C; ++j) max = std::max(max, x[j]);
+  long double sum = 0;
+  for (int64_t j = 0; j < C; ++j) sum += std::exp(x[j] - max);
+  std::vector<long double> p(static_cast<size_t>(C)), h(static_cast<size_t>(C));
+  for (int64_t j = 0; j < C; ++j) p[j] = std::exp(x[j] - max) / sum;
+  if (c.loss == ClassLoss::kCrossEntropy) {
+    long double mass = (1 - c.label_smoothing) * w[t];
+    for (int64_t j = 0; j < C; ++j) mass += c.label_smoothing / C * w[j];
+    for (int64_t j = 0; j < C; ++j) h[j] = mass * p[j] * (1 - p[j]);
+    return h;
+  }
+  const long double g = c.gamma, pt = p[t], q = 1 - pt, L = std::log(pt), A = w[t] * alpha_t;
+  const long double m = std::pow(q, g), dm = -g * pt * std::pow(q, g - 1);
+  const long double d2m = g * (g - 1) * pt * pt * std::pow(q, g - 2) - g * pt * std::pow(q, g - 1);
+  const long double d1 = -A * (dm * L + m), d2 = -A * (d2m * L + 2 * dm);
+  for (int64_t j = 0; j < C; ++j) {
+    const long double d = (j == t ? 1 : 0) - p[j];
+    h[j] = d2 * d * d - d1 * p[j] * (1 - p[j]);
+  }
+  return h;
+}
+
+template <class T>
+struct ClassProblem {
+  int64_t rows, classes;
+  std::vector<T> x, w, alpha, sample_weight;
+  std::vector<int64_t> target;
+  std::vector<int64_t> row_extent, row_stride, unit;
+  ClassLossCall call;
+
+  ClassProblem(const ClassCase& c, int64_t n, int64_t C, unsigned seed) : rows(n), classes(C) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<double> logit(0.0, 4.0);
+    std::uniform_real_distribution<double> pos(0.2, 2.0);
+    for (int64_t i = 0; i < n * C; ++i) x.push_back(static_cast<T>(logit(rng)));
+    for (int64_t i = 0; i < C; ++i) {
+      w.push_back(static_cast<T>(pos(rng)));
+      alpha.push_back(static_cast<T>(pos(rng)));
+    }
+    for (int64_t r = 0; r < n; ++r) {
+      target.push_back(r % 11 == 5 ? -100 : static_cast<int64_t>(rng() % static_cast<unsigned>(C)));
+      sample_weight.push_back(static_cast<T>(pos(rng)));
+    }
+    row_extent = {n};
+    row_stride = {C};
+    unit = {1};
+    call.loss = c.loss;
+    call.dtype = dtype_of<T>();
+    call.shape = RowShape{Shape{1, row_extent.data()}, C};
+    call.input = RowView{ConstView{x.data(), row_stride.data()}, 1};
+    call.index_target = ConstView{target.data(), unit.data()};
+    if (c.class_weights) call.weight = w.data();
+    if (c.per_class_alpha) call.alpha = alpha.data();
+    call.options.label_smoothing = c.label_smoothing;
+    call.options.gamma = c.gamma;
+    call.options.alpha = 0.75;
+  }
+
+  MutableRowView rows_of(std::vector<T>& v, const int64_t* stride, int64_t elem_stride) const {
+    return MutableRowView{MutableView{v.data(), stride}, elem_stride};
+  }
+};
+
+std::vector<ClassCase> class_cases() {
+  return {{ClassLoss::kCrossEntropy, 0.0, 0.0, false, false},  {ClassLoss::kCrossEntropy, 0.1, 0.0, true, false},
+          {ClassLoss::kSoftmaxFocal, 0.0, 2.0, false, false},  {ClassLoss::kSoftmaxFocal, 0.0, 0.5, true, true},
+          {ClassLoss::kSoftmaxFocal, 0.0, 0.0, false, false},  {ClassLoss::kSoftmaxFocal, 0.0, 3.5, true, false}};
+}
+
+template <class T>
+void check_class_case(const ClassCase& c, int64_t n, int64_t C) {
+  ClassProblem<T> p(c, n, C, static_cast<unsigned>(n * 31 + C));
+  std::vector<T> grad(static_cast<size_t>(n * C + 1)), hess(grad.size()), backward(grad.size());
+  fastloss::class_loss_grad_hess(p.call, ConstView{p.sample_weight.data(), p.unit.data()},
+                                 -std::numeric_limits<double>::infinity(), p.rows_of(grad, p.row_stride.data(), 1),
+                                 p.rows_of(hess, p.row_stride.data(), 1));
+  fastloss::class_loss_backward(p.call, fastloss::Reduction::kNone, ConstView{p.sample_weight.data(), p.unit.data()},
+                                1.0, p.rows_of(backward, p.row_stride.data(), 1));
+  std::vector<long double> w(static_cast<size_t>(C), 1.0L), row(static_cast<size_t>(C));
+  if (c.class_weights)
+    for (int64_t j = 0; j < C; ++j) w[j] = p.w[j];
+  for (int64_t r = 0; r < n; ++r) {
+    const int64_t t = p.target[r];
+    for (int64_t j = 0; j < C; ++j) row[j] = p.x[r * C + j];
+    std::vector<long double> ref(static_cast<size_t>(C), 0.0L);
+    if (t >= 0) ref = class_hess_reference(c, row.data(), C, t, w, c.per_class_alpha ? p.alpha[t] : 0.75L);
+    long double scale = 0;  // the focal Hessian cancels: measure against the row's largest term
+    for (int64_t j = 0; j < C; ++j) scale = std::max(scale, std::fabs(ref[j]));
+    for (int64_t j = 0; j < C; ++j) {
+      const size_t i = static_cast<size_t>(r * C + j);
+      const long double expected = p.sample_weight[r] * ref[j];
+      EXPECT_LE(std::fabs(expected - hess[i]), tolerance<T>() * std::max(1.0L, p.sample_weight[r] * scale))
+          << "hess row " << r << " class " << j << " (target " << t << "): expected " << static_cast<double>(expected)
+          << " got " << hess[i];
+      EXPECT_EQ(std::memcmp(&grad[i], &backward[i], sizeof(T)), 0) << "grad at " << i << " differs from backward's";
+    }
+  }
+  EXPECT_EQ(hess[static_cast<size_t>(n * C)], T(0)) << "wrote past the end";
+}
+
+class MulticlassObjectiveTest : public fastloss_test::PerTarget {};
+
+TEST_P(MulticlassObjectiveTest, MatchesLongDoubleReferenceAndTheBackwardGradient) {
+  // 3 to 64 classes run the transposed tiles, 65 and more the row kernel.
+  for (const ClassCase& c : class_cases()) {
+    SCOPED_TRACE(static_cast<int>(c.loss) * 100 + static_cast<int>(c.gamma * 10));
+    for (int64_t C : {2, 3, 10, 64, 65, 300}) {
+      for (int64_t n : {1, 17, 40}) {
+        check_class_case<float>(c, n, C);
+        check_class_case<double>(c, n, C);
+      }
+    }
+  }
+}
+
+template <class T>
+void check_class_extremes(ClassLoss loss, int64_t C) {
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  // Rows: confidently right, confidently wrong, ties of huge logits, -1e30 and 1e30, one NaN.
+  const int64_t n = 5;
+  std::vector<T> x(static_cast<size_t>(n * C), T(0));
+  x[0 * C + 0] = T(1e30);
+  x[1 * C + 1] = T(1e30);
+  for (int64_t j = 0; j < C; ++j) x[2 * C + j] = T(1e30);
+  // (Not -big and big: log p_t = -inf, where softmax_focal_loss's gradient is NaN as torch's
+  // autograd of its definition.)
+  x[3 * C + 0] = T(-1e30);
+  x[3 * C + 1] = T(1e30);
+  x[4 * C + 1] = nan;
+  std::vector<int64_t> target = {0, 0, 1, 0, 0};
+  const int64_t extent = n, unit = 1;
+  ClassLossCall call;
+  call.loss = loss;
+  call.dtype = dtype_of<T>();
+  call.shape = RowShape{Shape{1, &extent}, C};
+  call.input = RowView{ConstView{x.data(), &C}, 1};
+  call.index_target = ConstView{target.data(), &unit};
+  std::vector<T> grad(x.size()), hess(x.size());
+  fastloss::class_loss_grad_hess(call, ConstView{}, 1e-16, MutableRowView{MutableView{grad.data(), &C}, 1},
+                                 MutableRowView{MutableView{hess.data(), &C}, 1});
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t j = 0; j < C; ++j) {
+      const size_t i = static_cast<size_t>(r * C + j);
+      const bool nan_row = r == 4;
+      EXPECT_EQ(std::isnan(hess[i]), nan_row) << "hess row " << r << " class " << j << ": " << hess[i];
+      EXPECT_EQ(std::isnan(grad[i]), nan_row) << "grad row " << r << " class " << j << ": " << grad[i];
+      if (!nan_row) {
+        EXPECT_TRUE(std::isfinite(hess[i])) << "row " << r << " class " << j;
+        EXPECT_GE(hess[i], static_cast<T>(1e-16)) << "the floor, row " << r << " class " << j;
+      }
+    }
+  }
+}
+
+TEST_P(MulticlassObjectiveTest, HugeMarginsStayFiniteAndNaNComesOnlyFromNaN) {
+  for (ClassLoss loss : {ClassLoss::kCrossEntropy, ClassLoss::kSoftmaxFocal}) {
+    for (int64_t C : {3, 100}) {
+      check_class_extremes<float>(loss, C);
+      check_class_extremes<double>(loss, C);
+    }
+  }
+}
+
+TEST_P(MulticlassObjectiveTest, StridedOutputsMatchContiguousAndNllLossIsRefused) {
+  const ClassCase c{ClassLoss::kSoftmaxFocal, 0.0, 2.0, true, false};
+  for (int64_t C : {10, 70}) {
+    ClassProblem<double> p(c, 9, C, 3);
+    std::vector<double> grad(static_cast<size_t>(9 * C)), hess(grad.size());
+    // Class-major outputs: row stride 1, class stride 9.
+    std::vector<double> grad_t(grad.size(), -7.0), hess_t(grad.size(), -7.0);
+    const int64_t one = 1;
+    fastloss::class_loss_grad_hess(p.call, ConstView{}, 0.0, p.rows_of(grad, p.row_stride.data(), 1),
+                                   p.rows_of(hess, p.row_stride.data(), 1));
+    fastloss::class_loss_grad_hess(p.call, ConstView{}, 0.0, p.rows_of(grad_t, &one, 9), p.rows_of(hess_t, &one, 9));
+    for (int64_t r = 0; r < 9; ++r) {
+      for (int64_t j = 0; j < C; ++j) {
+        EXPECT_EQ(grad[r * C + j], grad_t[j * 9 + r]);
+        EXPECT_EQ(hess[r * C + j], hess_t[j * 9 + r]);
+      }
+    }
+  }
+  ClassProblem<double> p(c, 2, 3, 5);
+  p.call.loss = ClassLoss::kNllLoss;
+  EXPECT_THROW(fastloss::class_loss_grad_hess(p.call, ConstView{}, 0.0, MutableRowView{}, MutableRowView{}),
+               std::invalid_argument);
+}
+
+FASTLOSS_INSTANTIATE_PER_TARGET(MulticlassObjectiveTest);
 
 }  // namespace

@@ -90,4 +90,12 @@ void class_loss_backward(const ClassLossCall& call, Reduction reduction, ConstVi
 double class_loss_forward_backward(const ClassLossCall& call, Reduction reduction, MutableRowView grad_input,
                                    MutableView loss_out);
 
+// The gradient-boosting objective of class-index cross_entropy or softmax_focal_loss, per
+// row and class (no reduction): grad = w d loss / d x and hess = w max(d^2 loss / d x^2,
+// hess_floor) (the diagonal of the Hessian), w the row's sample_weight (a per-row operand;
+// 1 when absent). One pass over the rows; ignored rows get zeros. The floor passes NaN.
+// std::invalid_argument for nll_loss or probability targets.
+void class_loss_grad_hess(const ClassLossCall& call, ConstView sample_weight, double hess_floor, MutableRowView grad,
+                          MutableRowView hess);
+
 }  // namespace fastloss

@@ -10,6 +10,7 @@
 
 #include "kernels/families.hpp"
 #include "kernels/lane_max.hpp"
+#include "kernels/loss_helpers.hpp"
 #include "kernels/math.hpp"
 
 namespace fastloss {
@@ -288,24 +289,58 @@ inline void stream_fence() {
 #endif
 }
 
-// softmax_focal_loss's factors: loss = A (1 - p)^gamma (-log p), A = w_t alpha_t, p = p_t, and
-// G = d loss / d log p_t = A (gamma (1 - p)^(gamma - 1) p log p - (1 - p)^gamma).
+// softmax_focal_loss's factors: loss = A (1 - p)^gamma (-log p), A = w_t alpha_t, p = p_t,
+// G = d loss / d log p_t = A (gamma (1 - p)^(gamma - 1) p log p - (1 - p)^gamma) (slope) and,
+// for the Hessian, H = d G / d log p_t (curvature) with q = 1 - p:
+// A gamma p q^(gamma - 1) [(2 + log p) - (gamma - 1) p log(p) / q].
 struct FocalTerms {
   double loss;
   double slope;
+  double curvature;
 };
 
 // 1 - p is -expm1(log p), exact for p near 1; the (1 - p)^(gamma - 1) term is 0 at gamma = 0
 // and at p = 1 (its limit), so gamma = 0 and alpha = 1 give cross_entropy bit for bit.
+// H multiplies (1 - p_t)^2 or p_j^2 <= q^2 in the Hessian, so where q = 0 (and where p = 0)
+// the product's limit is 0 and so is the curvature. q is otherwise at least about 2^-53
+// (log p_t comes from a log-sum-exp whose sum is >= 1), so q^(gamma - 1) stays finite. (The
+// slope is NaN where log p_t = -inf, as torch's autograd of the definition: a margin near the
+// float64 range's ends.) The curvature costs no transcendental function of its own.
 FASTLOSS_INLINE FocalTerms focal_terms(double nll, double amplitude, double gamma) {
   const double log_p = -nll;
   const double one_minus_p = -math::expm1(log_p);
   const double modulation = gamma == 0.0 ? 1.0 : math::exp(gamma * math::log(one_minus_p));
-  const double slope = gamma == 0.0 || one_minus_p == 0.0
-                           ? 0.0
-                           : gamma * math::exp((gamma - 1.0) * math::log(one_minus_p)) * math::exp(log_p) * log_p;
-  return FocalTerms{amplitude * modulation * nll, amplitude * (slope - modulation)};
+  if (gamma == 0.0 || one_minus_p == 0.0)
+    return FocalTerms{amplitude * modulation * nll, amplitude * (0.0 - modulation), 0.0};
+  const double power = math::exp((gamma - 1.0) * math::log(one_minus_p));  // q^(gamma - 1)
+  const double p = math::exp(log_p);
+  const double slope = gamma * power * p * log_p;
+  const double curvature =
+      p == 0.0 ? 0.0 : amplitude * gamma * p * power * ((2.0 + log_p) - (gamma - 1.0) * p * (log_p / one_minus_p));
+  return FocalTerms{amplitude * modulation * nll, amplitude * (slope - modulation), curvature};
 }
+
+// The Hessian's diagonal of a class-index row (cross_entropy, softmax_focal_loss) with
+// gradient G ([j == t] - p_j) in log p_t = x_t - lse (cross_entropy: p_coef p_j - v_j):
+// d^2 loss / d x_j^2 = curvature ([j == t] - p_j)^2 + p_coef p_j (1 - p_j), with
+// p_coef = -G (cross_entropy: its gradient's p_scale) and curvature = d G / d log p_t
+// (0 for cross_entropy, linear in x). Unscaled: the caller multiplies by the row's scale.
+struct HessTerms {
+  double p_coef;
+  double curvature;
+
+  // Class j != t: p (curvature p + p_coef (1 - p)), floored, in T (vector loops).
+  template <class T>
+  static FASTLOSS_INLINE T other(T p, T curvature, T p_coef, T floor) {
+    return loss_helpers::clamp_min(p * (curvature * p + p_coef * (T(1) - p)), floor);
+  }
+
+  // Class t, from nll = -log p_t in float64: 1 - p_t as -expm1(log p_t), exact near p_t = 1.
+  double target(double nll, double floor) const {
+    const double one_minus_p = -math::expm1(-nll);
+    return loss_helpers::clamp_min(one_minus_p * (curvature * one_minus_p + p_coef * math::exp(-nll)), floor);
+  }
+};
 
 // Rows of at most kSmallClasses classes with class-index targets (cross_entropy,
 // softmax_focal_loss) run
@@ -322,6 +357,7 @@ template <class T>
 struct ClassTile {
   T x[kSmallClasses][kTileRows];
   T e[kSmallClasses][kTileRows];  // exp(x - shift), when a gradient is wanted
+  T h[kSmallClasses][kTileRows];  // the Hessian's diagonal, when wanted
   T max[kTileRows];
   T shift[kTileRows];
   double log_sum[kTileRows];
@@ -374,7 +410,7 @@ class ClassRows {
       else if (o_.loss == ClassLoss::kNllLoss)
         b_.loss[r] = nll_row(b_.in[0][r], b_.index[r], grad, scale);
       else
-        b_.loss[r] = index_row(b_.in[0][r], b_.index[r], grad, scale);
+        b_.loss[r] = index_row(b_.in[0][r], b_.index[r], grad, b_.out[1] != nullptr ? b_.out[1][r] : nullptr, scale);
     }
     if (o_.loss == ClassLoss::kNllLoss && b_.out[0] != nullptr) stream_fence();
   }
@@ -406,9 +442,10 @@ class ClassRows {
   // With a gradient (and no smoothing term in the loss, which needs every x_c) the row is
   // read once: exp_row stores exp(x_c - chunk max) in the gradient row while it sums, and
   // to_grad rescales it in cache, one exp per element in all.
-  double index_row(const T* x, int64_t t, T* grad, double scale) const {
+  double index_row(const T* x, int64_t t, T* grad, T* hess, double scale) const {
     if (t == o_.options.ignore_index) {
       zero_row(grad);
+      zero_row(hess);
       return 0.0;
     }
     const double e = o_.options.label_smoothing;
@@ -427,13 +464,29 @@ class ClassRows {
       loss += Rows<T>::cross_entropy(x, classes_, lse, v, smoothing_loss, RowGrad{grad, terms.p_scale, scale});
     }
     if (grad != nullptr) grad[t] -= static_cast<T>(terms.t_step);
+    if (hess != nullptr) hess_row(x, t, lse, nll, terms.hess, hess, scale);
     return loss;
   }
 
-  // A class-index row's loss (without label smoothing's sum over classes) and its gradient
-  // out_j = p_scale p_j - scale beta w_j - t_step [j == t], from nll = -log p_t.
+  // The Hessian's diagonal of a class-index row (x is not the gradient row: grad_hess's
+  // outputs never overlap its input), one exp per element.
+  void hess_row(const T* x, int64_t t, const LogSumExp& lse, double nll, const HessTerms& terms, T* hess,
+                double scale) const {
+    const T max = static_cast<T>(lse.max), log_sum = static_cast<T>(lse.log_sum);
+    const T curvature = static_cast<T>(terms.curvature), p_coef = static_cast<T>(terms.p_coef);
+    const T floor = static_cast<T>(o_.hess_floor), s = static_cast<T>(scale);
+#pragma omp simd
+    for (int64_t c = 0; c < classes_; ++c)
+      hess[c] = s * HessTerms::other(math::exp((x[c] - max) - log_sum), curvature, p_coef, floor);
+    hess[t] = static_cast<T>(scale * terms.target(nll, o_.hess_floor));
+  }
+
+  // A class-index row's loss (without label smoothing's sum over classes), its gradient
+  // out_j = p_scale p_j - scale beta w_j - t_step [j == t], and its Hessian's terms (unscaled),
+  // from nll = -log p_t.
   struct IndexTerms {
     double loss, p_scale, t_step, beta;
+    HessTerms hess;
   };
 
   FASTLOSS_INLINE IndexTerms index_terms(double nll, int64_t t, double scale) const {
@@ -441,14 +494,14 @@ class ClassRows {
     if (o_.loss == ClassLoss::kSoftmaxFocal) {
       const FocalTerms f = focal_terms(nll, w * alpha_at(t), o_.options.gamma);
       // gradient scale G ([j == t] - p_j)
-      return IndexTerms{f.loss, -scale * f.slope, -scale * f.slope, 0.0};
+      return IndexTerms{f.loss, -scale * f.slope, -scale * f.slope, 0.0, HessTerms{-f.slope, f.curvature}};
     }
     // (1 - e) w_t nll + (e / C) sum_c w_c (lse - x_c); the gradient is
     // scale [((1 - e) w_t + (e / C) W) p_j - (e / C) w_j - (1 - e) w_t [j == t]].
     const double e = o_.options.label_smoothing;
     const double beta = e / static_cast<double>(classes_);
-    return IndexTerms{(1.0 - e) * w * nll, scale * ((1.0 - e) * w + beta * o_.weight_total), scale * (1.0 - e) * w,
-                      beta};
+    const double mass = (1.0 - e) * w + beta * o_.weight_total;
+    return IndexTerms{(1.0 - e) * w * nll, scale * mass, scale * (1.0 - e) * w, beta, HessTerms{mass, 0.0}};
   }
 
   // cross_entropy and softmax_focal_loss of rows r0 .. r0 + n of few classes (index_row's
@@ -470,6 +523,10 @@ class ClassRows {
     // as index_row's single-exp gradient).
     double p_scale[kTileRows] = {}, log_factor[kTileRows] = {};
     T v_scale[kTileRows] = {}, t_step[kTileRows] = {};
+    // With the Hessian: its row factors (HessTerms) and scale, and each row's nll, for
+    // element t (computed across the tile's rows at once, in float64).
+    const bool hess = b_.out[1] != nullptr;
+    double curvature[kTileRows] = {}, p_coef[kTileRows] = {}, hess_scale[kTileRows] = {}, nll_of[kTileRows] = {};
     for (int64_t r = 0; r < n; ++r) {
       const int64_t t = b_.index[r0 + r];
       if (t == o_.options.ignore_index) {
@@ -479,7 +536,8 @@ class ClassRows {
       const double log_sum = tile.log_sum[r];
       const double max = static_cast<double>(tile.max[r]);
       const double scale = grad ? b_.scale[r0 + r] : 0.0;
-      const IndexTerms terms = index_terms((max - static_cast<double>(tile.x[t][r])) + log_sum, t, scale);
+      const double nll = (max - static_cast<double>(tile.x[t][r])) + log_sum;
+      const IndexTerms terms = index_terms(nll, t, scale);
       double loss = terms.loss;
       if (o_.want_loss && terms.beta > 0.0)
         loss += terms.beta * smoothing_sum(tile, r, static_cast<T>(max), static_cast<T>(log_sum));
@@ -489,11 +547,24 @@ class ClassRows {
       log_factor[r] = (static_cast<double>(tile.shift[r]) - max) - log_sum;
       v_scale[r] = static_cast<T>(scale * terms.beta);
       t_step[r] = static_cast<T>(terms.t_step);
+      if (!hess) continue;
+      curvature[r] = terms.hess.curvature;
+      p_coef[r] = terms.hess.p_coef;
+      hess_scale[r] = scale;
+      nll_of[r] = nll;
     }
     if (!grad) return;
     T factor[kTileRows];
 #pragma omp simd
     for (int64_t r = 0; r < kTileRows; ++r) factor[r] = static_cast<T>(p_scale[r] * math::exp(log_factor[r]));
+    double target_hess[kTileRows];
+    if (hess) {
+      tile_hess(tile, log_factor, curvature, p_coef, hess_scale);
+      const double floor = o_.hess_floor;
+#pragma omp simd
+      for (int64_t r = 0; r < kTileRows; ++r)
+        target_hess[r] = hess_scale[r] * HessTerms{p_coef[r], curvature[r]}.target(nll_of[r], floor);
+    }
     // Label smoothing's -scale beta w_c term; without it the weights are not read (a NaN
     // weight of another class must not reach the row, as in index_row).
     const bool smoothing = o_.loss == ClassLoss::kCrossEntropy && o_.options.label_smoothing != 0.0;
@@ -505,12 +576,38 @@ class ClassRows {
     for (int64_t r = 0; r < n; ++r) {
       const int64_t t = b_.index[r0 + r];
       T* out = b_.out[0][r0 + r];
+      T* hess_out = hess ? b_.out[1][r0 + r] : nullptr;
       if (t == o_.options.ignore_index) {
         zero_row(out);
+        zero_row(hess_out);
         continue;
       }
       for (int64_t c = 0; c < C; ++c) out[c] = tile.e[c][r];
       out[t] -= t_step[r];
+      if (!hess) continue;
+      for (int64_t c = 0; c < C; ++c) hess_out[c] = tile.h[c][r];
+      hess_out[t] = static_cast<T>(target_hess[r]);
+    }
+  }
+
+  // tile.h = the Hessian's diagonal of every tile row from its kept exps (p_c = exp(x_c -
+  // shift) exp(log_factor)), as hess_row computes it but for the exp; element t is the
+  // caller's.
+  void tile_hess(ClassTile<T>& tile, const double* log_factor, const double* row_curvature, const double* row_p_coef,
+                 const double* row_scale) const {
+    T to_p[kTileRows], curvature[kTileRows], p_coef[kTileRows], scale[kTileRows];
+#pragma omp simd
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      to_p[r] = static_cast<T>(math::exp(log_factor[r]));
+      curvature[r] = static_cast<T>(row_curvature[r]);
+      p_coef[r] = static_cast<T>(row_p_coef[r]);
+      scale[r] = static_cast<T>(row_scale[r]);
+    }
+    const T floor = static_cast<T>(o_.hess_floor);
+    for (int64_t c = 0; c < classes_; ++c) {
+#pragma omp simd
+      for (int64_t r = 0; r < kTileRows; ++r)
+        tile.h[c][r] = scale[r] * HessTerms::other(tile.e[c][r] * to_p[r], curvature[r], p_coef[r], floor);
     }
   }
 

@@ -48,12 +48,16 @@ struct ClassOptions {
   const void* weight;
   double weight_total;  // sum of the class weights (label smoothing's normaliser)
   const void* alpha;    // softmax_focal_loss: per-class alpha, else options.alpha
+  // With out[1] (class-index cross_entropy and softmax_focal_loss, beside the gradient in
+  // out[0]): the Hessian's diagonal, scale * max(d^2 loss / d x_c^2, hess_floor).
+  double hess_floor;
   ClassLossOptions options;
 };
 
 template <class T>
 struct ClassKernels {
-  // Class losses over a block: each row's loss, and with out[0] its gradient.
+  // Class losses over a block: each row's loss, with out[0] its gradient and with out[1] the
+  // diagonal of its Hessian.
   void (*losses)(const RowBlock<T>& block, const ClassOptions& options);
   // out[0] = softmax (log_softmax when log) of in[0], row by row.
   void (*softmax)(const RowBlock<T>& block, bool log);
