@@ -336,7 +336,7 @@ struct HessTerms {
   }
 
   // Class t, from nll = -log p_t in float64: 1 - p_t as -expm1(log p_t), exact near p_t = 1.
-  double target(double nll, double floor) const {
+  FASTLOSS_INLINE double target(double nll, double floor) const {
     const double one_minus_p = -math::expm1(-nll);
     return loss_helpers::clamp_min(one_minus_p * (curvature * one_minus_p + p_coef * math::exp(-nll)), floor);
   }
