@@ -163,8 +163,9 @@ class ClassPrepared : public PreparedLoss {
     return a;
   }
 
-  // Every class index is ignore_index or in [0, C): an O(rows) scan before any work.
-  void check_targets() const {
+  // Every class index is ignore_index or in [0, C): an O(rows) scan before any work, which
+  // also gives the passes the mean's denominator.
+  void check_targets() {
     if (call_.probability_targets()) return;
     InvalidTarget bad;
     {
@@ -172,6 +173,8 @@ class ClassPrepared : public PreparedLoss {
       bad = find_invalid_target(call_);
     }
     if (bad.row >= 0) throw py::index_error("Target " + std::to_string(bad.value) + " is out of bounds.");
+    call_.target_weight_known = true;
+    call_.target_weight_sum = bad.weight_sum;
   }
 
   FloatArray input_, prob_target_, weight_, alpha_;

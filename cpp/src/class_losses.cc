@@ -34,7 +34,7 @@ class ClassLossRun {
   // Sum of w[t] over non-ignored rows (index targets) or the row count (probabilities).
   double mean_denominator() const {
     if (call_.probability_targets()) return static_cast<double>(call_.shape.rows.numel());
-    return scan().weight_sum;
+    return call_.target_weight_known ? call_.target_weight_sum : scan().weight_sum;
   }
 
   rows::IndexScan scan() const {
@@ -119,7 +119,7 @@ InvalidTarget find_invalid_target(const ClassLossCall& call) {
   if (call.probability_targets()) return InvalidTarget{};
   return with_dtype(call.dtype, [&](auto zero) {
     const rows::IndexScan scan = ClassLossRun<decltype(zero)>(call).scan();
-    return InvalidTarget{scan.bad_row, scan.bad_value};
+    return InvalidTarget{scan.bad_row, scan.bad_value, scan.weight_sum};
   });
 }
 

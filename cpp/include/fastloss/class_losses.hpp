@@ -58,15 +58,22 @@ struct ClassLossCall {
   const void* alpha = nullptr;
   int64_t alpha_stride = 1;
   ClassLossOptions options;
+  // The mean's denominator (the sum of w[t] over non-ignored class-index targets) when the
+  // caller has it from find_invalid_target's scan: the passes then do not scan the targets
+  // again.
+  bool target_weight_known = false;
+  double target_weight_sum = 0.0;
 
   bool probability_targets() const { return prob_target.present(); }
 };
 
 // The first row (in index order) whose class-index target is neither ignore_index nor in
-// [0, C), with that target; row = -1 when every target is valid.
+// [0, C), with that target; row = -1 when every target is valid, and then weight_sum is the
+// mean's denominator (ClassLossCall::target_weight_sum).
 struct InvalidTarget {
   int64_t row = -1;
   int64_t value = 0;
+  double weight_sum = 0.0;
 };
 InvalidTarget find_invalid_target(const ClassLossCall& call);
 

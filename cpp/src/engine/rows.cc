@@ -52,8 +52,42 @@ void row_offsets(const Shape& rows, const int64_t* strides, int64_t first, int64
   }
 }
 
+namespace {
+
 // Indices per chunk of the index scan.
 constexpr int64_t kScanIndices = 8192;
+
+// The scan of one chunk: `rows` rows from `first` on, each `per_row` indices `elem_stride`
+// apart from its offset. Arguments by value, so the loop keeps them in registers; rows
+// without class weights are counted (exact); the scan stops at the first bad index (the
+// call then fails, and the sum is never read).
+template <class I, class T>
+IndexScan scan_chunk(const I* indices, const int64_t* offsets, int64_t first, int64_t rows, int64_t per_row,
+                     int64_t elem_stride, bool has_ignore, int64_t ignored, int64_t classes, const T* weight) {
+  IndexScan scan;
+  int64_t counted = 0;
+  double weight_sum = 0.0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const I* row = indices + offsets[r];
+    for (int64_t i = 0; i < per_row; ++i) {
+      const int64_t t = static_cast<int64_t>(row[i * elem_stride]);
+      if (has_ignore && t == ignored) continue;
+      if (t < 0 || t >= classes) {
+        scan.bad_row = (first + r) * per_row + i;
+        scan.bad_value = t;
+        return scan;
+      }
+      if (weight == nullptr)
+        ++counted;
+      else
+        weight_sum += static_cast<double>(weight[t]);
+    }
+  }
+  scan.weight_sum = weight == nullptr ? static_cast<double>(counted) : weight_sum;
+  return scan;
+}
+
+}  // namespace
 
 template <class T>
 IndexScan scan_indices(const Shape& rows, ConstView index, IndexDType dtype, int64_t classes, const int64_t* ignore,
@@ -63,31 +97,15 @@ IndexScan scan_indices(const Shape& rows, ConstView index, IndexDType dtype, int
   const int64_t chunks = parallel::chunk_count(count, scan_rows);
   std::vector<IndexScan> partial(static_cast<size_t>(chunks));
   parallel::for_each_chunk(chunks, parallel::threads_for(chunks), [&](int64_t chunk) {
-    IndexScan scan;
     const int64_t first = chunk * scan_rows;
     const int64_t last = std::min(count, first + scan_rows);
     std::vector<int64_t> offsets(static_cast<size_t>(last - first));
     row_offsets(rows, index.strides, first, last - first, offsets.data());
     // The dtype is chosen once per chunk, not per index.
-    const auto scan_chunk = [&](auto indices) {
-      for (int64_t r = first; r < last; ++r) {
-        const int64_t row_offset = offsets[static_cast<size_t>(r - first)];
-        for (int64_t i = 0; i < per_row; ++i) {
-          const int64_t t = indices[row_offset + i * elem_stride];
-          if (ignore != nullptr && t == *ignore) continue;
-          if (t < 0 || t >= classes) {
-            if (scan.bad_row < 0) {
-              scan.bad_row = r * per_row + i;
-              scan.bad_value = t;
-            }
-            continue;
-          }
-          scan.weight_sum += class_weight == nullptr ? 1.0 : static_cast<double>(class_weight[t]);
-        }
-      }
-    };
-    with_indices(dtype, index.data, scan_chunk);
-    partial[static_cast<size_t>(chunk)] = scan;
+    partial[static_cast<size_t>(chunk)] = with_indices(dtype, index.data, [&](auto indices) {
+      return scan_chunk(indices, offsets.data(), first, last - first, per_row, elem_stride, ignore != nullptr,
+                        ignore != nullptr ? *ignore : 0, classes, class_weight);
+    });
   });
   IndexScan total;
   for (const IndexScan& p : partial) {
