@@ -13,7 +13,7 @@ It lives in measure.py, where run.py's harness already was, rather than in a new
 its peak-memory and per-target measurements run in fresh processes that execute this very
 file, and those need the same call builders, so one file holds both.
 
-    python bench/measure.py memory CASE THREADS SIZE  # child: peak extra MiB as JSON
+    python bench/measure.py memory CASE THREADS SIZE LIBRARY  # child: peak extra MiB as JSON
     python bench/measure.py target THREADS REPEATS CASES..  # child: fused-pass ms under FASTLOSS_TARGET
 """
 
@@ -558,7 +558,9 @@ def _peak_extra_mib(call: Callable[[], Any]) -> float:
     return extra / 1024.0
 
 
-def _memory_child(case_name: str, threads: int, size: Any) -> Dict[str, Optional[float]]:
+def _memory_child(case_name: str, threads: int, size: Any, library: str) -> Dict[str, Optional[float]]:
+    """{library: peak extra MiB of its fused pass, None where it has no such call}; fastloss's
+    with "gradients", the MiB of the gradients a fused call returns."""
     import fastloss
     import fastloss.functional as functional
 
@@ -567,25 +569,24 @@ def _memory_child(case_name: str, threads: int, size: Any) -> Dict[str, Optional
     inputs = case.make(np.random.default_rng(0), size)
     tiny = case.make(np.random.default_rng(0), _TINY_SIZE[case.kind])
     pass_name = case.fused_pass
-    # Warm both libraries up on tiny inputs: thread pools and lazy allocations are not the call's.
-    fastloss_calls(functional, case, tiny, output_buffer(case, tiny))[pass_name]()
-    peak: Dict[str, Optional[float]] = {"fastloss": None, "fastloss_in_place": None, "torch": None,
-                                        **{name: None for name in case.torch_variants}}
-    if not case.transform:
+    # Warm the library up on tiny inputs: thread pools and lazy allocations are not the call's.
+    if library.startswith("fastloss"):
+        fastloss_calls(functional, case, tiny, output_buffer(case, tiny))[pass_name]()
+    if library == "fastloss_in_place":
+        return {library: _peak_extra_mib(in_place_calls(functional, case, inputs)[pass_name])}
+    if library == "fastloss":
+        if case.transform:
+            return {library: None}
         kw = case.kwargs
-        peak["fastloss"] = _peak_extra_mib(lambda: getattr(functional, case.name + "_with_grad")(*inputs, **kw))
-        peak["gradients"] = sum(inputs[i].nbytes for i in case.grads) / 2**20
-    for library in ("torch", *case.torch_variants):
-        library_case = case if library == "torch" else torch_variant(case, library)
-        tiny_torch = torch_calls(library_case, tiny)
-        if tiny_torch is not None:
-            tiny_torch[pass_name]()
-            torch_call = torch_calls(library_case, inputs)
-            if torch_call is not None:
-                # Building the calls may have run one forward to keep a graph; count the fused pass.
-                peak[library] = _peak_extra_mib(torch_call[pass_name])
-    peak["fastloss_in_place"] = _peak_extra_mib(in_place_calls(functional, case, inputs)[pass_name])
-    return peak
+        return {library: _peak_extra_mib(lambda: getattr(functional, case.name + "_with_grad")(*inputs, **kw)),
+                "gradients": sum(inputs[i].nbytes for i in case.grads) / 2**20}
+    library_case = case if library == "torch" else torch_variant(case, library)
+    tiny_torch = torch_calls(library_case, tiny)
+    if tiny_torch is None:
+        return {library: None}
+    tiny_torch[pass_name]()
+    # Building the calls may have run one forward to keep a graph; count the fused pass.
+    return {library: _peak_extra_mib(torch_calls(library_case, inputs)[pass_name])}  # type: ignore[index]
 
 
 def _child_failure(completed: "subprocess.CompletedProcess[str]") -> str:
@@ -594,16 +595,22 @@ def _child_failure(completed: "subprocess.CompletedProcess[str]") -> str:
 
 
 def peak_extra_memory(case: Case, threads: int, size: Any = None) -> Any:
-    """Peak resident memory the fused pass adds over what is resident before it, in a fresh
-    process, at `size` (default out_of_cache_size(case)): {"fastloss": new gradient,
+    """Peak resident memory the fused pass adds over what is resident before it, each library
+    in a fresh process of its own (what one freed stays resident and would hide another's
+    peak), at `size` (default out_of_cache_size(case)): {"fastloss": new gradient,
     "fastloss_in_place": out= the input, "torch": autograd, and each torch variant's} in MiB
     (None where a library has no such call), with "gradients": the MiB of the gradients a
-    fused call returns (a loss's: included in each library's but out= the input's), or the
+    fused call returns (a loss's: included in each library's but out= the input's), or a
     child's error line (a failed probe must not lose the run)."""
     size = out_of_cache_size(case) if size is None else size
-    completed = subprocess.run([sys.executable, __file__, "memory", case.name, str(threads), json.dumps(size)],
-                               capture_output=True, text=True)
-    return json.loads(completed.stdout) if completed.returncode == 0 else _child_failure(completed)
+    peak: Dict[str, Optional[float]] = {}
+    for library in ("fastloss", "fastloss_in_place", "torch", *case.torch_variants):
+        completed = subprocess.run([sys.executable, __file__, "memory", case.name, str(threads), json.dumps(size),
+                                    library], capture_output=True, text=True)
+        if completed.returncode != 0:
+            return _child_failure(completed)
+        peak.update(json.loads(completed.stdout))
+    return peak
 
 
 def _target_child(threads: int, case_names: Sequence[str], repeats: int) -> Dict[str, float]:
@@ -640,7 +647,7 @@ if __name__ == "__main__":
     if sys.argv[1] == "memory":
         child_size = json.loads(sys.argv[4])
         print(json.dumps(_memory_child(sys.argv[2], int(sys.argv[3]),
-                                       tuple(child_size) if isinstance(child_size, list) else child_size)))
+                                       tuple(child_size) if isinstance(child_size, list) else child_size, sys.argv[5])))
     elif sys.argv[1] == "isolated":
         child_size = json.loads(sys.argv[3])
         print(json.dumps(_isolated_child(sys.argv[2], tuple(child_size) if isinstance(child_size, list) else child_size,

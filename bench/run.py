@@ -159,7 +159,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             memory[case.name] = measure.peak_extra_memory(case, args.threads)
     print(f"  (peak memory done at {time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
     target_cases = [c.name for c in representative]
-    targets = {} if args.no_targets else measure.per_target_ms(info["compiled_targets"], args.threads, target_cases, repeats)
+    targets = ({} if args.no_targets or not target_cases
+               else measure.per_target_ms(info["compiled_targets"], args.threads, target_cases, repeats))
 
     document = {"machine": info, "bandwidth": bandwidth, "repeats": repeats, "quick": args.quick, "mode": mode,
                 "results": results, "thread_scaling_ms": scaling, "peak_extra_memory_mib": memory,
