@@ -13,12 +13,13 @@ It lives in measure.py, where run.py's harness already was, rather than in a new
 its peak-memory and per-target measurements run in fresh processes that execute this very
 file, and those need the same call builders, so one file holds both.
 
-    python bench/measure.py memory CASE THREADS SIZE  # child: peak extra MiB as JSON
+    python bench/measure.py memory CASE THREADS SIZE LIBRARY  # child: peak extra MiB as JSON
     python bench/measure.py target THREADS REPEATS CASES..  # child: fused-pass ms under FASTLOSS_TARGET
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import statistics
@@ -31,7 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 import registry
-from registry import CLASSES, ELEMENTWISE, SEQUENCES, Case, Inputs
+from registry import CLASSES, ELEMENTWISE, LM_HEAD, SEQUENCES, Case, Inputs
 
 Calls = Dict[str, Callable[[], Any]]
 
@@ -49,8 +50,10 @@ _FLOAT32_BYTES = 4
 _OUT_OF_CACHE_CLASSES = 2048
 # (T, N, C, S) out of cache: 512 x 64 x 256 log-probabilities, targets of 100 labels.
 _OUT_OF_CACHE_SEQUENCES = (512, 64, 256, 100)
+# (N, V, d) out of cache: 256 x 32768 logits (a 32k vocabulary), d = 1024.
+_OUT_OF_CACHE_LM_HEAD = (256, 32768, 1024)
 # Each kind's smallest inputs, for warming a process up before a measurement.
-_TINY_SIZE = {ELEMENTWISE: 64, CLASSES: (4, 3), SEQUENCES: (12, 2, 5, 3)}
+_TINY_SIZE = {ELEMENTWISE: 64, CLASSES: (4, 3), SEQUENCES: (12, 2, 5, 3), LM_HEAD: (4, 8, 4)}
 
 
 def out_of_cache(case: Case, size: Any) -> bool:
@@ -59,11 +62,13 @@ def out_of_cache(case: Case, size: Any) -> bool:
 
 
 def out_of_cache_size(case: Case) -> Any:
-    """The smallest size of the case's kind that is out of cache: 2^23 elements, 4096x2048 or
-    512x64x256 (and targets of 100)."""
+    """The smallest size of the case's kind that is out of cache: 2^23 elements, 4096x2048,
+    512x64x256 (and targets of 100) or 256x32768 logits (d = 1024)."""
     elements = OUT_OF_CACHE_BYTES // _FLOAT32_BYTES
     if case.kind == SEQUENCES:
         return _OUT_OF_CACHE_SEQUENCES
+    if case.kind == LM_HEAD:
+        return _OUT_OF_CACHE_LM_HEAD
     return (elements // _OUT_OF_CACHE_CLASSES, _OUT_OF_CACHE_CLASSES) if case.kind == CLASSES else elements
 
 
@@ -166,37 +171,53 @@ def memory_bandwidth(probe: BandwidthProbe, repeats: int = 5) -> Dict[str, float
 # --- the libraries ---------------------------------------------------------------------------
 
 
-def output_buffer(inputs: Inputs) -> np.ndarray:
-    """The preallocated gradient (or output) the timed fastloss calls write into, paged in."""
-    out = np.empty_like(inputs[0])
-    out.fill(0)
-    return out
+def output_buffer(case: Case, inputs: Inputs, first: Optional[np.ndarray] = None) -> Any:
+    """The preallocated gradient (or output) the timed fastloss calls write into, paged in:
+    one like inputs[0] (or ``first``), or for a case with ``out_nones`` the tuple of one per
+    input in ``case.grads`` (the first ``first``) and the Nones."""
+    def paged(array: np.ndarray) -> np.ndarray:
+        out = np.empty_like(array)
+        out.fill(0)
+        return out
+
+    buffers = [paged(inputs[i]) if k or first is None else first for k, i in enumerate(case.grads)]
+    return (*buffers, *[None] * case.out_nones) if case.out_nones else buffers[0]
 
 
-def fastloss_calls(functional: Any, case: Case, inputs: Inputs, out: np.ndarray) -> Calls:
+def fastloss_calls(functional: Any, case: Case, inputs: Inputs, out: Any) -> Calls:
     forward = getattr(functional, case.name)
     kw = case.kwargs
     if case.transform:
         return {"forward": lambda: forward(*inputs, **kw, out=out)}
     backward = getattr(functional, case.name + "_backward")
     with_grad = getattr(functional, case.name + "_with_grad")
-    return {
+    calls = {
         "forward": lambda: forward(*inputs, **kw),
         "backward": lambda: backward(1.0, *inputs, **kw, out=out),
         "with_grad": lambda: with_grad(*inputs, **kw, out=out),
     }
+    return {pass_name: call for pass_name, call in calls.items() if pass_name in case.passes}
 
 
 def _as_tuple(result: Any) -> Tuple[Any, ...]:
     return result if isinstance(result, tuple) else (result,)
 
 
+def _flat(result: Any) -> Tuple[Any, ...]:
+    """A result's values in order, nested tuples flattened and Nones dropped: fastloss's
+    (loss, (grad_input, grad_linear_weight, None)) as (loss, grad_input, grad_linear_weight)."""
+    if isinstance(result, tuple):
+        return tuple(value for part in result for value in _flat(part))
+    return () if result is None else (result,)
+
+
 def in_place_calls(functional: Any, case: Case, inputs: Inputs) -> Calls:
-    """fastloss's fused pass writing its gradient (or output) over a copy of the first input.
-    From its second call on it reads what it wrote: timings of it assume a kernel whose cost
-    does not depend on the values (cross_entropy's exp and log)."""
+    """fastloss's fused pass writing its gradient (or output) over a copy of the first input
+    (any other gradient into a buffer allocated beforehand). From its second call on it reads
+    what it wrote: timings of it assume a kernel whose cost does not depend on the values
+    (cross_entropy's exp and log)."""
     own = (inputs[0].copy(), *inputs[1:])
-    return {case.fused_pass: fastloss_calls(functional, case, own, own[0])[case.fused_pass]}
+    return {case.fused_pass: fastloss_calls(functional, case, own, output_buffer(case, own, own[0]))[case.fused_pass]}
 
 
 def numpy_calls(case: Case, inputs: Inputs) -> Calls:
@@ -204,7 +225,7 @@ def numpy_calls(case: Case, inputs: Inputs) -> Calls:
     if not case.transform:
         calls["backward"] = lambda: case.numpy_grad(*inputs)
         calls["with_grad"] = lambda: (case.value(np, *inputs), *_as_tuple(case.numpy_grad(*inputs)))
-    return calls
+    return {pass_name: call for pass_name, call in calls.items() if pass_name in case.passes}
 
 
 # torch.compile's compile time per (case, input shapes): the first call of each pass, made
@@ -242,6 +263,7 @@ def torch_calls(case: Case, inputs: Inputs, compiled: bool = False) -> Optional[
     calls: Calls = {"forward": forward}
     if not case.transform:
         _add_torch_gradients(calls, case, inputs, tensors, loss_of)
+    calls = {pass_name: call for pass_name, call in calls.items() if pass_name in case.passes}
     if compiled:
         start = time.perf_counter()
         for call in calls.values():
@@ -263,13 +285,16 @@ def _add_torch_gradients(calls: Calls, case: Case, inputs: Inputs, tensors: List
             leaves.append(operands[i])
         return operands, leaves
 
-    operands, leaves = with_leaves(case.grads)
-    graph = loss_of(torch, *operands)
     fused_operands, fused_leaves = with_leaves(case.grads)
+    if "backward" in case.passes:  # its graph, kept from one forward
+        operands, leaves = with_leaves(case.grads)
+        graph = loss_of(torch, *operands)
 
-    def backward() -> Any:
-        grads = torch.autograd.grad(graph, leaves, retain_graph=True)
-        return tuple(g.numpy() for g in grads) if len(grads) > 1 else grads[0].numpy()
+        def backward() -> Any:
+            grads = torch.autograd.grad(graph, leaves, retain_graph=True)
+            return tuple(g.numpy() for g in grads) if len(grads) > 1 else grads[0].numpy()
+
+        calls["backward"] = backward
 
     def with_grad() -> Any:  # torch allocates the gradients (and autograd's saved tensors) per call
         for leaf in fused_leaves:
@@ -278,7 +303,6 @@ def _add_torch_gradients(calls: Calls, case: Case, inputs: Inputs, tensors: List
         loss.backward()
         return (loss.item(), *(leaf.grad.numpy() for leaf in fused_leaves))
 
-    calls["backward"] = backward
     calls["with_grad"] = with_grad
 
 
@@ -309,7 +333,8 @@ def jax_calls(case: Case, inputs: Inputs) -> Optional[Calls]:
     if not case.transform:
         compiled["backward"] = jax.jit(jax.grad(formula, argnums=argnums))
         compiled["with_grad"] = jax.jit(jax.value_and_grad(formula, argnums=argnums))
-    calls = {name: (lambda fn=fn: jax.block_until_ready(fn(*args))) for name, fn in compiled.items()}
+    calls = {name: (lambda fn=fn: jax.block_until_ready(fn(*args))) for name, fn in compiled.items()
+             if name in case.passes}
     if "with_grad" in calls:
         fused = calls["with_grad"]
         calls["with_grad"] = lambda: flat(fused())
@@ -319,16 +344,30 @@ def jax_calls(case: Case, inputs: Inputs) -> Optional[Calls]:
 LIBRARIES = ("fastloss", "torch", "torch.compile", "jax", "numpy")
 
 
+def case_libraries(case: Case) -> Tuple[str, ...]:
+    """LIBRARIES and the case's torch variants."""
+    return (*LIBRARIES, *case.torch_variants)
+
+
+def torch_variant(case: Case, library: str) -> Case:
+    """The case with its torch variant ``library`` as its torch call."""
+    return dataclasses.replace(case, torch_call=case.torch_variants[library], torch_variants={})
+
+
 def library_calls(functional: Any, case: Case, inputs: Inputs, only: Optional[str] = None) -> Dict[str, Calls]:
-    """fastloss (writing into its own paged-in buffer) and NumPy, plus torch (eager and
-    torch.compile) and JAX when installed; with ``only``, that library and NumPy (the
-    reference), so that no other library's threads run in the process."""
+    """fastloss (writing into its own paged-in buffer) and NumPy, plus torch (eager, the case's
+    torch variants and torch.compile) and JAX when installed; with ``only``, that library and
+    NumPy (the reference), so that no other library's threads run in the process."""
     calls = {"numpy": numpy_calls(case, inputs)}
     if only in (None, "fastloss"):
-        calls["fastloss"] = fastloss_calls(functional, case, inputs, output_buffer(inputs))
-    for peer, build in (("torch", torch_calls), ("torch.compile", torch_compile_calls), ("jax", jax_calls)):
+        calls["fastloss"] = fastloss_calls(functional, case, inputs, output_buffer(case, inputs))
+    builders: List[Tuple[str, Callable[[], Optional[Calls]]]] = [
+        ("torch", lambda: torch_calls(case, inputs)),
+        *((name, lambda name=name: torch_calls(torch_variant(case, name), inputs)) for name in case.torch_variants),
+        ("torch.compile", lambda: torch_compile_calls(case, inputs)), ("jax", lambda: jax_calls(case, inputs))]
+    for peer, build in builders:
         if only in (None, peer):
-            peer_calls = build(case, inputs)
+            peer_calls = build()
             if peer_calls is not None:
                 calls[peer] = peer_calls
     return calls
@@ -339,9 +378,8 @@ def library_calls(functional: Any, case: Case, inputs: Inputs, only: Optional[st
 
 def _loss_and_grads(result: Any) -> Tuple[Any, Tuple[Any, ...]]:
     """A fused result (loss, *gradients), or a forward's loss alone."""
-    if isinstance(result, tuple):
-        return np.asarray(result[0]), tuple(np.asarray(g) for g in result[1:])
-    return np.asarray(result), ()
+    values = _flat(result)
+    return np.asarray(values[0]), tuple(np.asarray(g) for g in values[1:])
 
 
 def _agree(actual: Any, expected: Any, rtol: float, tolerance: float = 1.0) -> bool:
@@ -364,7 +402,7 @@ def check_case(case: Case, calls: Dict[str, Calls]) -> Dict[str, str]:
     those that disagree (they are then not timed)."""
     reference_pass = case.fused_pass
     expected_loss, expected_grads = _loss_and_grads(calls["numpy"][reference_pass]())
-    expected_backward = _as_tuple(calls["numpy"]["backward"]()) if "backward" in calls["numpy"] else ()
+    expected_backward = _flat(calls["numpy"]["backward"]()) if "backward" in calls["numpy"] else ()
     problems: Dict[str, str] = {}
 
     def all_agree(actual: Tuple[Any, ...], expected: Tuple[Any, ...], rtol: float) -> bool:
@@ -381,7 +419,7 @@ def check_case(case: Case, calls: Dict[str, Calls]) -> Dict[str, str]:
         elif not all_agree(grads, expected_grads, 10 * rtol):
             problems[library] = "gradient differs from the NumPy reference"
         elif "backward" in library_calls:
-            if not all_agree(_as_tuple(library_calls["backward"]()), expected_backward, 10 * rtol):
+            if not all_agree(_flat(library_calls["backward"]()), expected_backward, 10 * rtol):
                 problems[library] = "backward differs from the NumPy reference"
         if "forward" in library_calls and reference_pass != "forward":
             forward = np.asarray(library_calls["forward"]())
@@ -401,7 +439,8 @@ def time_case(functional: Any, case: Case, size: Any, repeats: int, passes: Opti
     disagrees is reported and not timed), then each pass (the case's, or those of `passes` it
     has) timed with interleaved_medians_ms. The check has run every call once (NumPy's forward
     inside its fused pass), which is their warm-up. With a probe, the bandwidth probes run in the same rounds and each pass gets its
-    % of memory bound; with in_place, fastloss's fused pass is also timed writing over its
+    % of memory bound, unless the case has a floor: then the floor's calls run in fastloss's
+    rounds instead and each pass gets its "floor_ms"; with in_place, fastloss's fused pass is also timed writing over its
     input ("fastloss_in_place"). With ``only``, that library alone is timed (and checked against
     NumPy): time_case_isolated's children. Returns run.py's JSON row."""
     inputs = case.make(np.random.default_rng(0), size)
@@ -414,13 +453,21 @@ def time_case(functional: Any, case: Case, size: Any, repeats: int, passes: Opti
             raise AssertionError(f"{case.name} at {size}: {library} {problems[library]}")
     timed = {library: c for library, c in calls.items()
              if library not in problems and (only is None or library == only)}
+    floor = case.floor(inputs) if case.floor is not None and "fastloss" in timed else {}
+    if floor:
+        probe = None
     alongside = probe.calls() if probe is not None else {}
     timings = {}
     for pass_name in (p for p in passes or case.passes if p in case.passes):
         to_time = {library: c[pass_name] for library, c in timed.items() if pass_name in c}
+        besides = {**alongside, **({"_floor": floor[pass_name]} if pass_name in floor else {})}
+        if "_floor" in besides:
+            besides["_floor"]()  # warm-up (the check ran the libraries' calls)
         # (an isolated child's library may not be installed: nothing to time)
-        ms = interleaved_medians_ms({**to_time, **alongside}, repeats, warm_up=False) if to_time else {}
-        numbers: Dict[str, Any] = {"ms": {name: t for name, t in ms.items() if name not in alongside}}
+        ms = interleaved_medians_ms({**to_time, **besides}, repeats, warm_up=False) if to_time else {}
+        numbers: Dict[str, Any] = {"ms": {name: t for name, t in ms.items() if name not in besides}}
+        if "_floor" in ms:
+            numbers["floor_ms"] = ms["_floor"]
         if probe is not None and to_time:
             numbers.update(probe.memory_bound(case, inputs, pass_name, ms))
         timings[pass_name] = numbers
@@ -439,7 +486,7 @@ def time_case_isolated(case: Case, size: Any, repeats: int, threads: int, probe:
     merged_ms: Dict[str, Dict[str, float]] = {}
     problems: Dict[str, str] = {}
     extra: Dict[str, Any] = {}
-    for library in LIBRARIES:
+    for library in case_libraries(case):
         completed = subprocess.run(
             [sys.executable, __file__, "isolated", case.name, json.dumps(size), str(threads), str(repeats), library,
              "probe" if probe and library == "fastloss" else "no-probe"], capture_output=True, text=True)
@@ -476,7 +523,7 @@ def _isolated_child(case_name: str, size: Any, threads: int, repeats: int, libra
 def thread_scaling_ms(functional: Any, fastloss: Any, case: Case, inputs: Inputs, repeats: int,
                       max_threads: int) -> Dict[int, float]:
     """The fused pass at 1..max_threads threads."""
-    call = fastloss_calls(functional, case, inputs, output_buffer(inputs))[case.fused_pass]
+    call = fastloss_calls(functional, case, inputs, output_buffer(case, inputs))[case.fused_pass]
     before = fastloss.get_num_threads()
     timings = {}
     try:
@@ -511,7 +558,9 @@ def _peak_extra_mib(call: Callable[[], Any]) -> float:
     return extra / 1024.0
 
 
-def _memory_child(case_name: str, threads: int, size: Any) -> Dict[str, Optional[float]]:
+def _memory_child(case_name: str, threads: int, size: Any, library: str) -> Dict[str, Optional[float]]:
+    """{library: peak extra MiB of its fused pass, None where it has no such call}; fastloss's
+    with "gradients", the MiB of the gradients a fused call returns."""
     import fastloss
     import fastloss.functional as functional
 
@@ -520,21 +569,24 @@ def _memory_child(case_name: str, threads: int, size: Any) -> Dict[str, Optional
     inputs = case.make(np.random.default_rng(0), size)
     tiny = case.make(np.random.default_rng(0), _TINY_SIZE[case.kind])
     pass_name = case.fused_pass
-    # Warm both libraries up on tiny inputs: thread pools and lazy allocations are not the call's.
-    fastloss_calls(functional, case, tiny, output_buffer(tiny))[pass_name]()
-    peak: Dict[str, Optional[float]] = {"fastloss": None, "fastloss_in_place": None, "torch": None}
-    if not case.transform:
+    # Warm the library up on tiny inputs: thread pools and lazy allocations are not the call's.
+    if library.startswith("fastloss"):
+        fastloss_calls(functional, case, tiny, output_buffer(case, tiny))[pass_name]()
+    if library == "fastloss_in_place":
+        return {library: _peak_extra_mib(in_place_calls(functional, case, inputs)[pass_name])}
+    if library == "fastloss":
+        if case.transform:
+            return {library: None}
         kw = case.kwargs
-        peak["fastloss"] = _peak_extra_mib(lambda: getattr(functional, case.name + "_with_grad")(*inputs, **kw))
-    tiny_torch = torch_calls(case, tiny)
-    if tiny_torch is not None:
-        tiny_torch[pass_name]()
-        torch_call = torch_calls(case, inputs)
-        if torch_call is not None:
-            # Building the calls already ran one forward to keep a graph; count the fused pass.
-            peak["torch"] = _peak_extra_mib(torch_call[pass_name])
-    peak["fastloss_in_place"] = _peak_extra_mib(in_place_calls(functional, case, inputs)[pass_name])
-    return peak
+        return {library: _peak_extra_mib(lambda: getattr(functional, case.name + "_with_grad")(*inputs, **kw)),
+                "gradients": sum(inputs[i].nbytes for i in case.grads) / 2**20}
+    library_case = case if library == "torch" else torch_variant(case, library)
+    tiny_torch = torch_calls(library_case, tiny)
+    if tiny_torch is None:
+        return {library: None}
+    tiny_torch[pass_name]()
+    # Building the calls may have run one forward to keep a graph; count the fused pass.
+    return {library: _peak_extra_mib(torch_calls(library_case, inputs)[pass_name])}  # type: ignore[index]
 
 
 def _child_failure(completed: "subprocess.CompletedProcess[str]") -> str:
@@ -543,14 +595,22 @@ def _child_failure(completed: "subprocess.CompletedProcess[str]") -> str:
 
 
 def peak_extra_memory(case: Case, threads: int, size: Any = None) -> Any:
-    """Peak resident memory the fused pass adds over what is resident before it, in a fresh
-    process, at `size` (default out_of_cache_size(case)): {"fastloss": new gradient,
-    "fastloss_in_place": out= the input, "torch": autograd} in MiB (None where a library has
-    no such call), or the child's error line (a failed probe must not lose the run)."""
+    """Peak resident memory the fused pass adds over what is resident before it, each library
+    in a fresh process of its own (what one freed stays resident and would hide another's
+    peak), at `size` (default out_of_cache_size(case)): {"fastloss": new gradient,
+    "fastloss_in_place": out= the input, "torch": autograd, and each torch variant's} in MiB
+    (None where a library has no such call), with "gradients": the MiB of the gradients a
+    fused call returns (a loss's: included in each library's but out= the input's), or a
+    child's error line (a failed probe must not lose the run)."""
     size = out_of_cache_size(case) if size is None else size
-    completed = subprocess.run([sys.executable, __file__, "memory", case.name, str(threads), json.dumps(size)],
-                               capture_output=True, text=True)
-    return json.loads(completed.stdout) if completed.returncode == 0 else _child_failure(completed)
+    peak: Dict[str, Optional[float]] = {}
+    for library in ("fastloss", "fastloss_in_place", "torch", *case.torch_variants):
+        completed = subprocess.run([sys.executable, __file__, "memory", case.name, str(threads), json.dumps(size),
+                                    library], capture_output=True, text=True)
+        if completed.returncode != 0:
+            return _child_failure(completed)
+        peak.update(json.loads(completed.stdout))
+    return peak
 
 
 def _target_child(threads: int, case_names: Sequence[str], repeats: int) -> Dict[str, float]:
@@ -562,7 +622,7 @@ def _target_child(threads: int, case_names: Sequence[str], repeats: int) -> Dict
     for name in case_names:
         case = registry.CASES[name]
         inputs = case.make(np.random.default_rng(0), out_of_cache_size(case))
-        call = fastloss_calls(functional, case, inputs, output_buffer(inputs))[case.fused_pass]
+        call = fastloss_calls(functional, case, inputs, output_buffer(case, inputs))[case.fused_pass]
         timings[name] = interleaved_medians_ms({"fastloss": call}, repeats)["fastloss"]
     return {"target": fastloss.simd_target(), "ms": timings}
 
@@ -587,7 +647,7 @@ if __name__ == "__main__":
     if sys.argv[1] == "memory":
         child_size = json.loads(sys.argv[4])
         print(json.dumps(_memory_child(sys.argv[2], int(sys.argv[3]),
-                                       tuple(child_size) if isinstance(child_size, list) else child_size)))
+                                       tuple(child_size) if isinstance(child_size, list) else child_size, sys.argv[5])))
     elif sys.argv[1] == "isolated":
         child_size = json.loads(sys.argv[3])
         print(json.dumps(_isolated_child(sys.argv[2], tuple(child_size) if isinstance(child_size, list) else child_size,

@@ -6,7 +6,9 @@ module (NumPy evaluates it as the NumPy peer, ``jax.numpy`` as the JAX peer, wit
 inputs the kernel must read. The fastloss calls follow from the name: ``name(*inputs)``,
 ``name_backward(1.0, *inputs, out=)`` and ``name_with_grad(*inputs, out=)``. Adding a loss
 is one ``register(Case(...))``, and every script (quick.py, run.py, bench_cross_entropy.py)
-times it through the one harness, measure.py.
+times it through the one harness, measure.py. A case may add torch variants (peers of their
+own: linear_cross_entropy's chunked path) and a floor: calls that bound fastloss from below
+(its GEMMs alone), timed in the same rounds and reported next to it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ Inputs = Tuple[np.ndarray, ...]
 ELEMENTWISE = "elementwise"  # sized by element count
 CLASSES = "classes"  # sized by (N, C): logits and class indices
 SEQUENCES = "sequences"  # sized by (T, N, C, S): CTC's time steps, batch, classes, longest target
+LM_HEAD = "lm_head"  # sized by (N, V, d): hidden states (N, d), a (V, d) head, N class indices
 
 ELEMENTWISE_SIZES = [1 << 16, 1 << 24, 1 << 26]
 CLASS_SHAPES = [(65536, 10), (8192, 1000), (1024, 32000), (64, 128256)]
@@ -31,6 +34,8 @@ QUICK_ELEMENTWISE_SIZES = [1 << 21]
 QUICK_CLASS_SHAPES = [(4096, 1000)]
 SEQUENCE_SHAPES = [(500, 32, 32, 100), (500, 32, 5000, 100)]  # the CTC issue's shapes
 QUICK_SEQUENCE_SHAPES = [(200, 16, 32, 40)]
+LM_HEAD_SHAPES = [(4096, 32000, 1024), (1024, 128256, 2048)]  # the linear_cross_entropy issue's shapes
+QUICK_LM_HEAD_SHAPES = [(512, 8000, 256)]
 PASSES = ("forward", "backward", "with_grad")
 FORWARD_ONLY = ("forward",)
 FORWARD_AND_FUSED = ("forward", "with_grad")  # quick.py's and bench_cross_entropy.py's passes
@@ -42,7 +47,7 @@ REPRESENTATIVE_CASES = ("binary_cross_entropy_with_logits", "mse_loss", "cross_e
 @dataclass(frozen=True)
 class Case:
     name: str  # the fastloss.functional name
-    kind: str  # ELEMENTWISE, CLASSES or SEQUENCES
+    kind: str  # ELEMENTWISE, CLASSES, SEQUENCES or LM_HEAD
     make: Callable[[np.random.Generator, Any], Inputs]  # size (int) or shape (N, C) -> inputs
     value: Callable[..., Any]  # value(xp, *inputs): the loss (or output) with array module xp
     # Stable NumPy gradient: d value / d inputs[0], or a tuple with one per index in `grads`.
@@ -63,6 +68,17 @@ class Case:
     jax_formula: bool = True
     # Multiplies the correctness check's tolerances (measure.check_case) for this case.
     check_tolerance: float = 1.0
+    # fastloss's ``out=`` is a tuple of one array per input in `grads` and None for each of
+    # `out_nones` more (linear_cross_entropy: (grad_input, grad_linear_weight, None)).
+    out_nones: int = 0
+    # More torch peers, each a torch_call of its own: {library name: torch_call}.
+    torch_variants: Dict[str, Callable[..., Any]] = field(default_factory=dict)
+    # floor(inputs) -> {pass: call}: what bounds the pass from below, timed in its rounds and
+    # reported as "floor ms" instead of a % of memory bound (which then is not measured).
+    floor: Optional[Callable[[Inputs], Dict[str, Callable[[], Any]]]] = None
+    # Peak memory is measured at each timed size, in --quick too (not only out of cache):
+    # the memory is what the case is about.
+    memory_at_sizes: bool = False
 
     @property
     def transform(self) -> bool:
@@ -82,13 +98,16 @@ class Case:
             return list(QUICK_ELEMENTWISE_SIZES if quick else ELEMENTWISE_SIZES)
         if self.kind == CLASSES:
             return list(QUICK_CLASS_SHAPES if quick else CLASS_SHAPES)
+        if self.kind == LM_HEAD:
+            return list(QUICK_LM_HEAD_SHAPES if quick else LM_HEAD_SHAPES)
         return list(QUICK_SEQUENCE_SHAPES if quick else SEQUENCE_SHAPES)
 
     def main_input_elements(self, size: Any) -> int:
-        """Elements of inputs[0] at this size (an int, (N, C) or (T, N, C, S))."""
+        """Elements of inputs[0] at this size (an int, (N, C) or (T, N, C, S)); for an (N, V, d)
+        LM head those of the (N, V) logits the loss is defined on, as the (N, C) losses'."""
         if self.kind == ELEMENTWISE:
             return size
-        return math.prod(size[:3] if self.kind == SEQUENCES else size)
+        return math.prod(size[:3] if self.kind == SEQUENCES else size[:2] if self.kind == LM_HEAD else size)
 
     def bytes_moved(self, inputs: Inputs, pass_name: str) -> int:
         """What must cross the memory bus at least: inputs read once, outputs written once."""
@@ -673,6 +692,69 @@ register(Case(
     # the largest one where exp(lp) - exp(...) cancels (the float64 reference's measure).
     check_tolerance=50.0, forward_bytes=_ctc_forward_bytes,
     torch_call=lambda torch, lp, tg, il, tl: torch.nn.functional.ctc_loss(lp, tg, il, tl),
+))
+
+# --- language-model heads (sized (N, V, d)) ------------------------------------------------------
+
+_IGNORE_INDEX = -100  # torch's default: padded positions
+
+
+def _lm_head_inputs(rng: np.random.Generator, shape: Tuple[int, int, int]) -> Inputs:
+    """Hidden states (N, d), a (V, d) head scaled by 1/sqrt(d) (logits of unit size) and
+    next-token ids, every 17th one padding (ignore_index)."""
+    n, v, d = shape
+    hidden = rng.standard_normal((n, d), dtype=np.float32)
+    head = rng.standard_normal((v, d), dtype=np.float32)
+    head *= np.float32(1 / math.sqrt(d))
+    target = rng.integers(0, v, n)
+    target[::17] = _IGNORE_INDEX
+    return hidden, head, target
+
+
+def _linear_cross_entropy(xp: Any, hidden: Any, head: Any, target: Any) -> Any:
+    """cross_entropy(hidden @ head.T, target): the mean over the targets not ignored."""
+    kept = target != _IGNORE_INDEX
+    nll = xp.where(kept, -_take(xp, _log_softmax(xp, hidden @ head.T), xp.where(kept, target, 0)), 0)
+    return (nll.sum(dtype=np.float64) if xp is np else nll.sum()) / kept.sum()
+
+
+def _linear_cross_entropy_grads(hidden: np.ndarray, head: np.ndarray, target: np.ndarray) -> Tuple[np.ndarray, ...]:
+    """(grad_input, grad_linear_weight) = (G W, G^T H), G the logits' gradient."""
+    kept = target != _IGNORE_INDEX
+    grad = np.exp(_log_softmax(np, hidden @ head.T))
+    grad[np.flatnonzero(kept), target[kept]] -= 1
+    grad[~kept] = 0
+    grad /= np.float32(kept.sum())
+    return grad @ head, grad.T @ hidden
+
+
+def _gemm_floor(inputs: Inputs) -> Dict[str, Callable[[], Any]]:
+    """The matrix products alone, through NumPy's BLAS (fastloss's too) into paged-in arrays:
+    the logits H W^T (forward), then with them standing in for their gradient G, G W and G^T H
+    (with_grad: the three products of the fused pass)."""
+    hidden, head, _ = inputs
+    logits = np.zeros((len(hidden), len(head)), hidden.dtype)
+    grad_input, grad_head = np.zeros_like(hidden), np.zeros_like(head)
+
+    def forward() -> None:
+        np.matmul(hidden, head.T, out=logits)
+
+    def with_grad() -> None:
+        forward()
+        np.matmul(logits, head, out=grad_input)
+        np.matmul(logits.T, hidden, out=grad_head)
+
+    return {"forward": forward, "with_grad": with_grad}
+
+
+register(Case(
+    "linear_cross_entropy", LM_HEAD, _lm_head_inputs, passes=FORWARD_AND_FUSED, grads=(0, 1), out_nones=1,
+    value=_linear_cross_entropy, numpy_grad=_linear_cross_entropy_grads,
+    # torch's reference path (options=None: the logits materialised) and its chunked path.
+    torch_call=lambda torch, h, w, t: torch.nn.functional.linear_cross_entropy(h, w, t),
+    torch_variants={"torch_chunked": lambda torch, h, w, t: torch.nn.functional.linear_cross_entropy(
+        h, w, t, options=torch.nn.LinearCrossEntropyOptions())},
+    floor=_gemm_floor, memory_at_sizes=True,
 ))
 
 # NumPy compositions with nothing of fastloss's own to time (triplet_margin_with_distance_loss's

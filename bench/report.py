@@ -31,18 +31,31 @@ def _ms(value: Optional[float]) -> str:
 
 
 def best_peer(ms: Dict[str, float]) -> Optional[str]:
-    peers = [p for p in PEERS if p in ms]
+    peers = [p for p in ms if p not in FASTLOSS_VARIANTS]
     return min(peers, key=lambda p: ms[p]) if peers else None
+
+
+def peers(rows: List[Dict[str, Any]]) -> List[str]:
+    """PEERS, with any other peer the rows time (a case's torch variants: torch_chunked) after torch."""
+    extra: List[str] = []
+    for row in rows:
+        for numbers in row["passes"].values():
+            extra += [p for p in numbers["ms"] if p not in FASTLOSS_VARIANTS and p not in PEERS and p not in extra]
+    return [PEERS[0], *extra, *PEERS[1:]]
 
 
 def times_table(rows: List[Dict[str, Any]]) -> List[str]:
     """A line per case, size, pass and fastloss variant: medians, speedups over each peer (n/a
-    for one not installed or not timed), and % of memory bound where the rows have it."""
-    bound = any("percent_of_memory_bound" in numbers for row in rows for numbers in row["passes"].values())
-    columns = len(PEERS) * 2 + 1 + (1 if bound else 0)
-    lines = ["| loss | size | pass | fastloss ms | " + " | ".join(f"{p} ms" for p in PEERS) + " | "
-             + " | ".join(f"vs {p}" for p in PEERS) + " |" + (" % of memory bound |" if bound else ""),
-             "|---|---|---|" + "---:|" * columns]
+    for one not installed or not timed), % of memory bound where the rows have it, and the
+    floor's median with fastloss's time over it where they have a floor."""
+    columns = peers(rows)
+    passes = [numbers for row in rows for numbers in row["passes"].values()]
+    bound = any("percent_of_memory_bound" in numbers for numbers in passes)
+    floor = any("floor_ms" in numbers for numbers in passes)
+    lines = ["| loss | size | pass | fastloss ms | " + " | ".join(f"{p} ms" for p in columns) + " | "
+             + " | ".join(f"vs {p}" for p in columns) + " |" + (" % of memory bound |" if bound else "")
+             + (" floor ms | fastloss / floor |" if floor else ""),
+             "|---|---|---|" + "---:|" * (len(columns) * 2 + 1 + (1 if bound else 0) + (2 if floor else 0))]
     for row in rows:
         for pass_name, numbers in row["passes"].items():
             ms = numbers["ms"]
@@ -50,12 +63,15 @@ def times_table(rows: List[Dict[str, Any]]) -> List[str]:
                 if variant not in ms:
                     continue
                 ours = ms[variant]
-                speedups = [f"{ms[p] / ours:.2f}x" if p in ms else "n/a" for p in PEERS]
+                speedups = [f"{ms[p] / ours:.2f}x" if p in ms else "n/a" for p in columns]
                 line = (f"| {row['case']} | {size_label(row['size'])} | {pass_name}{suffix} | {ours:.3g} | "
-                        + " | ".join(_ms(ms.get(p)) for p in PEERS) + " | " + " | ".join(speedups) + " |")
+                        + " | ".join(_ms(ms.get(p)) for p in columns) + " | " + " | ".join(speedups) + " |")
                 if bound:
                     percent = numbers.get("percent_of_memory_bound") if variant == "fastloss" else None
                     line += " n/a |" if percent is None else f" {percent:.0f}% |"
+                if floor:
+                    floor_ms = numbers.get("floor_ms")
+                    line += (" n/a | n/a |" if floor_ms is None else f" {floor_ms:.3g} | {ours / floor_ms:.2f}x |")
                 lines.append(line)
     return lines
 
@@ -88,14 +104,26 @@ def times_summary(rows: List[Dict[str, Any]]) -> List[str]:
     return [*times_table(rows), "", out_of_cache_line(rows), *compile_time_lines(rows), *peer_problem_lines(rows)]
 
 
+# peak_extra_memory's columns: the first three always, the others where a result has them.
+MEMORY_COLUMNS = {"fastloss_in_place": "fastloss, out= the input", "fastloss": "fastloss, new gradient",
+                  "torch": "torch autograd"}
+
+
 def peak_memory_table(peaks: Dict[str, Any]) -> List[str]:
-    """measure.peak_extra_memory's results by label: MiB per library, or the child's error."""
-    lines = ["| loss | fastloss, out= the input | fastloss, new gradient | torch autograd |", "|---|---:|---:|---:|"]
+    """measure.peak_extra_memory's results by label: MiB per library (and a case's torch
+    variants, and the returned gradients' size where the results have them), or the child's error."""
+    columns = dict(MEMORY_COLUMNS)
+    for peak in peaks.values():
+        if isinstance(peak, dict):
+            columns.update({k: f"{k} autograd" for k in peak if k not in columns and k != "gradients"})
+    if any(isinstance(peak, dict) and "gradients" in peak for peak in peaks.values()):
+        columns["gradients"] = "returned gradients"
+    lines = ["| loss | " + " | ".join(columns.values()) + " |", "|---|" + "---:|" * len(columns)]
     for label, peak in peaks.items():
         if isinstance(peak, str):
-            lines.append(f"| {label} | n/a | n/a | n/a ({peak}) |")
+            lines.append(f"| {label} | " + "n/a | " * (len(columns) - 1) + f"n/a ({peak}) |")
             continue
-        cells = ["n/a" if peak[k] is None else f"{peak[k]:.1f}" for k in ("fastloss_in_place", "fastloss", "torch")]
+        cells = ["n/a" if peak.get(k) is None else f"{peak[k]:.1f}" for k in columns]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
@@ -138,8 +166,15 @@ def _bandwidth_drift(document: Dict[str, Any]) -> str:
             f"copy {min(copy):.1f}-{max(copy):.1f} GB/s")
 
 
+def _has_floor(row: Dict[str, Any]) -> bool:
+    return any("floor_ms" in numbers for numbers in row["passes"].values())
+
+
 def markdown(document: Dict[str, Any]) -> str:
     machine, bandwidth = document["machine"], document["bandwidth"]
+    # The cases timed against a floor (their own columns) get a table of their own.
+    plain = [row for row in document["results"] if not _has_floor(row)]
+    floored = [row for row in document["results"] if _has_floor(row)]
     versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if v)
     lines = [
         f"**Machine**: {machine['cpu']}, {machine['nproc']} CPUs, load average "
@@ -154,8 +189,9 @@ def markdown(document: Dict[str, Any]) -> str:
         f"### Times (median of {document['repeats']}, float32, reduction mean; "
         + ("each library alone in a fresh process per case)" if document.get("mode") == "isolated"
            else "libraries interleaved in one process, rounds rotating their order)"),
-        "",
-        *times_table(document["results"]),
+        *(["", *times_table(plain)] if plain else []),
+        *(["", "Against a floor (linear_cross_entropy, size N x V x d: the floor is its matrix products alone "
+            "through NumPy's BLAS, timed in fastloss's rounds):", "", *times_table(floored)] if floored else []),
         *compile_time_lines(document["results"]),
     ]
     if document["thread_scaling_ms"]:
@@ -168,7 +204,7 @@ def markdown(document: Dict[str, Any]) -> str:
             lines.append(f"| {label} | " + " | ".join(f"{t:.3g}" for t in ts)
                          + f" | {100 * ts[0] / (len(ts) * ts[-1]):.0f}% |")
     if document["peak_extra_memory_mib"]:
-        lines += ["", "### Peak extra memory, fused forward+backward out of cache (MiB, fresh process)", "",
+        lines += ["", "### Peak extra memory, fused forward+backward out of cache or at the size named (MiB, fresh process)", "",
                   *peak_memory_table(document["peak_extra_memory_mib"])]
     if document["per_target_with_grad_ms"]:
         targets = document["per_target_with_grad_ms"]
@@ -214,7 +250,7 @@ def plot(document: Dict[str, Any], path: str) -> bool:
     top.axhline(1.0, color="black", linewidth=0.8)
     top.set_yscale("log")
     top.set_ylabel("speedup over best peer")
-    bottom.bar(names, [n["percent_of_memory_bound"] for n in fused], color="tab:green")
+    bottom.bar(names, [n.get("percent_of_memory_bound", 0.0) for n in fused], color="tab:green")  # 0: a floor instead
     bottom.axhline(BANDWIDTH_TARGET, color="black", linewidth=0.8, linestyle="--")
     bottom.set_ylabel("% of memory bound")
     bottom.tick_params(axis="x", labelrotation=60)

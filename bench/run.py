@@ -87,6 +87,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
                         help="comma-separated NxC shapes for the cross-entropy family (e.g. 8192x1000)")
     parser.add_argument("--sequence-shapes", default=None,
                         help="comma-separated TxNxCxS shapes for ctc_loss (e.g. 500x32x32x100)")
+    parser.add_argument("--lm-head-shapes", default=None,
+                        help="comma-separated NxVxD shapes for linear_cross_entropy (e.g. 4096x32000x1024)")
     parser.add_argument("--mode", choices=("isolated", "interleaved"), default=None,
                         help="isolated: each library alone in a fresh process per case (the default, and what the "
                              "README's tables use); interleaved: all libraries in this process, rounds rotating "
@@ -108,7 +110,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         sizes = [1 << int(log2) for log2 in args.elementwise_sizes.split(",")]
         registry.ELEMENTWISE_SIZES[:] = registry.QUICK_ELEMENTWISE_SIZES[:] = sizes
     for option, full, quick in ((args.class_shapes, registry.CLASS_SHAPES, registry.QUICK_CLASS_SHAPES),
-                                (args.sequence_shapes, registry.SEQUENCE_SHAPES, registry.QUICK_SEQUENCE_SHAPES)):
+                                (args.sequence_shapes, registry.SEQUENCE_SHAPES, registry.QUICK_SEQUENCE_SHAPES),
+                                (args.lm_head_shapes, registry.LM_HEAD_SHAPES, registry.QUICK_LM_HEAD_SHAPES)):
         if option:
             full[:] = quick[:] = [tuple(int(n) for n in shape.split("x")) for shape in option.split(",")]
 
@@ -143,12 +146,21 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             scaling[f"{case.name} {report.size_label(size)}"] = measure.thread_scaling_ms(
                 functional, fastloss, case, inputs, repeats, os.cpu_count() or 1)
     print(f"  (thread scaling done at {time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-    # One fresh process per loss; --quick measures the one whose in-place pass matters most.
-    memory_cases = [c for c in representative if not args.quick or c.name == "cross_entropy"]
-    memory = {} if args.no_memory else {c.name: measure.peak_extra_memory(c, args.threads) for c in memory_cases}
+    # One fresh process per loss; --quick measures the one whose in-place pass matters most, and
+    # those whose memory is their point (memory_at_sizes: at each of their sizes).
+    memory_cases = [c for c in cases if c.memory_at_sizes
+                    or c in representative and (not args.quick or c.name == "cross_entropy")]
+    memory = {}
+    for case in [] if args.no_memory else memory_cases:
+        if case.memory_at_sizes:
+            for size in case_sizes(case, args.quick):
+                memory[f"{case.name} {report.size_label(size)}"] = measure.peak_extra_memory(case, args.threads, size)
+        else:
+            memory[case.name] = measure.peak_extra_memory(case, args.threads)
     print(f"  (peak memory done at {time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
     target_cases = [c.name for c in representative]
-    targets = {} if args.no_targets else measure.per_target_ms(info["compiled_targets"], args.threads, target_cases, repeats)
+    targets = ({} if args.no_targets or not target_cases
+               else measure.per_target_ms(info["compiled_targets"], args.threads, target_cases, repeats))
 
     document = {"machine": info, "bandwidth": bandwidth, "repeats": repeats, "quick": args.quick, "mode": mode,
                 "results": results, "thread_scaling_ms": scaling, "peak_extra_memory_mib": memory,

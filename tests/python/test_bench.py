@@ -29,7 +29,8 @@ import registry  # noqa: E402
 import report  # noqa: E402
 import run  # noqa: E402
 
-TINY = {registry.ELEMENTWISE: 1000, registry.CLASSES: (37, 11), registry.SEQUENCES: (20, 3, 6, 4)}
+TINY = {registry.ELEMENTWISE: 1000, registry.CLASSES: (37, 11), registry.SEQUENCES: (20, 3, 6, 4),
+        registry.LM_HEAD: (8, 50, 16)}
 CASES = registry.available_cases(F)
 
 
@@ -219,6 +220,36 @@ def test_each_script_times_checks_and_measures_memory_through_the_harness(script
         assert "| 0.5 | 1.5 | 2.5 |" in out
 
 
+def test_linear_cross_entropy_runs_with_its_chunked_peer_gemm_floor_and_peak_memory(tmp_path, monkeypatch, capsys):
+    """run.py --cases linear_cross_entropy: forward and fused pass against torch's reference and
+    chunked paths, the GEMM floor timed beside them, peak memory at the timed size."""
+    monkeypatch.setattr(registry, "LM_HEAD_SHAPES", list(registry.LM_HEAD_SHAPES))
+    monkeypatch.setattr(registry, "QUICK_LM_HEAD_SHAPES", list(registry.QUICK_LM_HEAD_SHAPES))
+    case = registry.CASES["linear_cross_entropy"]
+    assert "linear_cross_entropy" not in registry.unregistered(F)
+    assert "torch_chunked" in measure.case_libraries(case)  # isolated mode runs it in a process of its own
+    threads = fastloss.get_num_threads()
+    try:
+        document = run.main(["--mode", "interleaved", "--cases", "linear_cross_entropy", "--lm-head-shapes",
+                             "8x50x16", "--repeats", "1", "--threads", "1", "--no-targets", "--no-plot",
+                             "--results", str(tmp_path)])
+    finally:
+        fastloss.set_num_threads(threads)
+    (row,) = document["results"]
+    assert row["size"] == [8, 50, 16] and row["peer_problems"] == {} and set(row["passes"]) == {"forward", "with_grad"}
+    torch_installed = importlib.util.find_spec("torch") is not None
+    for numbers in row["passes"].values():
+        assert numbers["floor_ms"] > 0 and "percent_of_memory_bound" not in numbers
+        assert {"fastloss", "numpy"} <= set(numbers["ms"])
+        assert ({"torch", "torch_chunked"} <= set(numbers["ms"])) == torch_installed
+    peak = document["peak_extra_memory_mib"]["linear_cross_entropy 8x50x16"]
+    assert peak["gradients"] == (8 * 16 + 50 * 16) * 4 / 2**20
+    assert (peak["torch_chunked"] is not None) == torch_installed
+    out = capsys.readouterr().out
+    assert "| linear_cross_entropy | 8x50x16 | with_grad |" in out and "fastloss / floor" in out
+    assert ("torch_chunked ms" in out) == torch_installed and "returned gradients" in out
+
+
 def test_bench_cross_entropy_also_times_the_fused_pass_over_its_input(planted_harness, capsys):
     bench_cross_entropy.main(["--repeats", "1", "--threads", "1"])
     assert "| cross_entropy | 37x11 | with_grad, out= the input | 123 |" in capsys.readouterr().out
@@ -256,8 +287,8 @@ def test_out_of_cache_is_defined_once_in_the_harness():
     for path in glob.glob(os.path.join(BENCH, "*.py")):
         with open(path) as handle:
             found = {"".join(names) for names in definition.findall(handle.read())}
-        expected = {"OUT_OF_CACHE_BYTES", "_OUT_OF_CACHE_CLASSES", "_OUT_OF_CACHE_SEQUENCES", "out_of_cache",
-                    "out_of_cache_size"}
+        expected = {"OUT_OF_CACHE_BYTES", "_OUT_OF_CACHE_CLASSES", "_OUT_OF_CACHE_SEQUENCES", "_OUT_OF_CACHE_LM_HEAD",
+                    "out_of_cache", "out_of_cache_size"}
         assert found == (expected if os.path.basename(path) == "measure.py" else set()), path
     with open(os.path.join(BENCH, "README.md")) as handle:
         assert "measure.OUT_OF_CACHE_BYTES" in handle.read()
