@@ -362,6 +362,51 @@ struct ClassTile {
   T shift[kTileRows];
   double log_sum[kTileRows];
 
+  // Whether the n rows are a full tile evenly spaced (rows of a contiguous block), and their
+  // spacing: such a tile is moved a class at a time across the rows, a strided access per
+  // class that vectorises, rather than element by element.
+  template <class P>
+  static FASTLOSS_INLINE bool evenly_spaced(P rows, int64_t n, int64_t& pitch) {
+    if (n != kTileRows) return false;
+    pitch = rows[1] - rows[0];
+    for (int64_t r = 2; r < kTileRows; ++r)
+      if (rows[r] - rows[r - 1] != pitch) return false;
+    return true;
+  }
+
+  // x = the n rows transposed (zeros past n).
+  FASTLOSS_INLINE void load(const T* const* rows, int64_t n, int64_t classes) {
+    int64_t pitch = 0;
+    if (evenly_spaced(rows, n, pitch)) {
+      const T* first = rows[0];
+      for (int64_t c = 0; c < classes; ++c) {
+#pragma omp simd
+        for (int64_t r = 0; r < kTileRows; ++r) x[c][r] = first[r * pitch + c];
+      }
+      return;
+    }
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      const T* row = r < n ? rows[r] : nullptr;
+      for (int64_t c = 0; c < classes; ++c) x[c][r] = row != nullptr ? row[c] : T(0);
+    }
+  }
+
+  // rows[r][c] = from[c][r] for the tile's n rows.
+  static FASTLOSS_INLINE void store(const T (&from)[kSmallClasses][kTileRows], T* const* rows, int64_t n,
+                                    int64_t classes) {
+    int64_t pitch = 0;
+    if (evenly_spaced(rows, n, pitch)) {
+      T* first = rows[0];
+      for (int64_t c = 0; c < classes; ++c) {
+#pragma omp simd
+        for (int64_t r = 0; r < kTileRows; ++r) first[r * pitch + c] = from[c][r];
+      }
+      return;
+    }
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t c = 0; c < classes; ++c) rows[r][c] = from[c][r];
+  }
+
   template <bool kKeepExp>
   FASTLOSS_INLINE void log_sum_exp(int64_t classes) {
     T sum[kTileRows];
@@ -508,58 +553,13 @@ class ClassRows {
     return IndexTerms{(1.0 - e) * w * nll, scale * mass, scale * (1.0 - e) * w, beta, HessTerms{mass, 0.0}};
   }
 
-  // Whether the n rows are a full tile evenly spaced (rows of a contiguous block), and their
-  // spacing: such a tile is moved a class at a time across the rows, a strided access per
-  // class that vectorises, rather than element by element.
-  template <class P>
-  static FASTLOSS_INLINE bool evenly_spaced(P rows, int64_t n, int64_t& pitch) {
-    if (n != kTileRows) return false;
-    pitch = rows[1] - rows[0];
-    for (int64_t r = 2; r < kTileRows; ++r)
-      if (rows[r] - rows[r - 1] != pitch) return false;
-    return true;
-  }
-
-  // tile.x = rows r0 .. r0 + n transposed (zeros past n).
-  void load_tile(ClassTile<T>& tile, int64_t r0, int64_t n) const {
-    const T* const* rows = b_.in[0] + r0;
-    int64_t pitch = 0;
-    if (evenly_spaced(rows, n, pitch)) {
-      const T* first = rows[0];
-      for (int64_t c = 0; c < classes_; ++c) {
-#pragma omp simd
-        for (int64_t r = 0; r < kTileRows; ++r) tile.x[c][r] = first[r * pitch + c];
-      }
-      return;
-    }
-    for (int64_t r = 0; r < kTileRows; ++r) {
-      const T* row = r < n ? rows[r] : nullptr;
-      for (int64_t c = 0; c < classes_; ++c) tile.x[c][r] = row != nullptr ? row[c] : T(0);
-    }
-  }
-
-  // rows[r][c] = from[c][r] for the tile's n rows.
-  void store_tile(const T (&from)[kSmallClasses][kTileRows], T* const* rows, int64_t n) const {
-    int64_t pitch = 0;
-    if (evenly_spaced(rows, n, pitch)) {
-      T* first = rows[0];
-      for (int64_t c = 0; c < classes_; ++c) {
-#pragma omp simd
-        for (int64_t r = 0; r < kTileRows; ++r) first[r * pitch + c] = from[c][r];
-      }
-      return;
-    }
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t c = 0; c < classes_; ++c) rows[r][c] = from[c][r];
-  }
-
   // cross_entropy and softmax_focal_loss of rows r0 .. r0 + n of few classes (index_row's
   // loss and gradient, lanes across rows). The whole tile is read before any gradient row is
   // written: out may be x.
   void small_class_tile(int64_t r0, int64_t n) const {
     const int64_t C = classes_;
     ClassTile<T> tile;
-    load_tile(tile, r0, n);
+    tile.load(b_.in[0] + r0, n, C);
     const bool grad = b_.out[0] != nullptr;
     if (grad)
       tile.template log_sum_exp<true>(C);
@@ -619,8 +619,8 @@ class ClassRows {
 #pragma omp simd
       for (int64_t r = 0; r < kTileRows; ++r) tile.e[c][r] = tile.e[c][r] * factor[r] - v_scale[r] * w;
     }
-    store_tile(tile.e, b_.out[0] + r0, n);
-    if (hess) store_tile(tile.h, b_.out[1] + r0, n);
+    ClassTile<T>::store(tile.e, b_.out[0] + r0, n, C);
+    if (hess) ClassTile<T>::store(tile.h, b_.out[1] + r0, n, C);
     for (int64_t r = 0; r < n; ++r) {
       const int64_t t = b_.index[r0 + r];
       T* out = b_.out[0][r0 + r];
@@ -686,9 +686,48 @@ void class_losses(const RowBlock<T>& block, const ClassOptions& options) {
   ClassRows<T>(block, options).run();
 }
 
+// softmax (log_softmax) of rows of at most kSmallClasses classes, kTileRows rows at a time
+// across SIMD lanes as the class losses' tiles; out may be the rows themselves (a tile is
+// read whole before it is written).
+template <class T>
+void softmax_tiles(const RowBlock<T>& b, bool log) {
+  const int64_t C = b.length;
+  for (int64_t r0 = 0; r0 < b.rows; r0 += kTileRows) {
+    const int64_t n = b.rows - r0 < kTileRows ? b.rows - r0 : kTileRows;
+    ClassTile<T> tile;
+    tile.load(b.in[0] + r0, n, C);
+    if (log) {
+      // (x - max) - log_sum, as log_softmax.
+      tile.template log_sum_exp<false>(C);
+      T log_sum[kTileRows];
+#pragma omp simd
+      for (int64_t r = 0; r < kTileRows; ++r) log_sum[r] = static_cast<T>(tile.log_sum[r]);
+      for (int64_t c = 0; c < C; ++c) {
+#pragma omp simd
+        for (int64_t r = 0; r < kTileRows; ++r) tile.e[c][r] = (tile.x[c][r] - tile.max[r]) - log_sum[r];
+      }
+    } else {
+      // exp(x - shift) exp((shift - max) - log_sum): one exp per element, as the row path.
+      tile.template log_sum_exp<true>(C);
+      T factor[kTileRows];
+#pragma omp simd
+      for (int64_t r = 0; r < kTileRows; ++r)
+        factor[r] = static_cast<T>(
+            math::exp((static_cast<double>(tile.shift[r]) - static_cast<double>(tile.max[r])) - tile.log_sum[r]));
+      for (int64_t c = 0; c < C; ++c) {
+#pragma omp simd
+        for (int64_t r = 0; r < kTileRows; ++r) tile.e[c][r] *= factor[r];
+      }
+    }
+    ClassTile<T>::store(tile.e, b.out[0] + r0, n, C);
+    for (int64_t r = 0; r < n; ++r) b.loss[r0 + r] = 0.0;
+  }
+}
+
 // out = softmax (log_softmax) of each row; out may be the row itself.
 template <class T>
 void softmax_rows(const RowBlock<T>& b, bool log) {
+  if (b.length <= kSmallClasses) return softmax_tiles(b, log);
   const SoftTarget none{nullptr, nullptr, 0.0, 0.0};
   for (int64_t r = 0; r < b.rows; ++r) {
     const T* x = b.in[0][r];
