@@ -62,6 +62,8 @@ class Elementwise:
     ``var * ones_like(input)``), which has no gradient (None).
     """
 
+    half_precision = True  # float16 and bfloat16 inputs (the element engine converts them)
+
     def __init__(self, loss: "_core.ElementwiseLoss", aux: Optional[str] = None,
                  aux_gradient: Optional[str] = None, scalar_aux: bool = False, target: str = "target") -> None:
         self.loss = loss

@@ -15,6 +15,7 @@ import pytest
 
 import fastloss
 import fastloss.functional as F
+import fastloss.objectives
 from fastloss import _core
 
 torch = pytest.importorskip("torch")
@@ -299,6 +300,17 @@ def test_sigmoid_and_log_sigmoid(rng, half):
     assert F.sigmoid(in_place, out=in_place) is in_place
     np.testing.assert_array_equal(in_place.view(np.uint16), y.view(np.uint16))
     np.testing.assert_array_equal(F.sigmoid(x, out=np.empty(x.shape, np.float32)), F.sigmoid(x.astype(np.float32)))
+
+
+@pytest.mark.parametrize("half", HALVES)
+def test_objectives_grad_hess(rng, half):
+    dtype = half_dtype(half)
+    x, y = rng.normal(0, 2, 1000).astype(dtype), rng.uniform(0, 1, 1000).astype(dtype)
+    grad, hess = fastloss.objectives.grad_hess("binary_cross_entropy_with_logits", x, y)
+    grad32, hess32 = fastloss.objectives.grad_hess("binary_cross_entropy_with_logits", x.astype(np.float32),
+                                                   y.astype(np.float32))
+    np.testing.assert_array_equal(grad.view(np.uint16), grad32.astype(dtype).view(np.uint16))
+    np.testing.assert_array_equal(hess.view(np.uint16), hess32.astype(dtype).view(np.uint16))
 
 
 def test_broadcast_half_input_sums_its_gradient_in_float32(rng):
