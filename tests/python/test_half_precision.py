@@ -188,6 +188,15 @@ def test_mixed_operand_dtypes(rng, half):
         assert F.mse_loss(x, target).tobytes() == F.mse_loss(x32, target.astype(np.float32)).tobytes()
     grad = F.mse_loss_backward(1.0, x, labels)
     assert grad.dtype == dtype
+    # grad_output of reduction="none": the input's dtype or float32.
+    go = rng.uniform(0.5, 1.5, SHAPE).astype(dtype)
+    np.testing.assert_array_equal(F.mse_loss_backward(go, x, labels, reduction="none").view(np.uint16),
+                                  F.mse_loss_backward(go.astype(np.float32), x, labels, reduction="none").view(np.uint16))
+    # Values are checked after conversion, with torch's messages.
+    with pytest.raises(ValueError, match="all elements of input should be between 0 and 1"):
+        F.binary_cross_entropy(np.array([0.5, 1.5], dtype), np.array([0.5, 0.5], dtype))
+    with pytest.raises(ValueError, match="all elements of target should be between 0 and 1"):
+        F.binary_cross_entropy(np.array([0.5, 0.5], dtype), np.array([0.5, np.nan], np.float32))
 
 
 @pytest.mark.parametrize("half", HALVES)
