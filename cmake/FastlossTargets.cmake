@@ -25,7 +25,8 @@ if(_fastloss_arch MATCHES "^(x86_64|AMD64|amd64)$")
     set(FASTLOSS_FLAGS_avx2 /arch:AVX2)
     set(FASTLOSS_FLAGS_avx512 /arch:AVX512)
   else()
-    set(FASTLOSS_FLAGS_avx2 -mavx2 -mfma)
+    # -mf16c: float16's conversion instructions (kernels/half_kernels.cc).
+    set(FASTLOSS_FLAGS_avx2 -mavx2 -mfma -mf16c)
     set(FASTLOSS_FLAGS_avx512 -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma
         -mprefer-vector-width=512)
   endif()

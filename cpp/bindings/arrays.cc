@@ -51,7 +51,8 @@ bool overlaps(const py::array& a, const py::array& b) {
 }
 
 bool same_view(const FloatArray& a, const FloatArray& b) {
-  return a.data() == b.data() && a.shape == b.shape && a.strides == b.strides && a.dtype == b.dtype;
+  return a.data() == b.data() && a.shape == b.shape && a.strides == b.strides && a.dtype == b.dtype &&
+         a.label == b.label;
 }
 
 // Element offsets past which an exact overlap check enumerates no further.
@@ -94,12 +95,24 @@ bool has_internal_overlap(const ByteLayout& l) {
   return false;
 }
 
+// float16 (NumPy's) or bfloat16 (ml_dtypes', known by its name: fastloss never imports
+// ml_dtypes) in native byte order; kFloat for any other dtype.
+LabelDType half_storage(const py::dtype& dt) {
+  if (dt.itemsize() != 2 || !dt.attr("isnative").cast<bool>()) return LabelDType::kFloat;
+  if (dt.kind() == 'f') return LabelDType::kFloat16;
+  return dt.attr("name").cast<std::string>() == "bfloat16" ? LabelDType::kBFloat16 : LabelDType::kFloat;
+}
+
 void check_float_dtype(const py::array& a, const py::handle& obj, const char* name) {
   const py::dtype dt = a.dtype();
   const bool native = dt.attr("isnative").cast<bool>();
   if (dt.kind() != 'f' || (dt.itemsize() != 4 && dt.itemsize() != 8) || !native) {
+    // A half-precision array where a function takes none yet says so.
+    const char* why = half_storage(dt) != LabelDType::kFloat
+                          ? " (float16 and bfloat16 are taken by the elementwise losses, sigmoid and log_sigmoid only)"
+                          : "";
     throw py::type_error(std::string(name) + " must be a numpy.ndarray of float32 or float64 (native byte order), got " +
-                         type_description(obj));
+                         type_description(obj) + why);
   }
 }
 
@@ -107,6 +120,13 @@ bool whole_element_strides(const py::array& a) {
   for (py::ssize_t d = 0; d < a.ndim(); ++d)
     if (a.strides(d) % a.itemsize() != 0) return false;
   return true;
+}
+
+// `a`, or a contiguous copy of it where its strides are not whole elements (a field of a
+// structured array), which no element-strided view can describe.
+py::array element_strided(const py::array& a) {
+  if (whole_element_strides(a)) return a;
+  return py::reinterpret_steal<py::array>(py::module_::import("numpy").attr("ascontiguousarray")(a).release());
 }
 
 // Shape and element strides of an array whose strides are whole elements.
@@ -143,11 +163,57 @@ FloatArray float_array(const py::handle& obj, const char* name, bool allow_none)
   check_float_dtype(a.array, obj, name);
   a.valid = true;
   a.dtype = a.array.itemsize() == 4 ? DType::kFloat32 : DType::kFloat64;
-  if (!whole_element_strides(a.array)) {
-    a.array = py::reinterpret_steal<py::array>(
-        py::module_::import("numpy").attr("ascontiguousarray")(a.array).release());
-  }
+  a.array = element_strided(a.array);
   set_layout(a);
+  return a;
+}
+
+namespace {
+
+// A float16 or bfloat16 array of storage `half`, computed in float32.
+FloatArray half_array(const py::handle& obj, LabelDType half) {
+  FloatArray a;
+  a.array = element_strided(py::reinterpret_borrow<py::array>(obj));
+  a.valid = true;
+  a.dtype = DType::kFloat32;
+  a.label = half;
+  set_layout(a);
+  return a;
+}
+
+// The half-precision storage of obj when it is such an array, kFloat otherwise.
+LabelDType half_storage_of(const py::handle& obj) {
+  return py::isinstance<py::array>(obj) ? half_storage(py::reinterpret_borrow<py::array>(obj).dtype())
+                                        : LabelDType::kFloat;
+}
+
+// The dtype an array's elements are stored as, in NumPy's words.
+const char* stored_name(const FloatArray& a) {
+  switch (a.label) {
+    case LabelDType::kFloat16: return "float16";
+    case LabelDType::kBFloat16: return "bfloat16";
+    default: return dtype_name(a.dtype);
+  }
+}
+
+}  // namespace
+
+FloatArray storage_array(const py::handle& obj, const char* name) {
+  const LabelDType half = half_storage_of(obj);
+  return half != LabelDType::kFloat ? half_array(obj, half) : float_array(obj, name);
+}
+
+FloatArray operand_array(const py::handle& obj, const char* name, const FloatArray& input, bool allow_none,
+                         const char* owner) {
+  const LabelDType half = half_storage_of(obj);
+  FloatArray a = half != LabelDType::kFloat ? half_array(obj, half) : float_array(obj, name, allow_none);
+  if (!a.present()) return a;
+  const bool same = a.dtype == input.dtype && a.label == input.label;
+  const bool widened = is_half(input.label) && a.dtype == DType::kFloat32 && a.label == LabelDType::kFloat;
+  if (!same && !widened) {
+    throw py::type_error(std::string(name) + " must have dtype " + stored_name(input) + " (" + owner + " dtype)" +
+                         (is_half(input.label) ? " or float32" : "") + ", got " + stored_name(a));
+  }
   return a;
 }
 
@@ -169,25 +235,17 @@ LabelDType label_dtype_of(const py::dtype& dt) {
 
 }  // namespace
 
-FloatArray label_array(const py::handle& obj, const char* name, DType dtype, const LabelRule& rule) {
+FloatArray label_array(const py::handle& obj, const char* name, const FloatArray& input, const LabelRule& rule) {
   const LabelDType label = py::isinstance<py::array>(obj)
                                ? label_dtype_of(py::reinterpret_borrow<py::array>(obj).dtype())
                                : LabelDType::kFloat;
-  if (label == LabelDType::kFloat || !rule.integers) {
-    FloatArray a = float_array(obj, name);
-    require_dtype(a, dtype, name);
-    return a;
-  }
+  if (label == LabelDType::kFloat || !rule.integers) return operand_array(obj, name, input);
   if (label == LabelDType::kBool && !rule.bools)
     throw py::type_error(std::string(rule.bool_message) + " (" + name + " has dtype bool)");
   FloatArray a;
-  a.array = py::reinterpret_borrow<py::array>(obj);
-  if (!whole_element_strides(a.array)) {
-    a.array = py::reinterpret_steal<py::array>(
-        py::module_::import("numpy").attr("ascontiguousarray")(a.array).release());
-  }
+  a.array = element_strided(py::reinterpret_borrow<py::array>(obj));
   a.valid = true;
-  a.dtype = dtype;
+  a.dtype = input.dtype;
   a.label = label;
   set_layout(a);
   return a;
@@ -207,10 +265,7 @@ IndexArray index_array(const py::handle& obj, const char* name) {
     throw py::type_error(std::string(name) + " of class indices must have dtype int64, int32 or uint8, got " +
                          py::str(dt).cast<std::string>());
   }
-  if (!whole_element_strides(t.array)) {
-    t.array = py::reinterpret_steal<py::array>(
-        py::module_::import("numpy").attr("ascontiguousarray")(t.array).release());
-  }
+  t.array = element_strided(t.array);
   t.dtype = uint8 ? IndexDType::kUInt8 : dt.itemsize() == 4 ? IndexDType::kInt32 : IndexDType::kInt64;
   for (py::ssize_t d = 0; d < t.array.ndim(); ++d) {
     t.shape.push_back(t.array.shape(d));
@@ -294,18 +349,33 @@ FloatArray new_array(const std::vector<int64_t>& shape, DType dtype) {
   return a;
 }
 
+FloatArray new_array_like(const std::vector<int64_t>& shape, const FloatArray& like) {
+  if (!is_half(like.label)) return new_array(shape, like.dtype);
+  FloatArray a;
+  a.array = py::array(like.array.dtype(), std::vector<py::ssize_t>(shape.begin(), shape.end()));
+  a.valid = true;
+  a.dtype = DType::kFloat32;
+  a.label = like.label;
+  set_layout(a);
+  return a;
+}
+
 FloatArray output_array(const py::handle& out, const std::vector<int64_t>& shape, DType dtype,
-                        const std::vector<const FloatArray*>& operands, const FloatArray* may_alias) {
-  if (out.is_none()) return new_array(shape, dtype);
+                        const std::vector<const FloatArray*>& operands, const FloatArray* may_alias,
+                        const FloatArray* storage) {
+  const bool half = storage != nullptr && is_half(storage->label);
+  if (out.is_none()) return half ? new_array_like(shape, *storage) : new_array(shape, dtype);
   if (!py::isinstance<py::array>(out)) {
     throw py::type_error("out must be a numpy.ndarray of float32 or float64, got " + type_description(out));
   }
   const py::array target = py::reinterpret_borrow<py::array>(out);
-  check_float_dtype(target, out, "out");
-  const DType out_dtype = target.itemsize() == 4 ? DType::kFloat32 : DType::kFloat64;
-  if (out_dtype != dtype) {
-    throw py::type_error(std::string("out must have dtype ") + dtype_name(dtype) + " (the input's dtype), got " +
-                         dtype_name(out_dtype));
+  FloatArray o;
+  if (half) {
+    o = operand_array(out, "out", *storage);
+  } else {
+    check_float_dtype(target, out, "out");
+    o.dtype = target.itemsize() == 4 ? DType::kFloat32 : DType::kFloat64;
+    require_dtype(o, dtype, "out");
   }
   const ByteLayout layout = byte_layout(target);
   if (layout.shape != shape) {
@@ -317,7 +387,6 @@ FloatArray output_array(const py::handle& out, const std::vector<int64_t>& shape
                           "refers to a single memory location; pass an array without repeated elements");
   }
   const bool described = whole_element_strides(target);
-  FloatArray o;
   o.array = target;
   o.valid = true;
   o.dtype = dtype;
@@ -335,7 +404,7 @@ FloatArray output_array(const py::handle& out, const std::vector<int64_t>& shape
   // No element-strided view describes it (a field of a structured array): compute into a
   // stand-in that finish() copies into it. An operand that was that same field was copied
   // when read (float_array), so out=input stays in place.
-  FloatArray stand_in = new_array(shape, dtype);
+  FloatArray stand_in = is_half(o.label) ? new_array_like(shape, o) : new_array(shape, dtype);
   stand_in.write_back = target;
   return stand_in;
 }

@@ -19,8 +19,8 @@ std::vector<FloatArray> gradient_arrays(const PreparedLoss& call, const py::hand
                                         const std::vector<const FloatArray*>& reads) {
   std::vector<FloatArray> grads;
   for (size_t k = 0; k < call.grad_shapes.size(); ++k) {
-    grads.push_back(k == 0 ? output_array(out, call.grad_shapes[0], call.dtype, reads, call.first_input)
-                           : new_array(call.grad_shapes[k], call.dtype));
+    grads.push_back(k == 0 ? output_array(out, call.grad_shapes[0], call.dtype, reads, call.first_input, call.first_input)
+                           : new_array_like(call.grad_shapes[k], *call.first_input));
   }
   return grads;
 }
@@ -43,14 +43,14 @@ std::vector<int64_t> strides_over_loss_shape(const PreparedLoss& call, const std
 
 MutableView losses_view(const PreparedLoss& call, FloatArray& losses, std::vector<int64_t>& strides) {
   strides = strides_over_loss_shape(call, losses.strides);
-  return MutableView{losses.array.mutable_data(), strides.data()};
+  return MutableView{losses.array.mutable_data(), strides.data(), losses.label};
 }
 
 }  // namespace
 
 py::object loss_forward(const PreparedLoss& call, const py::handle& out) {
   if (call.reduction == Reduction::kNone) {
-    FloatArray losses = output_array(out, losses_shape(call), call.dtype, call.operands, nullptr);
+    FloatArray losses = output_array(out, losses_shape(call), call.dtype, call.operands, nullptr, call.first_input);
     std::vector<int64_t> strides;
     const MutableView view = losses_view(call, losses, strides);
     {
@@ -83,8 +83,7 @@ py::tuple loss_backward(const PreparedLoss& call, const py::handle& grad_output,
   std::vector<int64_t> go_strides;
   double go_scalar = 0.0;
   if (call.reduction == Reduction::kNone) {
-    go = float_array(grad_output, "grad_output");
-    require_dtype(go, call.dtype, "grad_output");
+    go = operand_array(grad_output, "grad_output", *call.first_input);
     go_strides = strides_over_loss_shape(call, broadcast_strides(go, losses_shape(call), "grad_output"));
   } else {
     if (py::isinstance<py::array>(grad_output) && py::reinterpret_borrow<py::array>(grad_output).size() != 1) {
@@ -98,7 +97,7 @@ py::tuple loss_backward(const PreparedLoss& call, const py::handle& grad_output,
   std::vector<FloatArray> grads = gradient_arrays(call, out, reads);
   {
     py::gil_scoped_release release;
-    call.backward(go.present() ? ConstView{go.data(), go_strides.data()} : ConstView{}, go_scalar, grads);
+    call.backward(go.present() ? ConstView{go.data(), go_strides.data(), go.label} : ConstView{}, go_scalar, grads);
   }
   return finished(grads);
 }
@@ -109,7 +108,7 @@ py::tuple loss_with_grad(const PreparedLoss& call, const py::handle& out) {
   std::vector<int64_t> strides;
   MutableView view{};
   if (call.reduction == Reduction::kNone) {
-    losses = new_array(losses_shape(call), call.dtype);
+    losses = new_array_like(losses_shape(call), *call.first_input);
     view = losses_view(call, losses, strides);
   }
   double value;

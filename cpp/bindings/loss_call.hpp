@@ -1,7 +1,8 @@
 // The body of every loss binding, written once: forward, backward and the fused pass of a
 // call its family has prepared (operands checked and laid over the core's views), with the
 // GIL released around the core, grad_output a scalar for reductions and an array for
-// reduction='none', reduced losses as NumPy scalars, gradients into `out` where given.
+// reduction='none', reduced losses as NumPy scalars of the call's float type (float32 for
+// half inputs: the float64 sum rounded once), gradients into `out` where given.
 #pragma once
 
 #include "pybind.hpp"
@@ -41,7 +42,9 @@ class PreparedLoss {
   // single sample, as multi_margin_loss's, whose losses take its target's shape, (1,) or ().
   std::optional<std::vector<int64_t>> returned_shape;
   std::vector<std::vector<int64_t>> grad_shapes;
-  const FloatArray* first_input = nullptr;  // the first gradient's `out` may be this very array
+  // The first gradient's `out` may be this very array; new results are stored as it is
+  // (float16 or bfloat16 results of half inputs).
+  const FloatArray* first_input = nullptr;
   std::vector<const FloatArray*> operands;  // every float array the call reads
 };
 

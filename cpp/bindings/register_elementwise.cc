@@ -88,16 +88,14 @@ class ElementwisePrepared : public PreparedLoss {
                       const py::handle& weight, const py::handle& aux, Reduction reduction,
                       const ElementwiseOptions& options) {
     const OperandNames names = operand_names(loss);
-    input_ = float_array(input, names.input);
-    target_ = label_array(target, names.target, input_.dtype, label_rule(loss));
-    weight_ = float_array(weight, "weight", /*allow_none=*/true);
-    if (weight_.present()) require_dtype(weight_, input_.dtype, "weight");
+    input_ = storage_array(input, names.input);
+    target_ = label_array(target, names.target, input_, label_rule(loss));
+    weight_ = operand_array(weight, "weight", input_, /*allow_none=*/true);
     const bool has_aux = names.aux[0] != '\0';
     if (!aux.is_none() && !has_aux) throw py::value_error("this loss takes no auxiliary operand");
     // pos_weight is optional; the other losses' aux (var, input2) is not.
     const bool aux_optional = !has_aux || loss == ElementwiseLoss::binary_cross_entropy_with_logits;
-    aux_ = float_array(aux, has_aux ? names.aux : "aux", aux_optional);
-    if (aux_.present()) require_dtype(aux_, input_.dtype, names.aux);
+    aux_ = operand_array(aux, has_aux ? names.aux : "aux", input_, aux_optional);
     check_shapes(loss, input_, target_, weight_, aux_);
 
     shape_ = broadcast_shapes(input_.shape, names.input, target_.shape, names.target);
@@ -111,11 +109,10 @@ class ElementwisePrepared : public PreparedLoss {
     call_.loss = loss;
     call_.dtype = input_.dtype;
     call_.shape = Shape{static_cast<int>(shape_.size()), shape_.data()};
-    call_.input = ConstView{input_.data(), input_strides_.data()};
-    call_.target = ConstView{target_.data(), target_strides_.data()};
-    call_.target_dtype = target_.label;
-    if (weight_.present()) call_.weight = ConstView{weight_.data(), weight_strides_.data()};
-    if (aux_.present()) call_.aux = ConstView{aux_.data(), aux_strides_.data()};
+    call_.input = ConstView{input_.data(), input_strides_.data(), input_.label};
+    call_.target = ConstView{target_.data(), target_strides_.data(), target_.label};
+    if (weight_.present()) call_.weight = ConstView{weight_.data(), weight_strides_.data(), weight_.label};
+    if (aux_.present()) call_.aux = ConstView{aux_.data(), aux_strides_.data(), aux_.label};
     call_.options = options;
     check_values(names);
 
@@ -146,10 +143,10 @@ class ElementwisePrepared : public PreparedLoss {
       grad_out = out[py::int_(0)];
       hess_out = out[py::int_(1)];
     }
-    FloatArray grad = output_array(grad_out, shape_, dtype, operands, nullptr);
+    FloatArray grad = output_array(grad_out, shape_, dtype, operands, nullptr, &input_);
     std::vector<const FloatArray*> reads = operands;
     reads.push_back(&grad);  // hess may not overlap grad either
-    FloatArray hess = output_array(hess_out, shape_, dtype, reads, nullptr);
+    FloatArray hess = output_array(hess_out, shape_, dtype, reads, nullptr, &input_);
     {
       py::gil_scoped_release release;  // pure C++ over buffers this call keeps alive
       elementwise_grad_hess(call_, hess_floor, grad.mutable_view(), hess.mutable_view());

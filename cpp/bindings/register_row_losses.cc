@@ -110,7 +110,7 @@ class RowPrepared : public PreparedLoss {
   void prepare_cosine(const py::handle& target) {
     const FloatArray& x1 = inputs_[0];
     const FloatArray& x2 = inputs_[1];
-    labels_ = label_array(target, "target", x1.dtype, LabelRule{true, true, ""});
+    labels_ = label_array(target, "target", x1, LabelRule{true, true, ""});
     const size_t t_dim = labels_.shape.size();
     if (t_dim > 1) throw py::value_error("0D or 1D target tensor expected, multi-target not supported");
     if (x1.shape.size() != t_dim + 1 || x2.shape.size() != t_dim + 1) {
@@ -185,7 +185,7 @@ class RowPrepared : public PreparedLoss {
   void prepare_multilabel(const py::handle& target, const py::handle& weight) {
     const FloatArray& x = inputs_[0];
     if (x.shape.empty()) throw py::value_error("multilabel_soft_margin_loss expects an input of at least one dimension");
-    labels_ = label_array(target, "target", x.dtype, LabelRule{true, false, kBoolSubtraction});
+    labels_ = label_array(target, "target", x, LabelRule{true, false, kBoolSubtraction});
     if (labels_.shape != x.shape) {
       throw py::value_error("target of shape " + shape_str(labels_.shape) + " must have the input's shape " +
                             shape_str(x.shape));

@@ -17,8 +17,8 @@ namespace bindings {
 namespace {
 
 py::object apply_unary(UnaryOp op, const py::handle& x, const py::handle& out) {
-  const FloatArray in = float_array(x, "input");
-  FloatArray result = output_array(out, in.shape, in.dtype, {&in}, &in);
+  const FloatArray in = storage_array(x, "input");
+  FloatArray result = output_array(out, in.shape, in.dtype, {&in}, &in, &in);
   {
     py::gil_scoped_release release;  // pure C++ over buffers kept alive above
     unary(op, in.dtype, Shape{static_cast<int>(in.shape.size()), in.shape.data()}, in.view(), result.mutable_view());
@@ -42,17 +42,16 @@ const char* backward_operand(UnaryBackwardOp op) {
 py::object apply_unary_backward(UnaryBackwardOp op, const py::handle& grad_output, const py::handle& value,
                                 const py::handle& out) {
   const char* name = backward_operand(op);
-  const FloatArray go = float_array(grad_output, "grad_output");
-  const FloatArray v = float_array(value, name);
-  require_dtype(v, go.dtype, name, "grad_output's");
+  const FloatArray go = storage_array(grad_output, "grad_output");
+  const FloatArray v = operand_array(value, name, go, false, "grad_output's");
   const std::vector<int64_t> shape = broadcast_shapes(go.shape, "grad_output", v.shape, name);
   const std::vector<int64_t> go_strides = broadcast_strides(go, shape, "grad_output");
   const std::vector<int64_t> v_strides = broadcast_strides(v, shape, name);
-  FloatArray result = output_array(out, shape, go.dtype, {&go, &v}, &go);
+  FloatArray result = output_array(out, shape, go.dtype, {&go, &v}, &go, &go);
   {
     py::gil_scoped_release release;
     unary_backward(op, go.dtype, Shape{static_cast<int>(shape.size()), shape.data()},
-                   ConstView{go.data(), go_strides.data()}, ConstView{v.data(), v_strides.data()},
+                   ConstView{go.data(), go_strides.data(), go.label}, ConstView{v.data(), v_strides.data(), v.label},
                    result.mutable_view());
   }
   return result.finish();

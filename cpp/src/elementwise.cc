@@ -26,12 +26,10 @@ Sums run_pass(const ElementwiseCall& call, Mode mode, ConstView grad_output, Mut
               double scale, bool reduce, MutableView second_out = {}, double hess_floor = 0.0) {
   const ConstView inputs[kernel_abi::kNumSlots] = {call.input, call.target, call.weight,
                                                    call.aux, grad_output};
-  const LabelDType labels[kernel_abi::kNumSlots] = {LabelDType::kFloat, call.target_dtype, LabelDType::kFloat,
-                                                    LabelDType::kFloat, LabelDType::kFloat};
   const kernel_abi::BlockKernelFn kernel = block_kernel(call.loss, call.dtype);
   const kernel_abi::Params params{scale, call.options, hess_floor};
   const MutableView outputs[2] = {out, second_out};
-  return run_blocks(call.shape, call.dtype, kernel_abi::kNumSlots, inputs, labels, 2, outputs, reduce,
+  return run_blocks(call.shape, call.dtype, kernel_abi::kNumSlots, inputs, 2, outputs, reduce,
                     [&](const void* const* in_blocks, void* const* out_blocks, int64_t n) {
                       kernel_abi::Block block{};
                       for (int s = 0; s < kernel_abi::kNumSlots; ++s) block.in[s] = in_blocks[s];

@@ -11,7 +11,7 @@ namespace {
 template <class Kernel>
 void map_elements(DType dtype, const Shape& shape, int n_inputs, const ConstView* inputs, MutableView out,
                   const Kernel& kernel) {
-  run_blocks(shape, dtype, n_inputs, inputs, nullptr, 1, &out, false,
+  run_blocks(shape, dtype, n_inputs, inputs, 1, &out, false,
              [&](const void* const* in_blocks, void* const* out_blocks, int64_t n) {
     with_dtype(dtype, [&](auto zero) {
       kernel(zero, in_blocks, out_blocks[0], n);

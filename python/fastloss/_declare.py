@@ -166,10 +166,12 @@ def functions(decl: Declaration) -> Tuple[Callable[..., Any], Callable[..., Any]
     plural = len(decl.grads) > 1
     signature, defaults = _signature(decl.params)
     signature_out, _ = _signature(decl.params, "out=None")
+    # Families whose losses take float16 and bfloat16 inputs say so (the elementwise ones).
+    notes = _docs.HALF_PRECISION if getattr(decl.family, "half_precision", False) else []
     namespace = {"_decl": decl, "_forward": _forward, "_backward": _backward, "_with_grad": _with_grad, **defaults}
     forward = _compile(decl.name, f"def {decl.name}({signature}):\n    return _forward(_decl, ({names}))\n",
                        dict(namespace), _docs.document(decl.doc, _docs.parameters(decl.params)
-                                                       + _docs.returns((), loss=True)))
+                                                       + _docs.returns((), loss=True) + notes))
     backward = _compile(
         f"{decl.name}_backward",
         f"def {decl.name}_backward(grad_output, {signature_out}):\n"
@@ -179,7 +181,7 @@ def functions(decl: Declaration) -> Tuple[Callable[..., Any], Callable[..., Any]
             f"The gradient{'s' if plural else ''} of :func:`{decl.name}` with respect to {grads}"
             f"{' (a tuple, in this order)' if plural else ''}.",
             _docs.parameters(decl.params, decl.name, grad_output=True, out_of=decl.grads[0])
-            + _docs.returns(decl.grads, loss=False)),
+            + _docs.returns(decl.grads, loss=False) + notes),
     )
     with_grad = _compile(
         f"{decl.name}_with_grad",
@@ -188,6 +190,7 @@ def functions(decl: Declaration) -> Tuple[Callable[..., Any], Callable[..., Any]
         _docs.document(
             f"``(loss, {', '.join('d loss / d ' + g for g in decl.grads)})`` of :func:`{decl.name}` from one "
             "pass over memory.",
-            _docs.parameters(decl.params, decl.name, out_of=decl.grads[0]) + _docs.returns(decl.grads, loss=True)),
+            _docs.parameters(decl.params, decl.name, out_of=decl.grads[0]) + _docs.returns(decl.grads, loss=True)
+            + notes),
     )
     return forward, backward, with_grad

@@ -90,6 +90,13 @@ def parameters(params: Sequence[Any], loss: str = "", grad_output: bool = False,
     return _section("Parameters", lines)
 
 
+# The Notes of the functions that take half-precision inputs (the README's "Half precision").
+HALF_PRECISION = _section("Notes", [
+    "The input may also be float16 or bfloat16 (``ml_dtypes.bfloat16``): read in place, computed in float32. "
+    "The other arrays then have its dtype or float32 (integer or bool targets where torch takes them). "
+    "Gradients and ``reduction='none'`` losses have the input's dtype, rounded once (``out`` may also be "
+    "float32); reduced losses are float32 NumPy scalars: their float64 sum, rounded once."])
+
 LOSS = ("numpy scalar or ndarray", "The loss: a NumPy scalar of the input's dtype when reduced, an array of the "
         "loss's shape for ``reduction='none'``.")
 

@@ -23,7 +23,10 @@ def sum_to_shape(grad: np.ndarray, shape: Tuple[int, ...], out: Optional[np.ndar
     lead = grad.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, extent in enumerate(shape) if extent == 1 and grad.shape[lead + i] != 1)
-    reduced = grad.sum(axis=axes, keepdims=True).reshape(shape) if axes else grad.reshape(shape)
+    # Half-precision gradients are summed in float32 and rounded once, as torch sums them.
+    accumulate = np.float32 if grad.dtype.itemsize == 2 else None
+    reduced = (grad.sum(axis=axes, keepdims=True, dtype=accumulate).astype(grad.dtype, copy=False).reshape(shape)
+               if axes else grad.reshape(shape))
     if out is None:
         return reduced
     out[...] = reduced
@@ -58,6 +61,8 @@ class Elementwise:
     ``scalar_aux`` the operand may be a real number (gaussian_nll's var, as torch's
     ``var * ones_like(input)``), which has no gradient (None).
     """
+
+    half_precision = True  # float16 and bfloat16 inputs (the element engine converts them)
 
     def __init__(self, loss: "_core.ElementwiseLoss", aux: Optional[str] = None,
                  aux_gradient: Optional[str] = None, scalar_aux: bool = False, target: str = "target") -> None:

@@ -5,7 +5,9 @@ with respect to ``input`` (a tuple for losses with several differentiable inputs
 ``f_with_grad(input, target, ..., out=None)``, returning ``(loss, *gradients)`` from one
 pass over memory (``out`` receives the first gradient and may be ``input`` itself). Inputs
 are float32 or float64 NumPy arrays (strided views are read in place); reduced losses are
-NumPy scalars of the input's dtype, accumulated in float64.
+NumPy scalars of the input's dtype, accumulated in float64. The elementwise losses, sigmoid
+and log_sigmoid also take float16 and bfloat16 inputs (their Notes, and the README's "Half
+precision"); the others do not yet (TypeError).
 
 Each loss is declared once below (its torch signature, family and checks); its three
 functions and its ``fastloss.nn`` class derive from that declaration (``_declare.py``).
@@ -462,12 +464,20 @@ def linear_cross_entropy_with_grad(input: np.ndarray, linear_weight: np.ndarray,
 
 
 def sigmoid(input: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
-    """``1 / (1 + exp(-x))``, stable for every x (exp of ``-|x|`` only); ``out`` may be ``input``."""
+    """``1 / (1 + exp(-x))``, stable for every x (exp of ``-|x|`` only); ``out`` may be ``input``.
+
+    float16 and bfloat16 inputs are computed in float32 and give their own dtype (``out`` may
+    also be float32).
+    """
     return _core.unary(_core.UnaryOp.sigmoid, input, out)  # type: ignore[no-any-return]
 
 
 def log_sigmoid(input: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
-    """``min(x, 0) - log1p(exp(-|x|))``: finite for every finite x; ``out`` may be ``input``."""
+    """``min(x, 0) - log1p(exp(-|x|))``: finite for every finite x; ``out`` may be ``input``.
+
+    float16 and bfloat16 inputs are computed in float32 and give their own dtype (``out`` may
+    also be float32).
+    """
     return _core.unary(_core.UnaryOp.log_sigmoid, input, out)  # type: ignore[no-any-return]
 
 
@@ -475,7 +485,8 @@ def sigmoid_backward(grad_output: np.ndarray, output: np.ndarray, out: Optional[
     """The gradient of :func:`sigmoid` from its output ``y``: ``grad_output * (1 - y) * y``.
 
     aten's ``sigmoid_backward(grad_output, output)``; the arrays broadcast against each other.
-    ``out`` may be ``grad_output``.
+    ``out`` may be ``grad_output``. A float16 or bfloat16 ``grad_output`` gives its dtype
+    (``output`` of it or float32).
     """
     return _core.unary_backward(  # type: ignore[no-any-return]
         _core.UnaryBackwardOp.sigmoid_backward, grad_output, output, out)
@@ -487,7 +498,8 @@ def log_sigmoid_backward(grad_output: np.ndarray, input: np.ndarray, out: Option
     aten's ``log_sigmoid_backward(grad_output, self, buffer)`` without its buffer (fastloss
     needs none): the stable sigmoid keeps it finite for every finite x (``grad_output`` at
     x = -inf, 0 at +inf). The arrays broadcast against each other; ``out`` may be
-    ``grad_output``.
+    ``grad_output``. A float16 or bfloat16 ``grad_output`` gives its dtype (``input`` of it
+    or float32).
     """
     return _core.unary_backward(  # type: ignore[no-any-return]
         _core.UnaryBackwardOp.log_sigmoid_backward, grad_output, input, out)

@@ -192,7 +192,9 @@ def grad_hess(loss: str, margin: np.ndarray, label: np.ndarray, *, weight: Optio
     operands or each other). ``options`` are the loss's own (the table in
     :mod:`fastloss.objectives`).
 
-    Elementwise losses: ``weight`` (or ``sample_weight``, the same) is per element.
+    Elementwise losses: ``weight`` (or ``sample_weight``, the same) is per element; ``margin``
+    may also be float16 or bfloat16 (the functional losses' rule: ``label`` of its dtype or
+    float32, ``grad`` and ``hess`` of its dtype, rounded once).
     Multiclass (``cross_entropy``, ``softmax_focal_loss``): ``margin`` is (N, C), ``label``
     (N,) int64/int32/uint8 class indices, ``weight`` the loss's own (C,) class weights and
     ``sample_weight`` (N,) per-row weights; ``hess`` is the Hessian's diagonal.

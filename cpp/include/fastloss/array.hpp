@@ -29,19 +29,26 @@ struct ReducedLoss {
 // because torch takes it for nll_loss's and cross_entropy's targets.
 enum class IndexDType : int { kInt32 = 0, kInt64 = 1, kUInt8 = 2 };
 
-// The dtype of a label operand (a target of ±1 or 0/1 labels, or any real target): the call's
-// float type, or integer or bool labels, read where they lie and converted to the float type
-// a chunk at a time by the engines (never copied whole). NumPy's bool is one byte, 0 or 1.
-enum class LabelDType : int { kFloat = 0, kBool, kInt8, kUInt8, kInt16, kInt32, kInt64 };
+// How an operand's elements are stored when not as the call's float type. Labels (a target
+// of ±1 or 0/1 labels, or any real target) may be integers or bools; under float32 calls any
+// operand of the element engine may also be float16 or bfloat16 (half-precision storage,
+// float32 math), and so may its results. The engines read such an operand where it lies and
+// convert it to the float type a chunk at a time (never copied whole); half results are
+// rounded once, to nearest even, as they are written. NumPy's bool is one byte, 0 or 1.
+enum class LabelDType : int { kFloat = 0, kBool, kInt8, kUInt8, kInt16, kInt32, kInt64, kFloat16, kBFloat16 };
 
-// Bytes per element of a label operand of `label` over a call of `dtype`.
+inline bool is_half(LabelDType stored) { return stored == LabelDType::kFloat16 || stored == LabelDType::kBFloat16; }
+
+// Bytes per element of an operand stored as `label` in a call of `dtype`.
 inline int label_size(LabelDType label, DType dtype) {
   switch (label) {
     case LabelDType::kFloat: return dtype_size(dtype);
     case LabelDType::kBool:
     case LabelDType::kInt8:
     case LabelDType::kUInt8: return 1;
-    case LabelDType::kInt16: return 2;
+    case LabelDType::kInt16:
+    case LabelDType::kFloat16:
+    case LabelDType::kBFloat16: return 2;
     case LabelDType::kInt32: return 4;
     case LabelDType::kInt64: break;
   }
@@ -50,15 +57,20 @@ inline int label_size(LabelDType label, DType dtype) {
 
 // A read-only operand laid over the problem's shape: strides are in elements, one per
 // dimension of that shape, 0 along broadcast dimensions. data == nullptr means "absent".
+// `stored` says how its elements are stored; the element engine honours every LabelDType,
+// the other engines take labels through their own arguments and read views as kFloat.
 struct ConstView {
   const void* data = nullptr;
   const int64_t* strides = nullptr;
+  LabelDType stored = LabelDType::kFloat;
   bool present() const { return data != nullptr; }
 };
 
+// A written operand; `stored` as for ConstView (kFloat, kFloat16 or kBFloat16).
 struct MutableView {
   void* data = nullptr;
   const int64_t* strides = nullptr;
+  LabelDType stored = LabelDType::kFloat;
   bool present() const { return data != nullptr; }
 };
 

@@ -1,7 +1,9 @@
 // Elementwise losses (BCE, BCE-with-logits, MSE, ...): forward, backward and fused.
 //
 // Every operand is a strided view over one common shape (broadcast operands carry stride 0),
-// float32 or float64 throughout. Reductions are deterministic for any thread count and
+// float32 or float64 throughout; in float32 calls any operand and result may be stored as
+// float16 or bfloat16 instead (its view's `stored`), and the target as integer or bool
+// labels where target_labels allows. Reductions are deterministic for any thread count and
 // accumulate in float64. Shapes and options are the caller's to validate (the bindings and
 // the Python layer do); the values a loss rejects are counted by elementwise_invalid_values,
 // which the caller runs before any work.
@@ -34,7 +36,6 @@ struct ElementwiseCall {
   Shape shape;
   ConstView input;
   ConstView target;
-  LabelDType target_dtype = LabelDType::kFloat;  // integer or bool labels where target_labels allows
   ConstView weight;  // optional
   ConstView aux;     // optional loss-specific operand (pos_weight, var, input2)
   ElementwiseOptions options;

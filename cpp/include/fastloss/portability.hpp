@@ -84,7 +84,7 @@ namespace portable {
 // GCC's __builtin_cpu_supports does the same but is absent from MSVC, and zig's compiler
 // runtime answers false for every feature.
 struct X86Features {
-  bool avx2_fma = false;  // AVX2 and FMA, with the YMM state enabled
+  bool avx2_fma = false;  // AVX2, FMA and F16C (every AVX2 CPU has it), with the YMM state enabled
   bool avx512 = false;    // AVX-512 F, BW, DQ and VL, with the ZMM and opmask state enabled
 };
 
@@ -115,7 +115,7 @@ inline X86Features x86_features() {
   const uint32_t max_leaf = r[0];
   if (max_leaf < 7) return f;
   cpuid(1, 0, r);
-  const bool fma = (r[2] >> 12) & 1, osxsave = (r[2] >> 27) & 1, avx = (r[2] >> 28) & 1;
+  const bool fma = (r[2] >> 12) & 1, osxsave = (r[2] >> 27) & 1, avx = (r[2] >> 28) & 1, f16c = (r[2] >> 29) & 1;
   if (!osxsave || !avx) return f;
   const uint64_t xcr0 = enabled_register_state();
   const bool ymm_state = (xcr0 & 0x6) == 0x6;            // SSE and AVX registers
@@ -125,7 +125,7 @@ inline X86Features x86_features() {
   const bool avx2 = (ebx >> 5) & 1;
   const bool avx512f = (ebx >> 16) & 1, avx512dq = (ebx >> 17) & 1;
   const bool avx512bw = (ebx >> 30) & 1, avx512vl = (ebx >> 31) & 1;
-  f.avx2_fma = ymm_state && avx2 && fma;
+  f.avx2_fma = ymm_state && avx2 && fma && f16c;
   f.avx512 = f.avx2_fma && zmm_state && avx512f && avx512dq && avx512bw && avx512vl;
   return f;
 }

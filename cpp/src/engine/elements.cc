@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "fastloss/half.hpp"
 #include "parallel.hpp"
 #include "engine/labels.hpp"
 #include "engine/strided.hpp"
@@ -12,23 +13,25 @@ namespace fastloss {
 
 namespace {
 
-// `count` labels of `type` from `labels` (contiguous) into `block` as the call's float type.
-void convert_labels(DType dtype, LabelDType type, const void* labels, int64_t count, void* block) {
-  if (dtype == DType::kFloat32)
-    read_labels(type, labels, 1, count, static_cast<float*>(block));
+// `count` elements stored as `type` from `from` (contiguous) into `block` as the call's
+// float type.
+void convert_in(DType dtype, LabelDType type, const void* from, int64_t count, void* block) {
+  if (is_half(type))
+    half_to_float(type, static_cast<const uint16_t*>(from), static_cast<float*>(block), count);
+  else if (dtype == DType::kFloat32)
+    read_labels(type, from, 1, count, static_cast<float*>(block));
   else
-    read_labels(type, labels, 1, count, static_cast<double*>(block));
+    read_labels(type, from, 1, count, static_cast<double*>(block));
 }
 
 }  // namespace
 
-kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const ConstView* inputs,
-                            const LabelDType* labels, int n_outputs, const MutableView* outputs, bool reduce,
-                            const BlockFunction& fn) {
+kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const ConstView* inputs, int n_outputs,
+                            const MutableView* outputs, bool reduce, const BlockFunction& fn) {
   if (n_inputs > kMaxBlockInputs) throw std::invalid_argument("too many block inputs");
   if (n_outputs > kMaxBlockOutputs) throw std::invalid_argument("too many block outputs");
-  // Operand slots: the inputs, then the outputs, then one for strided labels before their
-  // conversion.
+  // Operand slots: the inputs, then the outputs, then one for converted operands while they
+  // are strided (labels and half inputs before their conversion, half outputs after theirs).
   const int64_t* strides[kMaxBlockInputs + kMaxBlockOutputs] = {};
   for (int k = 0; k < n_inputs; ++k) strides[k] = inputs[k].present() ? inputs[k].strides : nullptr;
   for (int k = 0; k < n_outputs; ++k) strides[n_inputs + k] = outputs[k].present() ? outputs[k].strides : nullptr;
@@ -41,12 +44,12 @@ kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const
   LabelDType label[kMaxBlockInputs];
   bool all_direct = true;
   for (int k = 0; k < n_inputs; ++k) {
-    label[k] = labels == nullptr || !inputs[k].present() ? LabelDType::kFloat : labels[k];
+    label[k] = inputs[k].present() ? inputs[k].stored : LabelDType::kFloat;
     all_direct = all_direct && (!inputs[k].present() || (layout.contiguous(k) && label[k] == LabelDType::kFloat));
   }
   bool out_direct[kMaxBlockOutputs] = {};
   for (int k = 0; k < n_outputs; ++k) {
-    out_direct[k] = !outputs[k].present() || layout.contiguous(n_inputs + k);
+    out_direct[k] = !outputs[k].present() || (layout.contiguous(n_inputs + k) && outputs[k].stored == LabelDType::kFloat);
     all_direct = all_direct && out_direct[k];
   }
   const int raw_slot = n_inputs + n_outputs;
@@ -96,7 +99,7 @@ kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const
       if (!inputs[k].present()) continue;
       if (label[k] != LabelDType::kFloat) {
         uint64_t* block = scratch.data() + k * chunk;
-        convert_labels(dtype, label[k], read(k, label_size(label[k], dtype), raw_slot), count, block);
+        convert_in(dtype, label[k], read(k, label_size(label[k], dtype), raw_slot), count, block);
         in_blocks[k] = block;
       } else {
         in_blocks[k] = read(k, elem, k);
@@ -110,8 +113,18 @@ kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const
     }
     const kernel_abi::Sums result = fn(in_blocks, out_blocks, count);
     for (int k = 0; k < n_outputs; ++k) {
-      if (outputs[k].present() && !out_direct[k])
-        layout.scatter(n_inputs + k, outputs[k].data, elem, start, count, out_blocks[k]);
+      if (!outputs[k].present() || out_direct[k]) continue;
+      const int slot = n_inputs + k;
+      if (!is_half(outputs[k].stored)) {
+        layout.scatter(slot, outputs[k].data, elem, start, count, out_blocks[k]);
+        continue;
+      }
+      // Rounded to half where the output lies, or into the free raw slot and scattered.
+      const bool contiguous = layout.contiguous(slot);
+      uint16_t* rounded = contiguous ? static_cast<uint16_t*>(outputs[k].data) + start
+                                     : reinterpret_cast<uint16_t*>(scratch.data() + raw_slot * chunk);
+      float_to_half(outputs[k].stored, static_cast<const float*>(out_blocks[k]), rounded, count);
+      if (!contiguous) layout.scatter(slot, outputs[k].data, 2, start, count, rounded);
     }
     return result;
   };

@@ -5,7 +5,9 @@
 // gathered (and the output scattered) one chunk at a time through a per-thread staging
 // buffer. Every path hands the block function the same values in the same blocks, and chunk
 // boundaries depend only on the element count, so results are bitwise identical whatever
-// the operands' layout and the thread count.
+// the operands' layout and the thread count. Operands stored as integer or bool labels or as
+// float16/bfloat16 (a view's `stored`) are converted into the block one chunk at a time;
+// results stored as half are computed into staging and rounded once as they are copied out.
 #pragma once
 
 #include <cstdint>
@@ -25,11 +27,10 @@ using BlockFunction =
     std::function<kernel_abi::Sums(const void* const* in_blocks, void* const* out_blocks, int64_t n)>;
 
 // Runs fn over every chunk of `shape`. `inputs` has `n_inputs` (<= kMaxBlockInputs) views,
-// `outputs` `n_outputs` (<= kMaxBlockOutputs), each optional. labels[k] (all kFloat when labels is null) is input k's dtype: integer
-// or bool labels are converted into the block as `dtype`. Returns the chunk results summed in
-// index order when `reduce` is set.
-kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const ConstView* inputs,
-                            const LabelDType* labels, int n_outputs, const MutableView* outputs, bool reduce,
-                            const BlockFunction& fn);
+// `outputs` `n_outputs` (<= kMaxBlockOutputs), each optional; fn sees every block as `dtype`
+// (half-precision storage only in float32 calls). Returns the chunk results summed in index
+// order when `reduce` is set.
+kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const ConstView* inputs, int n_outputs,
+                            const MutableView* outputs, bool reduce, const BlockFunction& fn);
 
 }  // namespace fastloss

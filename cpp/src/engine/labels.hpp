@@ -9,7 +9,8 @@
 
 namespace fastloss {
 
-// dst[i] = labels[i * stride] as T for i < n; labels of `type` (not kFloat).
+// dst[i] = labels[i * stride] as T for i < n; integer or bool labels of `type` (the element
+// engine converts half-precision storage itself, per target).
 template <class T>
 void read_labels(LabelDType type, const void* labels, int64_t stride, int64_t n, T* dst) {
   const auto read = [&](const auto* from) {
@@ -22,7 +23,9 @@ void read_labels(LabelDType type, const void* labels, int64_t stride, int64_t n,
     case LabelDType::kInt16: return read(static_cast<const int16_t*>(labels));
     case LabelDType::kInt32: return read(static_cast<const int32_t*>(labels));
     case LabelDType::kInt64: return read(static_cast<const int64_t*>(labels));
-    case LabelDType::kFloat: break;
+    case LabelDType::kFloat:
+    case LabelDType::kFloat16:
+    case LabelDType::kBFloat16: break;
   }
 }
 

@@ -121,7 +121,10 @@ void Layout::gather(int k, const void* base, int elem_size, int64_t start, int64
 
 void Layout::scatter(int k, void* base, int elem_size, int64_t start, int64_t count,
                      const void* src) const {
-  if (elem_size == 4) {
+  if (elem_size == 2) {  // half-precision results
+    walk<uint16_t, true>(k, static_cast<uint16_t*>(base), start, count,
+                         static_cast<uint16_t*>(const_cast<void*>(src)));
+  } else if (elem_size == 4) {
     walk<uint32_t, true>(k, static_cast<uint32_t*>(base), start, count,
                          static_cast<uint32_t*>(const_cast<void*>(src)));
   } else {

@@ -37,7 +37,7 @@ class Layout {
   // 2, 4 or 8 bytes).
   void gather(int k, const void* base, int elem_size, int64_t start, int64_t count,
               void* dst) const;
-  // Copies src to elements [start, start + count) of operand k.
+  // Copies src to elements [start, start + count) of operand k (elements of 2, 4 or 8 bytes).
   void scatter(int k, void* base, int elem_size, int64_t start, int64_t count,
                const void* src) const;
 

@@ -89,5 +89,19 @@ struct UnaryKernelFamily {
   UnaryBackwardKernel backward[static_cast<int>(UnaryBackwardOp::kCount)];
 };
 
+// A half-precision storage type (float16 or bfloat16) converted a block at a time:
+// to_float widens n elements exactly, from_float rounds n floats to nearest even
+// (kernels/half.hpp states the contract, NaN and overflow included).
+struct HalfConversion {
+  void (*to_float)(const uint16_t* in, float* out, int64_t n);
+  void (*from_float)(const float* in, uint16_t* out, int64_t n);
+};
+
+// The half-precision family's object on one target.
+struct HalfKernelFamily {
+  HalfConversion float16;
+  HalfConversion bfloat16;
+};
+
 }  // namespace kernel_abi
 }  // namespace fastloss

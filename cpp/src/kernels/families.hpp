@@ -17,7 +17,8 @@
   X(kernel_abi::UnaryKernelFamily, unary_kernels)             \
   X(kernel_abi::ClassKernelFamily, class_kernels)             \
   X(kernel_abi::RowKernelFamily, row_kernels)                 \
-  X(kernel_abi::CtcKernelFamily, ctc_kernels)
+  X(kernel_abi::CtcKernelFamily, ctc_kernels)                 \
+  X(kernel_abi::HalfKernelFamily, half_kernels)
 
 #define FASTLOSS_DECLARE_FAMILY(type, name) extern const type name;
 

@@ -1,0 +1,275 @@
+// Half-precision storage on every supported SIMD target: the float16 and bfloat16 conversions
+// (every bit pattern, and float32 -> half rounding against a reference that picks the nearest
+// half by search), and elementwise losses on half operands against the float32 call on the
+// upcast values, bitwise: reductions equal, per-element results rounded once.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "fastloss/elementwise.hpp"
+#include "fastloss/half.hpp"
+#include "fastloss/threading.hpp"
+#include "per_target.hpp"
+
+namespace {
+
+using fastloss::ConstView;
+using fastloss::ElementwiseCall;
+using fastloss::ElementwiseLoss;
+using fastloss::LabelDType;
+using fastloss::MutableView;
+using fastloss::Reduction;
+using fastloss::Shape;
+
+uint32_t bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+float from_bits(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// A half type's layout: exponent and mantissa bits, exponent bias.
+struct Format {
+  LabelDType stored;
+  int mantissa_bits;
+  int bias;
+  uint16_t inf;  // the +inf pattern; every pattern below it is a finite non-negative value
+};
+const Format kFloat16{LabelDType::kFloat16, 10, 15, 0x7c00};
+const Format kBFloat16{LabelDType::kBFloat16, 7, 127, 0x7f80};
+
+// The value of a non-negative finite pattern, by the format's definition (long double holds
+// every one exactly). The +inf pattern gives the value one ULP past the largest finite, where
+// overflow rounds to infinity.
+long double magnitude(const Format& f, uint16_t h) {
+  const int exponent = h >> f.mantissa_bits;
+  const long double mantissa = h & ((1 << f.mantissa_bits) - 1);
+  const long double scale = std::ldexp(1.0L, -f.mantissa_bits);
+  if (exponent == 0) return std::ldexp(mantissa * scale, 1 - f.bias);
+  return std::ldexp(1.0L + mantissa * scale, exponent - f.bias);
+}
+
+// float32 -> half by its definition: the nearest pattern, ties to the even one; beyond the
+// largest finite past half its ULP, infinity. NaN: quiet, sign and leading payload kept.
+uint16_t reference_round(const Format& f, float x) {
+  const uint16_t sign = static_cast<uint16_t>((bits(x) >> 16) & 0x8000u);
+  if (std::isnan(x)) {
+    const uint32_t payload = (bits(x) & 0x7fffffu) >> (23 - f.mantissa_bits);
+    return static_cast<uint16_t>(sign | f.inf | (1u << (f.mantissa_bits - 1)) | payload);
+  }
+  const long double v = std::fabs(static_cast<long double>(x));
+  if (std::isinf(x) || v >= magnitude(f, f.inf)) return static_cast<uint16_t>(sign | f.inf);
+  uint16_t lo = 0, hi = f.inf;  // magnitude(lo) <= v < magnitude(hi)
+  while (hi - lo > 1) {
+    const uint16_t mid = static_cast<uint16_t>((lo + hi) / 2);
+    (magnitude(f, mid) <= v ? lo : hi) = mid;
+  }
+  const long double below = v - magnitude(f, lo), above = magnitude(f, hi) - v;
+  const uint16_t nearest = below < above ? lo : above < below ? hi : (lo % 2 == 0 ? lo : hi);
+  return static_cast<uint16_t>(sign | nearest);
+}
+
+std::vector<float> widen(const Format& f, const std::vector<uint16_t>& h) {
+  std::vector<float> out(h.size());
+  fastloss::half_to_float(f.stored, h.data(), out.data(), static_cast<int64_t>(h.size()));
+  return out;
+}
+
+std::vector<uint16_t> narrow(const Format& f, const std::vector<float>& x) {
+  std::vector<uint16_t> out(x.size());
+  fastloss::float_to_half(f.stored, x.data(), out.data(), static_cast<int64_t>(x.size()));
+  return out;
+}
+
+class HalfTest : public fastloss_test::PerTarget {};
+
+void check_every_pattern(const Format& f) {
+  std::vector<uint16_t> all(65536);
+  for (uint32_t h = 0; h < 65536; ++h) all[h] = static_cast<uint16_t>(h);
+  const std::vector<float> wide = widen(f, all);
+  const std::vector<uint16_t> back = narrow(f, wide);
+  const uint16_t quiet = static_cast<uint16_t>(1u << (f.mantissa_bits - 1));
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const uint16_t m = h & 0x7fffu;
+    const bool negative = (h & 0x8000u) != 0;
+    ASSERT_EQ(std::signbit(wide[h]), negative) << std::hex << h;
+    if (m > f.inf) {  // NaN: quiet, same sign, payload in the leading mantissa bits
+      ASSERT_TRUE(std::isnan(wide[h])) << std::hex << h;
+      const uint32_t payload = m & ((1u << f.mantissa_bits) - 1);
+      ASSERT_EQ(bits(wide[h]) & 0x7fffffu, (payload << (23 - f.mantissa_bits)) | 0x400000u) << std::hex << h;
+      ASSERT_EQ(back[h], h | quiet) << std::hex << h;
+    } else {
+      const long double expected = m == f.inf ? std::numeric_limits<long double>::infinity() : magnitude(f, m);
+      ASSERT_EQ(static_cast<long double>(wide[h]), negative ? -expected : expected) << std::hex << h;
+      ASSERT_EQ(back[h], h) << std::hex << h;
+    }
+  }
+}
+
+TEST_P(HalfTest, EveryFloat16PatternRoundTrips) { check_every_pattern(kFloat16); }
+TEST_P(HalfTest, EveryBFloat16PatternRoundTrips) { check_every_pattern(kBFloat16); }
+
+// Around every finite positive half: the value, the midpoint to the next one and its float32
+// neighbours (the halfway cases), for both signs; the subnormal range, the overflow
+// threshold, zeros, infinities, NaNs with payloads, float32 subnormals, random patterns.
+std::vector<float> rounding_cases(const Format& f) {
+  std::vector<float> x;
+  const float inf = std::numeric_limits<float>::infinity();
+  for (uint16_t h = 0; h < f.inf; ++h) {
+    const float v = static_cast<float>(magnitude(f, h));
+    const float mid = static_cast<float>((magnitude(f, h) + magnitude(f, static_cast<uint16_t>(h + 1))) / 2);
+    for (float c : {v, mid, std::nextafter(mid, 0.0f), std::nextafter(mid, inf)}) {
+      x.push_back(c);
+      x.push_back(-c);
+    }
+  }
+  const float nan_payloads[] = {from_bits(0x7fc00000u), from_bits(0x7f800001u), from_bits(0x7fa5a5a5u),
+                                from_bits(0xffffffffu), from_bits(0x7f802000u), from_bits(0xff800fffu)};
+  for (float c : nan_payloads) x.push_back(c);
+  for (float c : {0.0f, -0.0f, inf, -inf, std::numeric_limits<float>::max(), std::numeric_limits<float>::min(),
+                  std::numeric_limits<float>::denorm_min(), 65504.0f, 65519.99f, 65520.0f, 65536.0f, 0x1p-25f,
+                  0x1.000002p-25f, 0x1p-24f, 0x1.8p-24f, 0x1p-14f})
+    x.push_back(c);
+  std::mt19937 rng(13);
+  for (int i = 0; i < 200000; ++i) x.push_back(from_bits(static_cast<uint32_t>(rng())));
+  return x;
+}
+
+void check_rounding(const Format& f) {
+  const std::vector<float> x = rounding_cases(f);
+  const std::vector<uint16_t> got = narrow(f, x);
+  for (size_t i = 0; i < x.size(); ++i)
+    ASSERT_EQ(got[i], reference_round(f, x[i])) << std::hexfloat << x[i] << " (bits " << std::hex << bits(x[i]) << ")";
+}
+
+TEST_P(HalfTest, Float32RoundsToNearestEvenFloat16) { check_rounding(kFloat16); }
+TEST_P(HalfTest, Float32RoundsToNearestEvenBFloat16) { check_rounding(kBFloat16); }
+
+// An elementwise loss on half operands against the float32 call on the upcast values.
+struct HalfCall {
+  Format f;
+  ElementwiseLoss loss;
+  int64_t rows, cols;
+  std::vector<uint16_t> x, y, w;
+  std::vector<float> xf, yf, wf;
+};
+
+HalfCall make_call(const Format& f, ElementwiseLoss loss, int64_t rows, int64_t cols) {
+  HalfCall c{f, loss, rows, cols, {}, {}, {}, {}, {}, {}};
+  std::mt19937 rng(static_cast<unsigned>(rows * 7 + cols));
+  std::uniform_real_distribution<float> logit(-6.0f, 6.0f), unit(0.0f, 1.0f), pos(0.25f, 2.0f);
+  std::vector<float> x, y, w;
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    x.push_back(logit(rng));
+    y.push_back(unit(rng));
+  }
+  for (int64_t j = 0; j < cols; ++j) w.push_back(pos(rng));
+  // NaN and infinities travel through too.
+  x[0] = std::numeric_limits<float>::quiet_NaN();
+  x[1] = std::numeric_limits<float>::infinity();
+  x[2] = -std::numeric_limits<float>::infinity();
+  c.x = narrow(f, x);
+  c.y = narrow(f, y);
+  c.w = narrow(f, w);
+  c.xf = widen(f, c.x);
+  c.yf = widen(f, c.y);
+  c.wf = widen(f, c.w);
+  return c;
+}
+
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+void check_loss(const Format& f, ElementwiseLoss loss) {
+  // (rows, cols) with a (cols,) weight broadcast over rows: a tiled half operand; sizes over
+  // several chunks with a remainder.
+  const int64_t rows = 211, cols = 97, n = rows * cols;
+  HalfCall c = make_call(f, loss, rows, cols);
+  const int64_t shape[2] = {rows, cols};
+  const int64_t dense[2] = {cols, 1}, broadcast[2] = {0, 1}, transposed[2] = {1, rows};
+  ElementwiseCall half;
+  half.loss = loss;
+  half.shape = Shape{2, shape};
+  half.input = ConstView{c.x.data(), dense, f.stored};
+  half.target = ConstView{c.y.data(), dense, f.stored};
+  half.weight = ConstView{c.w.data(), broadcast, f.stored};
+  ElementwiseCall single = half;
+  single.input = ConstView{c.xf.data(), dense};
+  single.target = ConstView{c.yf.data(), dense};
+  single.weight = ConstView{c.wf.data(), broadcast};
+
+  for (Reduction r : {Reduction::kSum, Reduction::kMean}) {
+    EXPECT_TRUE(same_bits(fastloss::elementwise_forward(half, r, {}), fastloss::elementwise_forward(single, r, {})));
+  }
+  // Per-element losses and gradients: float32's rounded once. The half gradient is written
+  // both in place and through a transposed (strided) view.
+  std::vector<float> loss_f(n), grad_f(n), fused_f(n);
+  fastloss::elementwise_forward(single, Reduction::kNone, MutableView{loss_f.data(), dense});
+  fastloss::elementwise_backward(single, Reduction::kMean, {}, 1.0, MutableView{grad_f.data(), dense});
+  const double fused_single =
+      fastloss::elementwise_forward_backward(single, Reduction::kMean, MutableView{fused_f.data(), dense}, {});
+  std::vector<uint16_t> loss_h(n), grad_h(n), fused_h = c.x;
+  fastloss::elementwise_forward(half, Reduction::kNone, MutableView{loss_h.data(), dense, f.stored});
+  fastloss::elementwise_backward(half, Reduction::kMean, {}, 1.0, MutableView{grad_h.data(), transposed, f.stored});
+  ElementwiseCall in_place = half;
+  in_place.input = ConstView{fused_h.data(), dense, f.stored};
+  const double fused_half =
+      fastloss::elementwise_forward_backward(in_place, Reduction::kMean, MutableView{fused_h.data(), dense, f.stored}, {});
+  EXPECT_TRUE(same_bits(fused_half, fused_single));
+  const std::vector<uint16_t> loss_r = narrow(f, loss_f), grad_r = narrow(f, grad_f), fused_r = narrow(f, fused_f);
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = 0; j < cols; ++j) {
+      const int64_t k = i * cols + j;
+      ASSERT_EQ(loss_h[k], loss_r[k]) << k;
+      ASSERT_EQ(grad_h[j * rows + i], grad_r[k]) << k;
+      ASSERT_EQ(fused_h[k], fused_r[k]) << k;
+    }
+  }
+  // A float32 gradient of the half call is float32's own.
+  std::vector<float> grad_hf(n);
+  fastloss::elementwise_backward(half, Reduction::kMean, {}, 1.0, MutableView{grad_hf.data(), dense});
+  EXPECT_EQ(std::memcmp(grad_hf.data(), grad_f.data(), sizeof(float) * static_cast<size_t>(n)), 0);
+}
+
+const ElementwiseLoss kLosses[] = {ElementwiseLoss::mse_loss, ElementwiseLoss::l1_loss, ElementwiseLoss::huber_loss,
+                                   ElementwiseLoss::binary_cross_entropy_with_logits,
+                                   ElementwiseLoss::soft_margin_loss};
+
+TEST_P(HalfTest, Float16LossesEqualFloat32OnUpcastValues) {
+  for (ElementwiseLoss loss : kLosses) check_loss(kFloat16, loss);
+}
+
+TEST_P(HalfTest, BFloat16LossesEqualFloat32OnUpcastValues) {
+  for (ElementwiseLoss loss : kLosses) check_loss(kBFloat16, loss);
+}
+
+TEST_P(HalfTest, HalfReductionIsBitwiseIdenticalForAnyThreadCount) {
+  HalfCall c = make_call(kBFloat16, ElementwiseLoss::huber_loss, 3 * 8192 + 5, 17);
+  const int64_t n = c.rows * c.cols - 3, unit = 1;
+  ElementwiseCall call;
+  call.loss = ElementwiseLoss::huber_loss;
+  call.shape = Shape{1, &n};
+  call.input = ConstView{c.x.data() + 3, &unit, LabelDType::kBFloat16};  // past the NaN and infinities
+  call.target = ConstView{c.y.data(), &unit, LabelDType::kBFloat16};
+  const int before = fastloss::get_num_threads();
+  fastloss::set_num_threads(1);
+  const double serial = fastloss::elementwise_forward(call, Reduction::kMean, {});
+  EXPECT_TRUE(std::isfinite(serial));
+  for (int threads : {2, 3, 5}) {
+    fastloss::set_num_threads(threads);
+    EXPECT_TRUE(same_bits(serial, fastloss::elementwise_forward(call, Reduction::kMean, {}))) << threads;
+  }
+  fastloss::set_num_threads(before);
+}
+
+FASTLOSS_INSTANTIATE_PER_TARGET(HalfTest);
+
+}  // namespace
