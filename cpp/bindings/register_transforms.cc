@@ -57,6 +57,24 @@ py::object apply_unary_backward(UnaryBackwardOp op, const py::handle& grad_outpu
   return result.finish();
 }
 
+// output_array's checks of `out` for a result of the input's shape and dtype that Python
+// computes itself (a gradient summed back over the dimensions the input was broadcast along):
+// out may be the input itself but must overlap none of `operands`.
+void check_out(const py::handle& out, const py::handle& input, const py::sequence& operands) {
+  const FloatArray in = storage_array(input, "input");
+  std::vector<FloatArray> others;
+  for (const py::handle operand : operands) {
+    if (!py::isinstance<py::array>(operand)) continue;
+    FloatArray a;
+    a.array = py::reinterpret_borrow<py::array>(operand);
+    a.valid = true;
+    others.push_back(a);
+  }
+  std::vector<const FloatArray*> reads{&in};
+  for (const FloatArray& a : others) reads.push_back(&a);
+  output_array(out, in.shape, in.dtype, reads, &in, &in);
+}
+
 // Arrays of one shape seen as rows along dimension `dim` (torch's range check and message);
 // a 0-d array is one row of one element, as torch treats it.
 class SoftmaxRows {
@@ -180,6 +198,9 @@ void register_transforms(py::module_& m) {
         "op(x) elementwise; out may be x itself.");
   m.def("unary_backward", &apply_unary_backward, py::arg("op"), py::arg("grad_output"), py::arg("value"),
         py::arg("out") = py::none(), "The op's gradient from grad_output and value; out may be grad_output itself.");
+  m.def("check_out", &check_out, py::arg("out"), py::arg("input"), py::arg("operands"),
+        "ValueError/TypeError unless out can receive a result of the input's shape and dtype (it may be the input, "
+        "but overlap none of operands).");
   m.def("softmax", &apply_softmax, py::arg("x"), py::arg("dim"), py::arg("log"), py::arg("dtype") = py::none(),
         py::arg("out") = py::none(), "softmax (or log_softmax) along dim, in dtype; out may be x itself.");
   m.def("softmax_backward", &apply_softmax_backward, py::arg("grad_output"), py::arg("output"), py::arg("dim"),

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from . import _checks
+from . import _checks, _core
 from ._families import sum_to_shape
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -447,12 +447,15 @@ def triplet_margin_with_distance_loss_backward(
         return builtin(grad_output, anchor, positive, negative, out=out)  # type: ignore[no-any-return]
     _, grads = _triplet_gradients(grad_output, anchor, positive, negative, distance_function,
                                   "triplet_margin_with_distance_loss_backward", **options)
-    return _into(out, grads)
+    return _into(out, grads, anchor, positive, negative)
 
 
-def _into(out: Optional[np.ndarray], grads: Tuple[np.ndarray, ...]) -> Any:
+def _into(out: Optional[np.ndarray], grads: Tuple[np.ndarray, ...], anchor: np.ndarray, positive: np.ndarray,
+          negative: np.ndarray) -> Any:
+    """The gradients, the anchor's written into ``out`` (checked as the core checks it) when given."""
     if out is None:
         return grads
+    _core.check_out(out, anchor, (positive, negative))
     out[...] = grads[0]
     return (out, *grads[1:])
 
@@ -485,4 +488,4 @@ def triplet_margin_with_distance_loss_with_grad(
         return builtin(anchor, positive, negative, out=out)  # type: ignore[no-any-return]
     loss, grads = _triplet_gradients(1.0, anchor, positive, negative, distance_function,
                                      "triplet_margin_with_distance_loss_with_grad", **options)
-    return (loss, *_into(out, grads))
+    return (loss, *_into(out, grads, anchor, positive, negative))

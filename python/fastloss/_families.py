@@ -109,23 +109,33 @@ class ElementwiseCall:
     def _input_grad(self, grad: np.ndarray, out: Optional[np.ndarray]) -> np.ndarray:
         return grad if self._in_place() else sum_to_shape(grad, self.input.shape, out)
 
-    def _aux_grads(self, grad: np.ndarray, grad_output: Any) -> Tuple[Optional[np.ndarray], ...]:
+    def _aux_grads(self, grad: np.ndarray) -> Tuple[Optional[np.ndarray], ...]:
         if self.aux_gradient == "negated":
             return (sum_to_shape(np.negative(grad), self.aux.shape, None),)
-        if self.aux_gradient == "own_pass":
-            return (self._var_grad(grad_output),)
         return (None,) if self.family.aux_gradient else ()
 
+    def _core_out(self, out: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        """The ``out`` the core writes: ``out`` itself, or None where the gradient is summed
+        back to the input's shape here (``out`` then gets the core's checks first)."""
+        if self._in_place() or out is None:
+            return out
+        _, input, target, weight, aux, _, _ = self.core_args
+        _core.check_out(out, input, (target, weight, aux))
+        return None
+
     def backward(self, grad_output: Any, out: Optional[np.ndarray]) -> Tuple[Optional[np.ndarray], ...]:
-        (grad,) = _core.elementwise_backward(grad_output, *self.core_args, out=out if self._in_place() else None)
-        return (self._input_grad(grad, out), *self._aux_grads(grad, grad_output))
+        # var's own pass reads the operands, so it runs before out (which may be the input) is written.
+        var_grad = self._var_grad(grad_output) if self.aux_gradient == "own_pass" else None
+        (grad,) = _core.elementwise_backward(grad_output, *self.core_args, out=self._core_out(out))
+        aux_grads = (var_grad,) if var_grad is not None else self._aux_grads(grad)
+        return (self._input_grad(grad, out), *aux_grads)
 
     def with_grad(self, out: Optional[np.ndarray]) -> Tuple[Any, ...]:
-        # var's own pass reads the input, so it runs first: out may be the input.
+        # As in backward: var's own pass first.
         var_grad = self._var_grad(self._unit_grad_output()) if self.aux_gradient == "own_pass" else None
-        loss, core_grad = _core.elementwise_with_grad(*self.core_args, out=out if self._in_place() else None)
+        loss, core_grad = _core.elementwise_with_grad(*self.core_args, out=self._core_out(out))
         grad = cast(np.ndarray, core_grad)
-        aux_grads = (var_grad,) if var_grad is not None else self._aux_grads(grad, 1.0)
+        aux_grads = (var_grad,) if var_grad is not None else self._aux_grads(grad)
         return (loss, self._input_grad(grad, out), *aux_grads)
 
     def _unit_grad_output(self) -> Any:

@@ -122,3 +122,56 @@ def test_broadcast_reductions_do_not_depend_on_the_thread_count(rng, operand):
     for other in results[1:]:
         for e, a in zip(results[0], other):
             _assert_bitwise(e, a, "thread count")
+
+
+@pytest.mark.parametrize("variant", ["_backward", "_with_grad"])
+def test_out_beside_a_broadcast_input_gets_the_core_checks(rng, variant):
+    # An input broadcast against its target has its gradient summed back to its own shape
+    # after the kernel: out still gets every check out gets elsewhere, before anything runs.
+    x = rng.standard_normal((1, 5))
+    target = rng.standard_normal((4, 5))
+    call = getattr(F, "mse_loss" + variant)
+    args = (1.0, x, target) if variant == "_backward" else (x, target)
+    target_before = target.copy()
+    bad_outs = [
+        (np.empty((4, 5)), ValueError, r"out must have shape \(1, 5\), got \(4, 5\)"),
+        (np.empty((1, 5), np.float32), TypeError, "out must have dtype float64"),
+        (target[:1], ValueError, "out overlaps an operand it would overwrite"),
+    ]
+    for out, error, message in bad_outs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's warning about MSE's broadcast target
+            with pytest.raises(error, match=message):
+                call(*args, out=out)
+    np.testing.assert_array_equal(target, target_before)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = call(*args)
+        grad = expected if variant == "_backward" else expected[1]
+        x_in_place = x.copy()
+        args_in_place = (1.0, x_in_place, target) if variant == "_backward" else (x_in_place, target)
+        result = call(*args_in_place, out=x_in_place)
+    assert (result if variant == "_backward" else result[1]) is x_in_place
+    _assert_bitwise(grad, x_in_place, "gradient into the input itself")
+
+
+@pytest.mark.parametrize("var_shape", [(6, 3), (6, 1), (6,)], ids=str)
+@pytest.mark.parametrize("variant", ["_backward", "_with_grad"])
+def test_gaussian_nll_var_gradient_with_out_the_input(rng, var_shape, variant):
+    # var's gradient reads the input: out=input must not change it (its pass runs first).
+    x = rng.standard_normal((6, 3))
+    target = rng.standard_normal((6, 3))
+    var = rng.uniform(0.5, 2.0, var_shape)
+    call = getattr(F, "gaussian_nll_loss" + variant)
+    head = (0.5,) if variant == "_backward" else ()
+    expected = call(*head, x, target, var, reduction="sum")
+    x_in_place = x.copy()
+    got = call(*head, x_in_place, target, var, reduction="sum", out=x_in_place)
+    for k, (e, g) in enumerate(zip(expected, got)):
+        _assert_bitwise(e, g, f"result {k}")
+    # out=var is an operand it would overwrite: rejected, var untouched (a fuzzing finding,
+    # for a 0-d var beside a 0-d input broadcast against its target).
+    x0, target0, var0 = np.full((), 0.5), rng.standard_normal(3), np.ones(())
+    with pytest.raises(ValueError, match="out overlaps an operand"):
+        call(*head, x0, target0, var0, reduction="sum", out=var0)
+    assert var0 == 1.0

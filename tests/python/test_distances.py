@@ -179,6 +179,18 @@ def test_triplet_with_distance_out_receives_the_anchor_gradient(rng):
         1.0, *arrays, distance_function=F.cosine_similarity)[0])
 
 
+def test_triplet_with_distance_out_is_checked_as_the_core_checks_it(rng):
+    arrays = [rng.standard_normal((4, 3)) for _ in range(3)]
+    positive_before = arrays[1].copy()
+    for out, error, message in [(np.empty((1, 3)), ValueError, r"out must have shape \(4, 3\), got \(1, 3\)"),
+                                (np.empty((4, 3), np.float32), TypeError, "out must have dtype float64"),
+                                (arrays[1], ValueError, "out overlaps an operand it would overwrite")]:
+        with pytest.raises(error, match=message):
+            F.triplet_margin_with_distance_loss_backward(1.0, *arrays, distance_function=F.cosine_similarity,
+                                                         out=out)
+    np.testing.assert_array_equal(arrays[1], positive_before)
+
+
 def test_triplet_with_distance_nan_propagates():
     a = np.array([[np.nan, 1.0], [0.0, 1.0]])
     p, n = np.zeros((2, 2)), np.ones((2, 2))
