@@ -472,8 +472,9 @@ class ClassRows {
   // nll_loss: loss = -w_t x_t (0 for ignored rows); the gradient row is 0 but for -scale w_t
   // at t. A row is its first element with the input's class stride (never staged: one element
   // is read). Every loss is read before any gradient row is written (with out=input they are
-  // the same rows), in a loop of one gather per row without calls, so that it vectorises:
-  // per-row calls cost more than the gather.
+  // the same rows), in a loop of one load per row without calls: per-row calls cost more than
+  // the load. (No omp simd: each lane would read through its own row pointer, which neither
+  // compiler vectorises.)
   void nll_rows() const {
     if (weight_ == nullptr)
       nll_losses<false>();
@@ -498,7 +499,6 @@ class ClassRows {
     const int64_t ignore = o_.options.ignore_index;
     const T* w = weight_;
     const int64_t n = b_.rows;
-#pragma omp simd
     for (int64_t r = 0; r < n; ++r) {
       const int64_t t = index[r];
       // Ignored rows read nothing (t is no class; C may be 0).
