@@ -58,17 +58,33 @@ namespace {
 constexpr int64_t kScanIndices = 8192;
 
 // The scan of one chunk: `rows` rows from `first` on, each `per_row` indices `elem_stride`
-// apart from its offset. Arguments by value, so the loop keeps them in registers; rows
+// apart from its offset(r). Arguments by value, so the loop keeps them in registers; rows
 // without class weights are counted (exact); the scan stops at the first bad index (the
-// call then fails, and the sum is never read).
-template <class I, class T>
-IndexScan scan_chunk(const I* indices, const int64_t* offsets, int64_t first, int64_t rows, int64_t per_row,
+// call then fails, and the sum is never read). One unweighted index per row (the common
+// case) is first counted and checked without branches, a loop that vectorises; only a chunk
+// with a bad index is scanned again for the first one.
+template <class I, class Offset, class T>
+IndexScan scan_chunk(const I* indices, Offset offset, int64_t first, int64_t rows, int64_t per_row,
                      int64_t elem_stride, bool has_ignore, int64_t ignored, int64_t classes, const T* weight) {
   IndexScan scan;
   int64_t counted = 0;
+  if (weight == nullptr && per_row == 1) {
+    bool bad = false;
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t t = static_cast<int64_t>(indices[offset(r)]);
+      const bool skip = has_ignore && t == ignored;
+      counted += skip ? 0 : 1;
+      bad |= !skip && static_cast<uint64_t>(t) >= static_cast<uint64_t>(classes);
+    }
+    if (!bad) {
+      scan.weight_sum = static_cast<double>(counted);
+      return scan;
+    }
+    counted = 0;
+  }
   double weight_sum = 0.0;
   for (int64_t r = 0; r < rows; ++r) {
-    const I* row = indices + offsets[r];
+    const I* row = indices + offset(r);
     for (int64_t i = 0; i < per_row; ++i) {
       const int64_t t = static_cast<int64_t>(row[i * elem_stride]);
       if (has_ignore && t == ignored) continue;
@@ -99,12 +115,20 @@ IndexScan scan_indices(const Shape& rows, ConstView index, IndexDType dtype, int
   parallel::for_each_chunk(chunks, parallel::threads_for(chunks), [&](int64_t chunk) {
     const int64_t first = chunk * scan_rows;
     const int64_t last = std::min(count, first + scan_rows);
-    std::vector<int64_t> offsets(static_cast<size_t>(last - first));
-    row_offsets(rows, index.strides, first, last - first, offsets.data());
-    // The dtype is chosen once per chunk, not per index.
+    // The dtype is chosen once per chunk, not per index; one row dimension needs no offsets.
     partial[static_cast<size_t>(chunk)] = with_indices(dtype, index.data, [&](auto indices) {
-      return scan_chunk(indices, offsets.data(), first, last - first, per_row, elem_stride, ignore != nullptr,
-                        ignore != nullptr ? *ignore : 0, classes, class_weight);
+      const auto scan = [&](auto start, auto offset) {
+        return scan_chunk(start, offset, first, last - first, per_row, elem_stride, ignore != nullptr,
+                          ignore != nullptr ? *ignore : 0, classes, class_weight);
+      };
+      if (rows.ndim == 1) {
+        const int64_t stride = index.strides[0];
+        return scan(indices + first * stride, [stride](int64_t r) { return r * stride; });
+      }
+      std::vector<int64_t> offsets(static_cast<size_t>(last - first));
+      row_offsets(rows, index.strides, first, last - first, offsets.data());
+      const int64_t* at = offsets.data();
+      return scan(indices, [at](int64_t r) { return at[r]; });
     });
   });
   IndexScan total;

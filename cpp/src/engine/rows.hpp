@@ -62,6 +62,36 @@ inline int64_t rows_per_chunk(int64_t length) {
 // for i < count: a multiply for one row dimension (the common case), the walker otherwise.
 void row_offsets(const Shape& rows, const int64_t* strides, int64_t first, int64_t count, int64_t* offsets);
 
+// Calls f(i, offset of row first + i) for i < count. One row dimension (the common case)
+// needs no offsets array: a pass that wrote and re-read one cost as much per row as the
+// gathers it feeds.
+template <class F>
+void for_each_row(const Shape& rows, const int64_t* strides, int64_t first, int64_t count, int64_t* offsets, F&& f) {
+  if (rows.ndim == 1) {
+    const int64_t stride = strides[0];
+    const int64_t start = first * stride;
+    for (int64_t i = 0; i < count; ++i) f(i, start + i * stride);
+    return;
+  }
+  row_offsets(rows, strides, first, count, offsets);
+  for (int64_t i = 0; i < count; ++i) f(i, offsets[i]);
+}
+
+// The sum of n row losses in four interleaved float64 partials, combined in a fixed order (so
+// it depends on n alone): a single chain of adds cost an add's latency per row.
+inline double chunk_sum(const double* loss, int64_t n) {
+  double p0 = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    p0 += loss[i];
+    p1 += loss[i + 1];
+    p2 += loss[i + 2];
+    p3 += loss[i + 3];
+  }
+  for (; i < n; ++i) p0 += loss[i];
+  return (p0 + p1) + (p2 + p3);
+}
+
 // The first index (in index order) that is neither `ignore` nor in [0, classes), and the sum
 // of class_weight[index] (1 each without weights) over the others (ignored ones excluded).
 // Each row holds `per_row` indices, `elem_stride` apart (a class list); bad_row is then the
@@ -147,24 +177,24 @@ double run(const Pass& pass, Kernel&& kernel) {
         s.in_rows[k].resize(n);
         const T** rows_k = s.in_rows[k].data();
         const T* base = static_cast<const T*>(in.rows.data);
-        row_offsets(row_shape, in.rows.strides, first, count, offsets);
         if (!staged[k]) {
-          for (int64_t i = 0; i < count; ++i) rows_k[i] = base + offsets[i];
+          for_each_row(row_shape, in.rows.strides, first, count, offsets,
+                       [&](int64_t i, int64_t offset) { rows_k[i] = base + offset; });
         } else {
           // Row by row: strided reads of one row fall on cache lines the next rows reuse.
           const LabelDType labels = pass.in_labels[k];
           const int label_bytes = label_size(labels, sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64);
-          for (int64_t i = 0; i < count; ++i) {
+          for_each_row(row_shape, in.rows.strides, first, count, offsets, [&](int64_t i, int64_t offset) {
             T* copy = tile(k) + i * length;
             if (labels == LabelDType::kFloat) {
-              const T* row = base + offsets[i];
+              const T* row = base + offset;
               for (int64_t c = 0; c < length; ++c) copy[c] = row[c * in.elem_stride];
             } else {
-              const char* row = static_cast<const char*>(in.rows.data) + offsets[i] * label_bytes;
+              const char* row = static_cast<const char*>(in.rows.data) + offset * label_bytes;
               read_labels(labels, row, in.elem_stride, length, copy);
             }
             rows_k[i] = copy;
-          }
+          });
         }
         block.in[k] = rows_k;
         block.in_stride[k] = staged[k] ? 1 : in.elem_stride;
@@ -174,66 +204,73 @@ double run(const Pass& pass, Kernel&& kernel) {
         s.out_rows[k].resize(n);
         T** rows_k = s.out_rows[k].data();
         T* base = static_cast<T*>(out.rows.data);
-        row_offsets(row_shape, out.rows.strides, first, count, offsets);
         if (!staged[kOperands + k]) {
-          for (int64_t i = 0; i < count; ++i) rows_k[i] = base + offsets[i];
+          for_each_row(row_shape, out.rows.strides, first, count, offsets,
+                       [&](int64_t i, int64_t offset) { rows_k[i] = base + offset; });
         } else {
           s.out_home[k].resize(n);
-          for (int64_t i = 0; i < count; ++i) {
-            s.out_home[k][i] = base + offsets[i];
-            rows_k[i] = tile(kOperands + k) + i * length;
-          }
+          T** home = s.out_home[k].data();
+          T* staged_rows = tile(kOperands + k);
+          for_each_row(row_shape, out.rows.strides, first, count, offsets, [&](int64_t i, int64_t offset) {
+            home[i] = base + offset;
+            rows_k[i] = staged_rows + i * length;
+          });
         }
         block.out[k] = rows_k;
       }
     }
     if (pass.index.present()) {
       s.index.resize(n);
-      row_offsets(row_shape, pass.index.strides, first, count, offsets);
+      int64_t* to = s.index.data();
       with_indices(pass.index_dtype, pass.index.data, [&](const auto* index) {
-        for (int64_t i = 0; i < count; ++i) s.index[i] = index[offsets[i]];
+        for_each_row(row_shape, pass.index.strides, first, count, offsets,
+                     [&](int64_t i, int64_t offset) { to[i] = index[offset]; });
       });
       block.index = s.index.data();
     }
     if (pass.class_rows.present()) {
       // int64 rows read in place; others or strided ones converted into a tile row by row.
       s.class_rows.resize(n);
-      row_offsets(row_shape, pass.class_rows.rows.strides, first, count, offsets);
       const int64_t stride = pass.class_rows.elem_stride;
+      const int64_t** to = s.class_rows.data();
       if (pass.index_dtype == IndexDType::kInt64 && stride == 1) {
         const int64_t* base = static_cast<const int64_t*>(pass.class_rows.rows.data);
-        for (int64_t i = 0; i < count; ++i) s.class_rows[i] = base + offsets[i];
+        for_each_row(row_shape, pass.class_rows.rows.strides, first, count, offsets,
+                     [&](int64_t i, int64_t offset) { to[i] = base + offset; });
       } else {
         s.class_tile.resize(tile_size);
-        for (int64_t i = 0; i < count; ++i) {
+        for_each_row(row_shape, pass.class_rows.rows.strides, first, count, offsets, [&](int64_t i, int64_t offset) {
           int64_t* copy = s.class_tile.data() + i * length;
           with_indices(pass.index_dtype, pass.class_rows.rows.data, [&](const auto* rows) {
-            for (int64_t c = 0; c < length; ++c) copy[c] = rows[offsets[i] + c * stride];
+            for (int64_t c = 0; c < length; ++c) copy[c] = rows[offset + c * stride];
           });
-          s.class_rows[i] = copy;
-        }
+          to[i] = copy;
+        });
       }
       block.class_rows = s.class_rows.data();
     }
     if (pass.label.present()) {
       s.label.resize(n);
-      row_offsets(row_shape, pass.label.strides, first, count, offsets);
+      double* to = s.label.data();
       if (pass.label_dtype == LabelDType::kFloat) {
         const T* label = static_cast<const T*>(pass.label.data);
-        for (int64_t i = 0; i < count; ++i) s.label[i] = static_cast<double>(label[offsets[i]]);
+        for_each_row(row_shape, pass.label.strides, first, count, offsets,
+                     [&](int64_t i, int64_t offset) { to[i] = static_cast<double>(label[offset]); });
       } else {
         const int label_bytes = label_size(pass.label_dtype, sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64);
         const char* labels = static_cast<const char*>(pass.label.data);
-        for (int64_t i = 0; i < count; ++i)
-          read_labels(pass.label_dtype, labels + offsets[i] * label_bytes, 1, 1, &s.label[i]);
+        for_each_row(row_shape, pass.label.strides, first, count, offsets, [&](int64_t i, int64_t offset) {
+          read_labels(pass.label_dtype, labels + offset * label_bytes, 1, 1, &to[i]);
+        });
       }
       block.label = s.label.data();
     }
     if (has_outputs) {
       if (pass.grad_output.present()) {
-        row_offsets(row_shape, pass.grad_output.strides, first, count, offsets);
         const T* grad_output = static_cast<const T*>(pass.grad_output.data);
-        for (int64_t i = 0; i < count; ++i) s.scale[i] = static_cast<double>(grad_output[offsets[i]]);
+        double* to = s.scale.data();
+        for_each_row(row_shape, pass.grad_output.strides, first, count, offsets,
+                     [&](int64_t i, int64_t offset) { to[i] = static_cast<double>(grad_output[offset]); });
       } else {
         for (int64_t i = 0; i < count; ++i) s.scale[i] = pass.scale;
       }
@@ -254,15 +291,15 @@ double run(const Pass& pass, Kernel&& kernel) {
         for (int64_t i = 0; i < count; ++i) s.out_home[k][i][c * stride] = from[i * length + c];
     }
     if (pass.loss_out.present()) {
-      row_offsets(row_shape, pass.loss_out.strides, first, count, offsets);
       T* loss_out = static_cast<T*>(pass.loss_out.data);
-      for (int64_t i = 0; i < count; ++i) loss_out[offsets[i]] = static_cast<T>(s.loss[i]);
+      const double* loss = s.loss.data();
+      for_each_row(row_shape, pass.loss_out.strides, first, count, offsets,
+                   [&](int64_t i, int64_t offset) { loss_out[offset] = static_cast<T>(loss[i]); });
     }
     for (int64_t c = first_chunk; c < end_chunk; ++c) {
-      double sum = 0.0;
+      const int64_t begin = c * per_chunk - first;
       const int64_t end = std::min((c + 1) * per_chunk, rows) - first;
-      for (int64_t i = c * per_chunk - first; i < end; ++i) sum += s.loss[i];
-      chunk_sums[static_cast<size_t>(c)] = sum;
+      chunk_sums[static_cast<size_t>(c)] = chunk_sum(s.loss.data() + begin, end - begin);
     }
   });
   double total = 0.0;

@@ -451,17 +451,15 @@ class ClassRows {
         small_class_tile(r0, b_.rows - r0 < kTileRows ? b_.rows - r0 : kTileRows);
       return;
     }
+    if (!o_.probability_targets && o_.loss == ClassLoss::kNllLoss) return nll_rows();
     for (int64_t r = 0; r < b_.rows; ++r) {
       T* grad = b_.out[0] != nullptr ? b_.out[0][r] : nullptr;
       const double scale = b_.scale[r];
       if (o_.probability_targets)
         b_.loss[r] = probability_row(b_.in[0][r], b_.in[1][r], grad, scale);
-      else if (o_.loss == ClassLoss::kNllLoss)
-        b_.loss[r] = nll_row(b_.in[0][r], b_.index[r], grad, scale);
       else
         b_.loss[r] = index_row(b_.in[0][r], b_.index[r], grad, b_.out[1] != nullptr ? b_.out[1][r] : nullptr, scale);
     }
-    if (o_.loss == ClassLoss::kNllLoss && b_.out[0] != nullptr) stream_fence();
   }
 
  private:
@@ -471,15 +469,46 @@ class ClassRows {
     return o_.alpha == nullptr ? o_.options.alpha : static_cast<double>(static_cast<const T*>(o_.alpha)[t]);
   }
 
-  // nll_loss: loss = -w_t x_t; the gradient row is 0 but for -scale w_t at t. x is the row's
-  // first element with the input's class stride (never staged: one element is read).
-  double nll_row(const T* x, int64_t t, T* grad, double scale) const {
-    const bool ignored = t == o_.options.ignore_index;
-    // Read before the gradient row is written: with out=input it is this very row.
-    const double loss = ignored ? 0.0 : -class_weight(t) * static_cast<double>(x[t * b_.in_stride[0]]);
-    if (grad != nullptr)
-      write_one_hot_row(grad, classes_, ignored ? -1 : t, static_cast<T>(ignored ? 0.0 : -scale * class_weight(t)));
-    return loss;
+  // nll_loss: loss = -w_t x_t (0 for ignored rows); the gradient row is 0 but for -scale w_t
+  // at t. A row is its first element with the input's class stride (never staged: one element
+  // is read). Every loss is read before any gradient row is written (with out=input they are
+  // the same rows), in a loop of one load per row without calls: per-row calls cost more than
+  // the load. (No omp simd: each lane would read through its own row pointer, which neither
+  // compiler vectorises.)
+  void nll_rows() const {
+    if (weight_ == nullptr)
+      nll_losses<false>();
+    else
+      nll_losses<true>();
+    if (b_.out[0] == nullptr) return;
+    for (int64_t r = 0; r < b_.rows; ++r) {
+      const int64_t t = b_.index[r];
+      const bool ignored = t == o_.options.ignore_index;
+      write_one_hot_row(b_.out[0][r], classes_, ignored ? -1 : t,
+                        static_cast<T>(ignored ? 0.0 : -b_.scale[r] * class_weight(t)));
+    }
+    stream_fence();
+  }
+
+  template <bool kWeighted>
+  void nll_losses() const {
+    const T* const* rows = b_.in[0];
+    const int64_t* index = b_.index;
+    double* loss = b_.loss;
+    const int64_t stride = b_.in_stride[0];
+    const int64_t ignore = o_.options.ignore_index;
+    const T* w = weight_;
+    const int64_t n = b_.rows;
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t t = index[r];
+      // Ignored rows read nothing (t is no class; C may be 0).
+      if (t == ignore) {
+        loss[r] = 0.0;
+      } else {
+        const double weight = kWeighted ? static_cast<double>(w[t]) : 1.0;
+        loss[r] = -weight * static_cast<double>(rows[r][t * stride]);
+      }
+    }
   }
 
   void zero_row(T* grad) const {
