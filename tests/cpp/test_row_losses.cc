@@ -297,9 +297,11 @@ const std::vector<Layout> kLayouts = {{"contiguous", 1}, {"strided", 3}};
 template <class T>
 void check_all(RowLoss loss, const std::vector<Options>& options) {
   uint32_t seed = 1;
+  // 7 rows, and 40: multi_margin's tiles of 16 rows (full, then a partial one) for short rows.
   for (const Options& o : options)
     for (int64_t dim : kDims)
-      for (const Layout& layout : kLayouts) check_loss<T>(loss, o, 7, dim, layout, seed++);
+      for (const Layout& layout : kLayouts)
+        for (int64_t rows : {7, 40}) check_loss<T>(loss, o, rows, dim, layout, seed++);
 }
 
 TEST_P(RowLosses, CosineEmbedding) {

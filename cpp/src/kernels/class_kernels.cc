@@ -12,6 +12,7 @@
 #include "kernels/lane_max.hpp"
 #include "kernels/loss_helpers.hpp"
 #include "kernels/math.hpp"
+#include "kernels/row_tile.hpp"
 
 namespace fastloss {
 namespace FASTLOSS_TARGET_NS {
@@ -343,69 +344,20 @@ struct HessTerms {
 };
 
 // Rows of at most kSmallClasses classes with class-index targets (cross_entropy,
-// softmax_focal_loss) run
-// kTileRows at a time, transposed so that SIMD lanes run across rows: a row of 10 classes
-// fills less than one vector, and per-row loop set-up would cost more than its arithmetic.
-// The forward and the fused pass run the same expressions, so their losses agree bitwise.
-constexpr int64_t kSmallClasses = 64;
-constexpr int64_t kTileRows = 16;
+// softmax_focal_loss) and softmax run in transposed tiles (kernels/row_tile.hpp). The
+// forward and the fused pass run the same expressions, so their losses agree bitwise.
 
 // One tile: x[c][r] is class c of row r (rows past the block's are zeros, never read back).
 // Per row (lane): the log-sum-exp as log_sum_exp computes it (shift = the row maximum, 0 for
 // an all -inf row; log in float64), kept exps for the gradient.
 template <class T>
 struct ClassTile {
-  T x[kSmallClasses][kTileRows];
-  T e[kSmallClasses][kTileRows];  // exp(x - shift), when a gradient is wanted
-  T h[kSmallClasses][kTileRows];  // the Hessian's diagonal, when wanted
+  RowTile<T> x;
+  RowTile<T> e;  // exp(x - shift), when a gradient is wanted
+  RowTile<T> h;  // the Hessian's diagonal, when wanted
   T max[kTileRows];
   T shift[kTileRows];
   double log_sum[kTileRows];
-
-  // Whether the n rows are a full tile evenly spaced (rows of a contiguous block), and their
-  // spacing: such a tile is moved a class at a time across the rows, a strided access per
-  // class that vectorises, rather than element by element.
-  template <class P>
-  static FASTLOSS_INLINE bool evenly_spaced(P rows, int64_t n, int64_t& pitch) {
-    if (n != kTileRows) return false;
-    pitch = rows[1] - rows[0];
-    for (int64_t r = 2; r < kTileRows; ++r)
-      if (rows[r] - rows[r - 1] != pitch) return false;
-    return true;
-  }
-
-  // x = the n rows transposed (zeros past n).
-  FASTLOSS_INLINE void load(const T* const* rows, int64_t n, int64_t classes) {
-    int64_t pitch = 0;
-    if (evenly_spaced(rows, n, pitch)) {
-      const T* first = rows[0];
-      for (int64_t c = 0; c < classes; ++c) {
-#pragma omp simd
-        for (int64_t r = 0; r < kTileRows; ++r) x[c][r] = first[r * pitch + c];
-      }
-      return;
-    }
-    for (int64_t r = 0; r < kTileRows; ++r) {
-      const T* row = r < n ? rows[r] : nullptr;
-      for (int64_t c = 0; c < classes; ++c) x[c][r] = row != nullptr ? row[c] : T(0);
-    }
-  }
-
-  // rows[r][c] = from[c][r] for the tile's n rows.
-  static FASTLOSS_INLINE void store(const T (&from)[kSmallClasses][kTileRows], T* const* rows, int64_t n,
-                                    int64_t classes) {
-    int64_t pitch = 0;
-    if (evenly_spaced(rows, n, pitch)) {
-      T* first = rows[0];
-      for (int64_t c = 0; c < classes; ++c) {
-#pragma omp simd
-        for (int64_t r = 0; r < kTileRows; ++r) first[r * pitch + c] = from[c][r];
-      }
-      return;
-    }
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t c = 0; c < classes; ++c) rows[r][c] = from[c][r];
-  }
 
   template <bool kKeepExp>
   FASTLOSS_INLINE void log_sum_exp(int64_t classes) {
@@ -588,7 +540,7 @@ class ClassRows {
   void small_class_tile(int64_t r0, int64_t n) const {
     const int64_t C = classes_;
     ClassTile<T> tile;
-    tile.load(b_.in[0] + r0, n, C);
+    load_tile(tile.x, b_.in[0] + r0, n, C);
     const bool grad = b_.out[0] != nullptr;
     if (grad)
       tile.template log_sum_exp<true>(C);
@@ -648,8 +600,8 @@ class ClassRows {
 #pragma omp simd
       for (int64_t r = 0; r < kTileRows; ++r) tile.e[c][r] = tile.e[c][r] * factor[r] - v_scale[r] * w;
     }
-    ClassTile<T>::store(tile.e, b_.out[0] + r0, n, C);
-    if (hess) ClassTile<T>::store(tile.h, b_.out[1] + r0, n, C);
+    store_tile(tile.e, b_.out[0] + r0, n, C);
+    if (hess) store_tile(tile.h, b_.out[1] + r0, n, C);
     for (int64_t r = 0; r < n; ++r) {
       const int64_t t = b_.index[r0 + r];
       T* out = b_.out[0][r0 + r];
@@ -724,7 +676,7 @@ void softmax_tiles(const RowBlock<T>& b, bool log) {
   for (int64_t r0 = 0; r0 < b.rows; r0 += kTileRows) {
     const int64_t n = b.rows - r0 < kTileRows ? b.rows - r0 : kTileRows;
     ClassTile<T> tile;
-    tile.load(b.in[0] + r0, n, C);
+    load_tile(tile.x, b.in[0] + r0, n, C);
     if (log) {
       // (x - max) - log_sum, as log_softmax.
       tile.template log_sum_exp<false>(C);
@@ -748,7 +700,7 @@ void softmax_tiles(const RowBlock<T>& b, bool log) {
         for (int64_t r = 0; r < kTileRows; ++r) tile.e[c][r] *= factor[r];
       }
     }
-    ClassTile<T>::store(tile.e, b.out[0] + r0, n, C);
+    store_tile(tile.e, b.out[0] + r0, n, C);
     for (int64_t r = 0; r < n; ++r) b.loss[r0 + r] = 0.0;
   }
 }

@@ -8,6 +8,7 @@
 #include "kernels/families.hpp"
 #include "kernels/lane_max.hpp"
 #include "kernels/math.hpp"
+#include "kernels/row_tile.hpp"
 
 namespace fastloss {
 namespace FASTLOSS_TARGET_NS {
@@ -113,8 +114,63 @@ FASTLOSS_INLINE double margin_grad(const T* x, int64_t begin, int64_t end, T shi
   return total;
 }
 
+// Rows of at most kSmallClasses classes, kTileRows at a time across SIMD lanes
+// (kernels/row_tile.hpp): per row, the terms summed in float64 in class order, the gradient
+// of the target class their negated sum. The whole tile is read before the gradient is
+// written: out may be x.
+template <class T, bool kSquared, bool kGrad>
+void multi_margin_tiles(const RowBlock<T>& b, const RowOptions& o) {
+  const int64_t C = b.length;
+  const T margin = static_cast<T>(o.options.margin);
+  const double per_class = 1.0 / static_cast<double>(C);
+  for (int64_t r0 = 0; r0 < b.rows; r0 += kTileRows) {
+    const int64_t n = b.rows - r0 < kTileRows ? b.rows - r0 : kTileRows;
+    RowTile<T> x;
+    load_tile(x, b.in[0] + r0, n, C);
+    // Per row (lane): its target class (an int32 compare vectorises on every target), the
+    // shift margin - x_y (torch's order), the weighted 1 / C.
+    int32_t y[kTileRows];
+    T shift[kTileRows];
+    double factor[kTileRows], sum[kTileRows];
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      const int64_t t = r < n ? b.index[r0 + r] : 0;
+      y[r] = static_cast<int32_t>(t);
+      shift[r] = margin - (r < n ? b.in[0][r0 + r][t] : T(0));
+      factor[r] = (o.class_weight == nullptr ? 1.0 : o.class_weight[t]) * per_class;
+      sum[r] = 0.0;
+    }
+    for (int32_t c = 0; c < C; ++c) {
+#pragma omp simd
+      for (int64_t r = 0; r < kTileRows; ++r)
+        sum[r] += c == y[r] ? 0.0 : static_cast<double>(margin_term<T, kSquared>(shift[r] + x[c][r]));
+    }
+    for (int64_t r = 0; r < n; ++r) b.loss[r0 + r] = sum[r] * factor[r];
+    if constexpr (kGrad) {
+      T step[kTileRows];
+      double total[kTileRows];
+#pragma omp simd
+      for (int64_t r = 0; r < kTileRows; ++r) {
+        step[r] = static_cast<T>((r < n ? b.scale[r0 + r] : 0.0) * factor[r]);
+        total[r] = 0.0;
+      }
+      for (int32_t c = 0; c < C; ++c) {
+#pragma omp simd
+        for (int64_t r = 0; r < kTileRows; ++r) {
+          const T z = shift[r] + x[c][r];
+          const T g = c != y[r] && z > T(0) ? step[r] * (kSquared ? T(2) * z : T(1)) : T(0);
+          x[c][r] = g;
+          total[r] += static_cast<double>(g);
+        }
+      }
+      for (int64_t r = 0; r < kTileRows; ++r) x[y[r]][r] = static_cast<T>(-total[r]);
+      store_tile(x, b.out[0] + r0, n, C);
+    }
+  }
+}
+
 template <class T, bool kSquared, bool kGrad>
 void multi_margin(const RowBlock<T>& b, const RowOptions& o) {
+  if (b.length <= kSmallClasses) return multi_margin_tiles<T, kSquared, kGrad>(b, o);
   const T margin = static_cast<T>(o.options.margin);
   const double per_class = 1.0 / static_cast<double>(b.length);
   for (int64_t r = 0; r < b.rows; ++r) {
