@@ -297,11 +297,13 @@ const std::vector<Layout> kLayouts = {{"contiguous", 1}, {"strided", 3}};
 template <class T>
 void check_all(RowLoss loss, const std::vector<Options>& options) {
   uint32_t seed = 1;
-  // 7 rows, and 40: multi_margin's tiles of 16 rows (full, then a partial one) for short rows.
+  // multi_margin also on 40 rows: its tiles of 16 rows (full, then a partial one).
+  const std::vector<int64_t> row_counts =
+      loss == RowLoss::kMultiMargin ? std::vector<int64_t>{7, 40} : std::vector<int64_t>{7};
   for (const Options& o : options)
     for (int64_t dim : kDims)
       for (const Layout& layout : kLayouts)
-        for (int64_t rows : {7, 40}) check_loss<T>(loss, o, rows, dim, layout, seed++);
+        for (int64_t rows : row_counts) check_loss<T>(loss, o, rows, dim, layout, seed++);
 }
 
 TEST_P(RowLosses, CosineEmbedding) {
