@@ -99,6 +99,12 @@ FASTLOSS_INLINE double margin_sum(const T* x, int64_t begin, int64_t end, T shif
   return sum;
 }
 
+// step * d margin_term / dz: no gradient at z == 0, as torch.
+template <class T, bool kSquared>
+FASTLOSS_INLINE T margin_slope(T z, T step) {
+  return z > T(0) ? step * (kSquared ? T(2) * z : T(1)) : T(0);
+}
+
 // g_j = step * d margin_term / dz for j in [begin, end); returns their sum. g may be x:
 // each x[j] is read before g[j] is written.
 template <class T, bool kSquared>
@@ -106,8 +112,7 @@ FASTLOSS_INLINE double margin_grad(const T* x, int64_t begin, int64_t end, T shi
   double total = 0.0;
 #pragma omp simd reduction(+ : total)
   for (int64_t j = begin; j < end; ++j) {
-    const T z = shift + x[j];
-    const T gj = z > T(0) ? step * (kSquared ? T(2) * z : T(1)) : T(0);
+    const T gj = margin_slope<T, kSquared>(shift + x[j], step);
     g[j] = gj;
     total += static_cast<double>(gj);
   }
@@ -156,8 +161,7 @@ void multi_margin_tiles(const RowBlock<T>& b, const RowOptions& o) {
       for (int32_t c = 0; c < C; ++c) {
 #pragma omp simd
         for (int64_t r = 0; r < kTileRows; ++r) {
-          const T z = shift[r] + x[c][r];
-          const T g = c != y[r] && z > T(0) ? step[r] * (kSquared ? T(2) * z : T(1)) : T(0);
+          const T g = c == y[r] ? T(0) : margin_slope<T, kSquared>(shift[r] + x[c][r], step[r]);
           x[c][r] = g;
           total[r] += static_cast<double>(g);
         }
