@@ -312,6 +312,12 @@ void run_variant(int variant, Mode mode, const Block& b, const Params& p, LaneSu
 // block's, LaneSums), and small enough that a tile of every operand and result (7 x 2 KiB)
 // stays in L1 beside the half data streaming through.
 inline constexpr int64_t kHalfTile = 512;
+// How far ahead of the tile being widened its half operands are prefetched, in elements.
+// Widening one operand after another, a tile at a time, reads each stream in short bursts;
+// without the hints the loads wait on memory more than the float32 loops over both streams
+// at once (a standalone copy of the MSE tile loop on AVX-512 at 2^24 elements: about 10%
+// faster with them).
+inline constexpr int64_t kHalfPrefetch = 2 * kHalfTile;
 
 FASTLOSS_INLINE bool stored_as_half(LabelDType stored) {
   return stored == LabelDType::kFloat16 || stored == LabelDType::kBFloat16;
@@ -336,6 +342,9 @@ void run_half_tiles(int variant, Mode mode, const Block& b, const Params& p, Lan
     for (int s = 0; s < kernel_abi::kNumSlots; ++s) {
       if (b.in[s] == nullptr) continue;
       if (stored_as_half(b.stored[s])) {
+        const char* ahead = static_cast<const char*>(b.in[s]);
+        for (int64_t i = start + kHalfPrefetch; i < start + kHalfPrefetch + count && i < b.n; i += 32)
+          FASTLOSS_PREFETCH(ahead + 2 * i);
         half::widen(b.stored[s], static_cast<const uint16_t*>(b.in[s]) + start, in_tiles[s], count);
         tile.in[s] = in_tiles[s];
       } else {
