@@ -62,7 +62,10 @@ struct AuxOptional<Op, decltype(void(Op::kAuxOptional))> {
 // element per cycle); the lanes keep the adds independent. The order depends only on n, so
 // results stay bitwise identical for any thread count. A block run in pieces (the half
 // tiles) carries the lanes from piece to piece: with every piece but the last a multiple of
-// kLanes long, each element lands in the lane, and in the order, of the whole block's loop.
+// kLanes long, each element lands in the lane, and in the order, of the whole block's loop,
+// and the last piece's total is the block's. (The total is taken in the loop's own function:
+// a function of scalar float64 adds alone would read as a loop left scalar to
+// check_kernel_objects.py.)
 inline constexpr int64_t kLanes = 16;
 
 struct LaneSums {
@@ -79,7 +82,7 @@ struct LaneSums {
 };
 
 template <class Add>
-FASTLOSS_INLINE void lane_sums(LaneSums& sums, int64_t n, Add add) {
+FASTLOSS_INLINE Sums lane_sums(LaneSums& sums, int64_t n, Add add) {
   // Local copies: accumulators the loop's stores cannot alias stay in registers.
   double loss[kLanes], weight[kLanes];
   for (int64_t j = 0; j < kLanes; ++j) {
@@ -99,6 +102,7 @@ FASTLOSS_UNROLL(2)
     sums.loss[j] = loss[j];
     sums.weight[j] = weight[j];
   }
+  return sums.total();
 }
 
 // Op's eval (the loss and its gradient), or its hess (the second derivative) when kHess, with
@@ -147,8 +151,8 @@ struct Loops {
     }
   }
 
-  static void loss_sum(const T* x, const T* y, const T* w, const T* a, int64_t n, const C c, LaneSums& sums) {
-    lane_sums(sums, n, [&](int64_t i, double& acc, double& wacc) FASTLOSS_LAMBDA_INLINE {
+  static Sums loss_sum(const T* x, const T* y, const T* w, const T* a, int64_t n, const C c, LaneSums& sums) {
+    return lane_sums(sums, n, [&](int64_t i, double& acc, double& wacc) FASTLOSS_LAMBDA_INLINE {
       T l = evaluate<Op, kAux, kVariant>(x[i], y[i], aux_at(a, i), c).loss;
       if constexpr (kWeighted) {
         l *= w[i];
@@ -186,9 +190,9 @@ struct Loops {
 
   // out may be x itself (in-place gradient): each i reads its inputs before writing out[i],
   // and `omp simd` asserts there is no other dependence between iterations.
-  static void loss_sum_grad(const T* x, const T* y, const T* w, const T* a, T* out, int64_t n,
+  static Sums loss_sum_grad(const T* x, const T* y, const T* w, const T* a, T* out, int64_t n,
                             T scale, const C c, LaneSums& sums) {
-    lane_sums(sums, n, [&](int64_t i, double& acc, double& wacc) FASTLOSS_LAMBDA_INLINE {
+    return lane_sums(sums, n, [&](int64_t i, double& acc, double& wacc) FASTLOSS_LAMBDA_INLINE {
       const LossGrad<T> lg = weighted_loss_grad(x, y, w, a, i, scale, c);
       if constexpr (kWeighted) wacc += static_cast<double>(w[i]);
       acc += static_cast<double>(lg.loss);
@@ -225,8 +229,8 @@ struct Loops {
     }
   }
 
-  // Adds the block's sums (reducing modes) into `sums`.
-  static void run(Mode mode, const Block& b, const Params& p, LaneSums& sums) {
+  // Adds the block's sums (reducing modes) into `sums` and returns their total so far.
+  static Sums run(Mode mode, const Block& b, const Params& p, LaneSums& sums) {
     const T* x = static_cast<const T*>(b.in[kernel_abi::kInput]);
     const T* y = static_cast<const T*>(b.in[kernel_abi::kTarget]);
     const T* w = static_cast<const T*>(b.in[kernel_abi::kWeight]);
@@ -238,34 +242,32 @@ struct Loops {
     switch (mode) {
       case Mode::kLoss:
         loss(x, y, w, a, out, b.n, c);
-        return;
+        return Sums{0.0, 0.0};
       case Mode::kLossSum:
-        loss_sum(x, y, w, a, b.n, c, sums);
-        return;
+        return loss_sum(x, y, w, a, b.n, c, sums);
       case Mode::kGrad:
         if (go != nullptr)
           grad<true>(x, y, w, a, go, out, b.n, scale, c);
         else
           grad<false>(x, y, w, a, go, out, b.n, scale, c);
-        return;
+        return Sums{0.0, 0.0};
       case Mode::kLossSumGrad:
-        loss_sum_grad(x, y, w, a, out, b.n, scale, c, sums);
-        return;
+        return loss_sum_grad(x, y, w, a, out, b.n, scale, c, sums);
       case Mode::kLossGrad:
         loss_grad(x, y, w, a, out, static_cast<T*>(b.second_out), b.n, scale, c);
-        return;
+        return Sums{0.0, 0.0};
       case Mode::kGradHess:
         if constexpr (Op::kHasHessian)
           grad_hess(x, y, w, a, out, static_cast<T*>(b.second_out), b.n, static_cast<T>(p.hess_floor), c);
-        return;
+        return Sums{0.0, 0.0};
       case Mode::kWeightSum:
         if constexpr (kWeighted) {
-          lane_sums(sums, b.n, [&](int64_t i, double&, double& wacc) FASTLOSS_LAMBDA_INLINE {
+          return lane_sums(sums, b.n, [&](int64_t i, double&, double& wacc) FASTLOSS_LAMBDA_INLINE {
             wacc += static_cast<double>(w[i]);
           });
         }
-        return;
-      // The counts are whole numbers, exact in lane 0 whatever the pieces.
+        return Sums{0.0, 0.0};
+      // The counts are whole numbers, exact in lane 0 (the only one they use) whatever the pieces.
       case Mode::kInvalidCount: {
         double bad_x = 0.0, bad_y = 0.0;
 #pragma omp simd reduction(+ : bad_x, bad_y)
@@ -275,7 +277,7 @@ struct Loops {
         }
         sums.loss[0] += bad_x;
         sums.weight[0] += bad_y;
-        return;
+        return Sums{sums.loss[0], sums.weight[0]};
       }
       case Mode::kInvalidAuxCount: {
         double bad = 0.0;
@@ -284,15 +286,16 @@ struct Loops {
           for (int64_t i = 0; i < b.n; ++i) bad += Op::valid_aux(a[i]) ? 0.0 : 1.0;
         }
         sums.loss[0] += bad;
-        return;
+        return Sums{sums.loss[0], 0.0};
       }
     }
+    return Sums{0.0, 0.0};
   }
 };
 
 // Picks the loops of Op's variant `variant` (kVariant counts up to it at compile time).
 template <class Op, class T, int kVariant = 0>
-void run_variant(int variant, Mode mode, const Block& b, const Params& p, LaneSums& sums) {
+Sums run_variant(int variant, Mode mode, const Block& b, const Params& p, LaneSums& sums) {
   if constexpr (kVariant + 1 < Op::kVariants) {
     if (variant != kVariant) return run_variant<Op, T, kVariant + 1>(variant, mode, b, p, sums);
   }
@@ -328,9 +331,12 @@ FASTLOSS_INLINE bool stored_as_half(LabelDType stored) {
 // from its buffer to where it is stored. The half data is read and written once, in the
 // kernel's own pass (no staging pass through memory), and every value the loops see, and so
 // every result, is the float32 block's on the widened operands. An output may be an input
-// (in place): a tile's inputs are widened before its results are stored.
+// (in place): a tile's inputs are widened before its results are stored. Returns the last
+// tile's sums, the block's.
 template <class Op>
-void run_half_tiles(int variant, Mode mode, const Block& b, const Params& p, LaneSums& sums) {
+Sums run_half_tiles(int variant, Mode mode, const Block& b, const Params& p) {
+  LaneSums sums;
+  Sums total{0.0, 0.0};
   float in_tiles[kernel_abi::kNumSlots][kHalfTile];
   float out_tiles[2][kHalfTile];
   void* const outs[2] = {b.out, b.second_out};
@@ -359,27 +365,24 @@ void run_half_tiles(int variant, Mode mode, const Block& b, const Params& p, Lan
     }
     tile.out = tile_outs[0];
     tile.second_out = tile_outs[1];
-    run_variant<Op, float>(variant, mode, tile, p, sums);
+    total = run_variant<Op, float>(variant, mode, tile, p, sums);
     for (int k = 0; k < 2; ++k) {
       if (outs[k] != nullptr && stored_as_half(out_stored[k]))
         half::narrow(out_stored[k], out_tiles[k], static_cast<uint16_t*>(outs[k]) + start, count);
     }
   }
+  return total;
 }
 
 template <class Op, class T>
 Sums run_block(Mode mode, const Block& b, const Params& p) {
-  LaneSums sums;
   if constexpr (sizeof(T) == 4) {
     bool half = stored_as_half(b.out_stored) || stored_as_half(b.second_out_stored);
     for (int s = 0; s < kernel_abi::kNumSlots; ++s) half = half || (b.in[s] != nullptr && stored_as_half(b.stored[s]));
-    if (half) {
-      run_half_tiles<Op>(Op::variant(p), mode, b, p, sums);
-      return sums.total();
-    }
+    if (half) return run_half_tiles<Op>(Op::variant(p), mode, b, p);
   }
-  run_variant<Op, T>(Op::variant(p), mode, b, p, sums);
-  return sums.total();
+  LaneSums sums;
+  return run_variant<Op, T>(Op::variant(p), mode, b, p, sums);
 }
 
 }  // namespace elementwise_detail
