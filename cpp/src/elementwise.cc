@@ -19,6 +19,13 @@ kernel_abi::BlockKernelFn block_kernel(ElementwiseLoss loss, DType dtype) {
   return dtype == DType::kFloat32 ? k.f32 : k.f64;
 }
 
+// How a block of `view` reaches the kernel: as stored when half (HalfBlocks::kStored, the
+// kernel converts it tile by tile), else as the call's float type (labels converted).
+template <class View>
+LabelDType half_storage(const View& view) {
+  return view.present() && is_half(view.stored) ? view.stored : LabelDType::kFloat;
+}
+
 // One pass of `mode` over the call's shape; grad_output (the kGradOutput slot), out and
 // second_out (kGradHess's and kLossGrad's second output) are optional. Returns the chunk
 // results summed in index order when `reduce` is set.
@@ -32,12 +39,18 @@ Sums run_pass(const ElementwiseCall& call, Mode mode, ConstView grad_output, Mut
   return run_blocks(call.shape, call.dtype, kernel_abi::kNumSlots, inputs, 2, outputs, reduce,
                     [&](const void* const* in_blocks, void* const* out_blocks, int64_t n) {
                       kernel_abi::Block block{};
-                      for (int s = 0; s < kernel_abi::kNumSlots; ++s) block.in[s] = in_blocks[s];
+                      for (int s = 0; s < kernel_abi::kNumSlots; ++s) {
+                        block.in[s] = in_blocks[s];
+                        block.stored[s] = half_storage(inputs[s]);
+                      }
                       block.out = out_blocks[0];
                       block.second_out = out_blocks[1];
+                      block.out_stored = half_storage(out);
+                      block.second_out_stored = half_storage(second_out);
                       block.n = n;
                       return kernel(mode, block, params);
-                    });
+                    },
+                    HalfBlocks::kStored);
 }
 
 // The denominator of a reduction: sum(weight) for MSE/L1's weighted mean, numel for the

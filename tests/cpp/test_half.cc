@@ -270,6 +270,94 @@ TEST_P(HalfTest, HalfReductionIsBitwiseIdenticalForAnyThreadCount) {
   fastloss::set_num_threads(before);
 }
 
+// The half tiles inside the kernels (elementwise_driver.hpp) against the float32 call on the
+// widened values, at lengths around the tile (512), lane (16) and chunk (8192) boundaries:
+// every operand slot half (pos_weight as aux, a half grad_output), both half results of the
+// fused and the Hessian passes, a strided (gathered) half input, and half beside float32
+// operands. Reductions bitwise equal, per-element results float32's rounded once.
+void check_tiles(const Format& f, ElementwiseLoss loss, int64_t n) {
+  HalfCall c = make_call(f, loss, 1, 2 * n);  // x and y of 2n elements; n of them used below
+  std::vector<float> a32(static_cast<size_t>(n)), go32(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    a32[i] = 0.5f + static_cast<float>(i % 7) * 0.25f;
+    go32[i] = 1.0f - static_cast<float>(i % 5) * 0.375f;
+  }
+  const std::vector<uint16_t> a = narrow(f, a32), go = narrow(f, go32);
+  const std::vector<float> af = widen(f, a), gof = widen(f, go);
+  const int64_t unit = 1, two = 2;
+  const Shape shape{1, &n};
+  ElementwiseCall half;
+  half.loss = loss;
+  half.shape = shape;
+  half.input = ConstView{c.x.data(), &unit, f.stored};
+  half.target = ConstView{c.y.data(), &unit, f.stored};
+  half.weight = ConstView{c.x.data() + n, &unit, f.stored};
+  if (loss == ElementwiseLoss::binary_cross_entropy_with_logits) half.aux = ConstView{a.data(), &unit, f.stored};
+  ElementwiseCall single = half;
+  single.input = ConstView{c.xf.data(), &unit};
+  single.target = ConstView{c.yf.data(), &unit};
+  single.weight = ConstView{c.xf.data() + n, &unit};
+  if (half.aux.present()) single.aux = ConstView{af.data(), &unit};
+  const size_t un = static_cast<size_t>(n);
+  const auto rounded = [&](const std::vector<float>& v) { return narrow(f, v); };
+
+  // kLossSum, and kLossSumGrad's sum and gradient.
+  for (Reduction r : {Reduction::kSum, Reduction::kMean})
+    EXPECT_TRUE(same_bits(fastloss::elementwise_forward(half, r, {}), fastloss::elementwise_forward(single, r, {}))) << n;
+  std::vector<float> g32(un), l32(un), h32(un);
+  std::vector<uint16_t> g16(un), l16(un), h16(un);
+  EXPECT_TRUE(same_bits(
+      fastloss::elementwise_forward_backward(half, Reduction::kSum, MutableView{g16.data(), &unit, f.stored}, {}),
+      fastloss::elementwise_forward_backward(single, Reduction::kSum, MutableView{g32.data(), &unit}, {})))
+      << n;
+  ASSERT_EQ(g16, rounded(g32)) << n;
+  // kLossGrad: two half results.
+  fastloss::elementwise_forward_backward(half, Reduction::kNone, MutableView{g16.data(), &unit, f.stored},
+                                         MutableView{l16.data(), &unit, f.stored});
+  fastloss::elementwise_forward_backward(single, Reduction::kNone, MutableView{g32.data(), &unit},
+                                         MutableView{l32.data(), &unit});
+  ASSERT_EQ(g16, rounded(g32)) << n;
+  ASSERT_EQ(l16, rounded(l32)) << n;
+  // kGrad with a half grad_output.
+  fastloss::elementwise_backward(half, Reduction::kNone, ConstView{go.data(), &unit, f.stored}, 0.0,
+                                 MutableView{g16.data(), &unit, f.stored});
+  fastloss::elementwise_backward(single, Reduction::kNone, ConstView{gof.data(), &unit}, 0.0,
+                                 MutableView{g32.data(), &unit});
+  ASSERT_EQ(g16, rounded(g32)) << n;
+  // kGradHess: two half results.
+  if (fastloss::has_hessian(loss)) {
+    fastloss::elementwise_grad_hess(half, 1e-6, MutableView{g16.data(), &unit, f.stored},
+                                    MutableView{h16.data(), &unit, f.stored});
+    fastloss::elementwise_grad_hess(single, 1e-6, MutableView{g32.data(), &unit}, MutableView{h32.data(), &unit});
+    ASSERT_EQ(g16, rounded(g32)) << n;
+    ASSERT_EQ(h16, rounded(h32)) << n;
+  }
+  // A strided half input (gathered as stored), float32 targets beside half inputs, a float32
+  // result of the half call.
+  ElementwiseCall mixed = half;
+  mixed.input = ConstView{c.x.data(), &two, f.stored};
+  mixed.target = single.target;
+  ElementwiseCall mixed_single = single;
+  mixed_single.input = ConstView{c.xf.data(), &two};
+  EXPECT_TRUE(same_bits(fastloss::elementwise_forward(mixed, Reduction::kSum, {}),
+                        fastloss::elementwise_forward(mixed_single, Reduction::kSum, {})))
+      << n;
+  std::vector<float> gm(un);
+  fastloss::elementwise_backward(mixed, Reduction::kMean, {}, 1.0, MutableView{gm.data(), &unit});
+  fastloss::elementwise_backward(mixed_single, Reduction::kMean, {}, 1.0, MutableView{g32.data(), &unit});
+  EXPECT_EQ(std::memcmp(gm.data(), g32.data(), sizeof(float) * un), 0) << n;  // bitwise: NaN included
+}
+
+TEST_P(HalfTest, HalfTilesEqualFloat32AtEveryBoundary) {
+  for (int64_t n : {1, 15, 16, 17, 511, 512, 513, 1040, 8191, 8192, 8193, 8192 + 512 + 7}) {
+    for (const Format* f : {&kFloat16, &kBFloat16}) {
+      for (ElementwiseLoss loss : {ElementwiseLoss::mse_loss, ElementwiseLoss::huber_loss,
+                                   ElementwiseLoss::binary_cross_entropy_with_logits})
+        check_tiles(*f, loss, n);
+    }
+  }
+}
+
 FASTLOSS_INSTANTIATE_PER_TARGET(HalfTest);
 
 }  // namespace

@@ -22,6 +22,7 @@ BENCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "be
 sys.path.insert(0, BENCH)
 
 import bench_broadcast  # noqa: E402
+import bench_half  # noqa: E402
 import bench_cross_entropy  # noqa: E402
 import measure  # noqa: E402
 import quick  # noqa: E402
@@ -266,6 +267,43 @@ def test_bench_broadcast_runs_every_case(capsys):
     for name in ("bce_with_logits pos_weight (C,)", "bce_with_logits weight (N, 1)", "bce_with_logits none",
                  "mse target (N, 1)"):
         assert re.search(re.escape(name) + r" +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+$", printed, re.M), name
+
+
+def test_bench_half_checks_and_times_every_dtype_and_pass(capsys):
+    previous = fastloss.get_num_threads()
+    try:
+        results = bench_half.main(["--sizes", "10", "--repeats", "1", "--threads", "1"])
+    finally:
+        fastloss.set_num_threads(previous)
+    printed = capsys.readouterr().out
+    halves = [name for name in bench_half.half_dtypes(["float16", "bfloat16"])]
+    assert "float16" in halves
+    for loss in bench_half.LOSSES:
+        for pass_name in ("forward", "with_grad"):
+            case = f"{loss} 2^10 {pass_name}"
+            assert set(results[case]) == {"float32", *halves}, case
+            assert re.search(re.escape(case) + r" +[0-9.]+" + r" +[0-9.]+ +[0-9.]+" * len(halves) + "$", printed, re.M)
+
+
+def test_bench_half_rejects_a_wrong_half_gradient():
+    x = np.linspace(-2, 2, 64, dtype=np.float16)
+    y = np.zeros(64, np.float16)
+    out = np.empty(64, np.float16)
+    bench_half.check("mse_loss", x, y, out)  # right
+    wrong = F.mse_loss_with_grad
+
+    def off_by_one_ulp(*args, **kwargs):
+        loss, grad = wrong(*args, **kwargs)
+        if grad.dtype == np.float16:
+            grad.view(np.uint16)[0] += 1
+        return loss, grad
+
+    try:
+        F.mse_loss_with_grad = off_by_one_ulp
+        with pytest.raises(AssertionError):
+            bench_half.check("mse_loss", x, y, out)
+    finally:
+        F.mse_loss_with_grad = wrong
 
 
 def test_quick_needs_only_numpy():

@@ -28,6 +28,13 @@
 #define FASTLOSS_UNROLL(n) FASTLOSS_PRAGMA(GCC unroll n)
 #endif
 
+// FASTLOSS_PREFETCH(p): a hint to bring the cache line at p in for reading (never faults).
+#ifdef FASTLOSS_MSVC
+#define FASTLOSS_PREFETCH(p) ((void)(p))
+#else
+#define FASTLOSS_PREFETCH(p) __builtin_prefetch(p)
+#endif
+
 // Compile-time constants and single instructions, without <cmath> (whose functions would be
 // compiled once per target). MSVC's own <limits> spells infinity __builtin_huge_val().
 #ifdef FASTLOSS_MSVC

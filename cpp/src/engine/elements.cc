@@ -27,11 +27,13 @@ void convert_in(DType dtype, LabelDType type, const void* from, int64_t count, v
 }  // namespace
 
 kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const ConstView* inputs, int n_outputs,
-                            const MutableView* outputs, bool reduce, const BlockFunction& fn) {
+                            const MutableView* outputs, bool reduce, const BlockFunction& fn, HalfBlocks half) {
   if (n_inputs > kMaxBlockInputs) throw std::invalid_argument("too many block inputs");
   if (n_outputs > kMaxBlockOutputs) throw std::invalid_argument("too many block outputs");
   // Operand slots: the inputs, then the outputs, then one for converted operands while they
   // are strided (labels and half inputs before their conversion, half outputs after theirs).
+  // Under kStored a half operand is handed over like one of the call's type, two bytes an
+  // element (`converted` says which are not).
   const int64_t* strides[kMaxBlockInputs + kMaxBlockOutputs] = {};
   for (int k = 0; k < n_inputs; ++k) strides[k] = inputs[k].present() ? inputs[k].strides : nullptr;
   for (int k = 0; k < n_outputs; ++k) strides[n_inputs + k] = outputs[k].present() ? outputs[k].strides : nullptr;
@@ -41,15 +43,20 @@ kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const
   const int64_t n = layout.numel();
   const int64_t chunk = parallel::kChunkElements;
   const int64_t chunks = parallel::chunk_count(n, chunk);
+  const auto converted = [&](LabelDType stored) {
+    return stored != LabelDType::kFloat && !(half == HalfBlocks::kStored && is_half(stored));
+  };
   LabelDType label[kMaxBlockInputs];
   bool all_direct = true;
   for (int k = 0; k < n_inputs; ++k) {
     label[k] = inputs[k].present() ? inputs[k].stored : LabelDType::kFloat;
-    all_direct = all_direct && (!inputs[k].present() || (layout.contiguous(k) && label[k] == LabelDType::kFloat));
+    all_direct = all_direct && (!inputs[k].present() || (layout.contiguous(k) && !converted(label[k])));
   }
   bool out_direct[kMaxBlockOutputs] = {};
+  int out_size[kMaxBlockOutputs] = {};
   for (int k = 0; k < n_outputs; ++k) {
-    out_direct[k] = !outputs[k].present() || (layout.contiguous(n_inputs + k) && outputs[k].stored == LabelDType::kFloat);
+    out_direct[k] = !outputs[k].present() || (layout.contiguous(n_inputs + k) && !converted(outputs[k].stored));
+    out_size[k] = converted(outputs[k].stored) ? elem : label_size(outputs[k].stored, dtype);
     all_direct = all_direct && out_direct[k];
   }
   const int raw_slot = n_inputs + n_outputs;
@@ -97,26 +104,26 @@ kernel_abi::Sums run_blocks(const Shape& shape, DType dtype, int n_inputs, const
     const void* in_blocks[kMaxBlockInputs] = {};
     for (int k = 0; k < n_inputs; ++k) {
       if (!inputs[k].present()) continue;
-      if (label[k] != LabelDType::kFloat) {
+      if (converted(label[k])) {
         uint64_t* block = scratch.data() + k * chunk;
         convert_in(dtype, label[k], read(k, label_size(label[k], dtype), raw_slot), count, block);
         in_blocks[k] = block;
       } else {
-        in_blocks[k] = read(k, elem, k);
+        in_blocks[k] = read(k, label_size(label[k], dtype), k);
       }
     }
     void* out_blocks[kMaxBlockOutputs] = {};
     for (int k = 0; k < n_outputs; ++k) {
       if (!outputs[k].present()) continue;
-      out_blocks[k] = out_direct[k] ? static_cast<void*>(static_cast<char*>(outputs[k].data) + start * elem)
+      out_blocks[k] = out_direct[k] ? static_cast<void*>(static_cast<char*>(outputs[k].data) + start * out_size[k])
                                     : static_cast<void*>(scratch.data() + (n_inputs + k) * chunk);
     }
     const kernel_abi::Sums result = fn(in_blocks, out_blocks, count);
     for (int k = 0; k < n_outputs; ++k) {
       if (!outputs[k].present() || out_direct[k]) continue;
       const int slot = n_inputs + k;
-      if (!is_half(outputs[k].stored)) {
-        layout.scatter(slot, outputs[k].data, elem, start, count, out_blocks[k]);
+      if (!converted(outputs[k].stored)) {
+        layout.scatter(slot, outputs[k].data, out_size[k], start, count, out_blocks[k]);
         continue;
       }
       // Rounded to half where the output lies, or into the free raw slot and scattered.

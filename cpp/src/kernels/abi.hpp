@@ -28,11 +28,17 @@ enum class Mode : int {
 // Operand slots of an elementwise loss. Absent slots are null.
 enum Slot : int { kInput = 0, kTarget, kWeight, kAux, kGradOutput, kNumSlots };
 
+// stored[s], out_stored and second_out_stored say how each block is stored: kFloat (the
+// call's float type) or, in float32 calls only, kFloat16 or kBFloat16 (uint16_t elements,
+// converted to and from float32 inside the kernel: elementwise_driver.hpp's half tiles).
 struct Block {
   const void* in[kNumSlots];  // each contiguous with n elements, or null
   void* out;                  // contiguous with n elements (modes that write)
   void* second_out;           // kGradHess's and kLossGrad's second output, like out
   int64_t n;
+  LabelDType stored[kNumSlots];
+  LabelDType out_stored;
+  LabelDType second_out_stored;
 };
 
 // The gradient scale (grad_output / mean denominator), the loss's options and kGradHess's

@@ -12,12 +12,22 @@
 //   sign keeping the payload's leading bits (never rounded into infinity).
 // So every non-NaN pattern round-trips exactly and a NaN round-trips to itself quieted.
 //
+// Blocks of n elements (widen, narrow) take the conversion instructions where the target has
+// them (vcvtph2ps/vcvtps2ph for float16 on AVX-512 and F16C), which keep the same contract,
+// and the element functions elsewhere. The half-precision family (half_kernels.cc) and the
+// elementwise driver's half tiles (elementwise_driver.hpp) both convert through them.
+//
 // Included only by per-target kernel sources: lives in fastloss::FASTLOSS_TARGET_NS::half.
 #pragma once
 
 #include <cstdint>
 
+#include "fastloss/array.hpp"
 #include "kernels/math.hpp"
+
+#if defined(__AVX512F__) || defined(__F16C__)
+#include <immintrin.h>
+#endif
 
 namespace fastloss {
 namespace FASTLOSS_TARGET_NS {
@@ -68,6 +78,66 @@ FASTLOSS_INLINE uint16_t float_to_bfloat16(float f) {
   const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
   const uint32_t nan = (u >> 16) | 0x0040u;
   return static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
+}
+
+template <float (*F)(uint16_t)>
+FASTLOSS_INLINE void widen_each(const uint16_t* in, float* out, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = F(in[i]);
+}
+
+template <uint16_t (*F)(float)>
+FASTLOSS_INLINE void narrow_each(const float* in, uint16_t* out, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = F(in[i]);
+}
+
+// float16 blocks: the conversion instructions, a vector an instruction where the integer path
+// takes about twenty; the remainder takes the element functions. (AVX-512's zero-masked
+// forms, all lanes on: GCC 12 warns that the plain ones' undefined pass-through may be used
+// uninitialized.)
+FASTLOSS_INLINE void widen_float16(const uint16_t* in, float* out, int64_t n) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(out + i, _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i))));
+#elif defined(__F16C__)
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))));
+#endif
+  widen_each<&float16_to_float>(in + i, out + i, n - i);
+}
+
+FASTLOSS_INLINE void narrow_float16(const float* in, uint16_t* out, int64_t n) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + 16 <= n; i += 16) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
+                        _mm512_maskz_cvtps_ph(0xffff, _mm512_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+#elif defined(__F16C__)
+  for (; i + 8 <= n; i += 8) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+#endif
+  narrow_each<&float_to_float16>(in + i, out + i, n - i);
+}
+
+// n elements stored as `stored` (kFloat16 or kBFloat16) to float32, exactly.
+FASTLOSS_INLINE void widen(LabelDType stored, const uint16_t* in, float* out, int64_t n) {
+  if (stored == LabelDType::kFloat16)
+    widen_float16(in, out, n);
+  else
+    widen_each<&bfloat16_to_float>(in, out, n);
+}
+
+// n floats rounded to `stored` (kFloat16 or kBFloat16), to nearest even.
+FASTLOSS_INLINE void narrow(LabelDType stored, const float* in, uint16_t* out, int64_t n) {
+  if (stored == LabelDType::kFloat16)
+    narrow_float16(in, out, n);
+  else
+    narrow_each<&float_to_bfloat16>(in, out, n);
 }
 
 }  // namespace half
