@@ -5,6 +5,13 @@
 
 namespace fastloss {
 namespace bindings {
+
+LabelDType half_storage(const py::dtype& dt) {
+  if (dt.itemsize() != 2 || !dt.attr("isnative").cast<bool>()) return LabelDType::kFloat;
+  if (dt.kind() == 'f') return LabelDType::kFloat16;
+  return dt.attr("name").cast<std::string>() == "bfloat16" ? LabelDType::kBFloat16 : LabelDType::kFloat;
+}
+
 namespace {
 
 std::string type_description(const py::handle& obj) {
@@ -95,21 +102,14 @@ bool has_internal_overlap(const ByteLayout& l) {
   return false;
 }
 
-// float16 (NumPy's) or bfloat16 (ml_dtypes', known by its name: fastloss never imports
-// ml_dtypes) in native byte order; kFloat for any other dtype.
-LabelDType half_storage(const py::dtype& dt) {
-  if (dt.itemsize() != 2 || !dt.attr("isnative").cast<bool>()) return LabelDType::kFloat;
-  if (dt.kind() == 'f') return LabelDType::kFloat16;
-  return dt.attr("name").cast<std::string>() == "bfloat16" ? LabelDType::kBFloat16 : LabelDType::kFloat;
-}
-
 void check_float_dtype(const py::array& a, const py::handle& obj, const char* name) {
   const py::dtype dt = a.dtype();
   const bool native = dt.attr("isnative").cast<bool>();
   if (dt.kind() != 'f' || (dt.itemsize() != 4 && dt.itemsize() != 8) || !native) {
     // A half-precision array where a function takes none yet says so.
     const char* why = half_storage(dt) != LabelDType::kFloat
-                          ? " (float16 and bfloat16 are taken by the elementwise losses, sigmoid and log_sigmoid only)"
+                          ? " (this function takes no float16 or bfloat16 input: its docstring and the README's "
+                            "\"Half precision\" say why)"
                           : "";
     throw py::type_error(std::string(name) + " must be a numpy.ndarray of float32 or float64 (native byte order), got " +
                          type_description(obj) + why);

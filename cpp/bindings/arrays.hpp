@@ -65,6 +65,10 @@ struct IndexArray {
 
 const char* dtype_name(DType dtype);
 
+// float16 (NumPy's) or bfloat16 (ml_dtypes', known by its name: fastloss never imports
+// ml_dtypes) in native byte order; kFloat for any other dtype.
+LabelDType half_storage(const py::dtype& dt);
+
 // obj must be a numpy.ndarray of float32 or float64 in native byte order, else TypeError
 // naming `name`. None gives an absent FloatArray when allow_none is set.
 FloatArray float_array(const py::handle& obj, const char* name, bool allow_none = false);

@@ -30,7 +30,7 @@ class ClassPrepared : public PreparedLoss {
  public:
   ClassPrepared(ClassLoss loss, const py::handle& input, const py::handle& target, const py::handle& weight,
                 const py::handle& alpha, Reduction reduction, const ClassLossOptions& options) {
-    input_ = float_array(input, "input");
+    input_ = storage_array(input, "input");
     if (input_.shape.empty()) throw py::value_error("Expected 1 or more dimensions (got 0)");
     const size_t axis = class_axis_of(input_.shape);
     const int64_t classes = input_.shape[axis];
@@ -39,13 +39,13 @@ class ClassPrepared : public PreparedLoss {
     call_.loss = loss;
     call_.dtype = input_.dtype;
     call_.shape = RowShape{Shape{static_cast<int>(rows_.size()), rows_.data()}, classes};
-    call_.input = RowView{ConstView{input_.data(), input_layout_.row_strides.data()}, input_layout_.class_stride};
+    call_.input = row_view(input_, input_layout_);
     call_.options = options;
     prepare_target(target, axis);
-    weight_ = per_class(weight, "weight", classes, call_.weight, call_.weight_stride,
+    weight_ = per_class(weight, "weight", classes, call_.weight, call_.weight_stride, call_.weight_stored,
                         "weight tensor should be defined either for all " + std::to_string(classes) +
                             " classes or no classes but got weight tensor of shape: ");
-    alpha_ = per_class(alpha, "alpha", classes, call_.alpha, call_.alpha_stride,
+    alpha_ = per_class(alpha, "alpha", classes, call_.alpha, call_.alpha_stride, call_.alpha_stored,
                        "alpha must be a scalar or have shape (" + std::to_string(classes) +
                            ",) (one value per class), got shape ");
     check_targets();
@@ -74,9 +74,8 @@ class ClassPrepared : public PreparedLoss {
   py::tuple grad_hess(const py::handle& sample_weight, double hess_floor, const py::handle& out) const {
     if (call_.loss == ClassLoss::kNllLoss || call_.probability_targets())
       throw py::value_error("grad_hess takes cross_entropy and softmax_focal_loss with class-index targets");
-    FloatArray weights = float_array(sample_weight, "sample_weight", /*allow_none=*/true);
+    FloatArray weights = operand_array(sample_weight, "sample_weight", input_, /*allow_none=*/true);
     if (weights.present()) {
-      require_dtype(weights, input_.dtype, "sample_weight");
       if (weights.shape != rows_) {
         throw py::value_error("sample_weight must have the input's shape without the class axis, " +
                               shape_str(rows_) + ", got " + shape_str(weights.shape));
@@ -91,9 +90,9 @@ class ClassPrepared : public PreparedLoss {
     }
     std::vector<const FloatArray*> reads = operands;
     reads.push_back(&weights);
-    FloatArray grad = output_array(grad_out, input_.shape, dtype, reads, nullptr);
+    FloatArray grad = output_array(grad_out, input_.shape, dtype, reads, nullptr, &input_);
     reads.push_back(&grad);  // hess may not overlap grad either
-    FloatArray hess = output_array(hess_out, input_.shape, dtype, reads, nullptr);
+    FloatArray hess = output_array(hess_out, input_.shape, dtype, reads, nullptr, &input_);
     const size_t axis = class_axis_of(input_.shape);
     const RowLayout g(grad, axis), h(hess, axis);
     const ConstView weight_view = weights.present() ? weights.view() : ConstView{};
@@ -106,7 +105,10 @@ class ClassPrepared : public PreparedLoss {
 
  private:
   static MutableRowView view(FloatArray& a, const RowLayout& layout) {
-    return MutableRowView{MutableView{a.array.mutable_data(), layout.row_strides.data()}, layout.class_stride};
+    return MutableRowView{MutableView{a.array.mutable_data(), layout.row_strides.data(), a.label}, layout.class_stride};
+  }
+  static RowView row_view(const FloatArray& a, const RowLayout& layout) {
+    return RowView{ConstView{a.data(), layout.row_strides.data(), a.label}, layout.class_stride};
   }
 
   // Class probabilities when the target has the input's shape (torch's rule, cross_entropy
@@ -119,16 +121,15 @@ class ClassPrepared : public PreparedLoss {
     const py::array t = py::reinterpret_borrow<py::array>(target);
     const std::vector<int64_t> t_shape(t.shape(), t.shape() + t.ndim());
     if (call_.loss == ClassLoss::kCrossEntropy && t_shape == input_.shape) {
-      if (t.dtype().kind() != 'f') {
+      if (t.dtype().kind() != 'f' && half_storage(t.dtype()) == LabelDType::kFloat) {
         throw py::type_error("Expected floating point type for target with class probabilities, got " +
                              py::str(t.dtype()).cast<std::string>());
       }
       if (call_.options.ignore_index >= 0)
         throw py::value_error("ignore_index is not supported for floating point target");
-      prob_target_ = float_array(target, "target");
-      require_dtype(prob_target_, input_.dtype, "target");
+      prob_target_ = operand_array(target, "target", input_);
       prob_layout_ = RowLayout(prob_target_, axis);
-      call_.prob_target = RowView{ConstView{prob_target_.data(), prob_layout_.row_strides.data()}, prob_layout_.class_stride};
+      call_.prob_target = row_view(prob_target_, prob_layout_);
       return;
     }
     index_target_ = index_array(target, "target");
@@ -151,15 +152,16 @@ class ClassPrepared : public PreparedLoss {
     call_.index_dtype = index_target_.dtype;
   }
 
-  // An optional (C,) operand of the input's dtype, laid into `data` and `stride` when present.
+  // An optional (C,) operand of the input's dtype (or float32 beside a half input), laid into
+  // `data`, `stride` and `stored` when present.
   FloatArray per_class(const py::handle& obj, const char* name, int64_t classes, const void*& data, int64_t& stride,
-                       const std::string& message) const {
-    FloatArray a = float_array(obj, name, /*allow_none=*/true);
+                       LabelDType& stored, const std::string& message) const {
+    FloatArray a = operand_array(obj, name, input_, /*allow_none=*/true);
     if (!a.present()) return a;
-    require_dtype(a, input_.dtype, name);
     if (a.shape != std::vector<int64_t>{classes}) throw py::value_error(message + dims_str(a.shape));
     data = a.data();
     stride = a.strides[0];
+    stored = a.label;
     return a;
   }
 

@@ -49,8 +49,8 @@ class RowPrepared : public PreparedLoss {
     if (static_cast<int>(py::len(inputs)) != count)
       throw py::value_error("this loss takes " + std::to_string(count) + " inputs");
     for (int k = 0; k < count; ++k) {
-      inputs_[k] = float_array(inputs[k], input_name(loss, k));
-      if (k > 0) require_dtype(inputs_[k], inputs_[0].dtype, input_name(loss, k));
+      inputs_[k] = k == 0 ? storage_array(inputs[k], input_name(loss, k))
+                          : operand_array(inputs[k], input_name(loss, k), inputs_[0]);
     }
     call_.loss = loss;
     call_.dtype = inputs_[0].dtype;
@@ -91,13 +91,14 @@ class RowPrepared : public PreparedLoss {
   // first (ndim - 1) strides as the row strides. A 0-d array (a 0-d multi_margin input) is
   // one row of one element.
   RowView row_view(const FloatArray& a) const {
-    return RowView{ConstView{a.data(), a.strides.data()}, a.strides.empty() ? 1 : a.strides.back()};
+    return RowView{ConstView{a.data(), a.strides.data(), a.label}, a.strides.empty() ? 1 : a.strides.back()};
   }
 
   void gradient_views(std::vector<FloatArray>& grads, MutableRowView* views) const {
     for (size_t k = 0; k < grads.size(); ++k) {
       FloatArray& g = grads[k];
-      views[k] = MutableRowView{MutableView{g.array.mutable_data(), g.strides.data()}, g.strides.empty() ? 1 : g.strides.back()};
+      views[k] = MutableRowView{MutableView{g.array.mutable_data(), g.strides.data(), g.label},
+                                g.strides.empty() ? 1 : g.strides.back()};
     }
   }
 
@@ -155,9 +156,8 @@ class RowPrepared : public PreparedLoss {
     call_.target = ConstView{classes_.array.data(), class_strides_.data()};
     call_.target_dtype = classes_.dtype;
     if (classes_.shape != rows_) returned_shape = classes_.shape;  // torch's losses take the target's shape
-    weight_ = float_array(weight, "weight", /*allow_none=*/true);
+    weight_ = operand_array(weight, "weight", x, /*allow_none=*/true);
     if (weight_.present()) {
-      require_dtype(weight_, x.dtype, "weight");
       if (weight_.shape.size() != 1) throw py::value_error("weight must be one-dimensional");
       if (weight_.shape[0] != call_.shape.length) {
         throw py::value_error("inconsistent weight size, expected " + std::to_string(call_.shape.length) +
@@ -165,6 +165,7 @@ class RowPrepared : public PreparedLoss {
       }
       call_.class_weight = weight_.data();
       call_.class_weight_stride = weight_.strides[0];
+      call_.class_weight_stored = weight_.label;
     }
   }
 
@@ -193,11 +194,10 @@ class RowPrepared : public PreparedLoss {
     set_rows(x.shape);
     call_.target_rows = row_view(labels_);
     call_.label_dtype = labels_.label;
-    weight_ = float_array(weight, "weight", /*allow_none=*/true);
+    weight_ = operand_array(weight, "weight", x, /*allow_none=*/true);
     if (weight_.present()) {
-      require_dtype(weight_, x.dtype, "weight");
       weight_strides_ = broadcast_strides(weight_, x.shape, "weight");
-      call_.weight_rows = RowView{ConstView{weight_.data(), weight_strides_.data()}, weight_strides_.back()};
+      call_.weight_rows = RowView{ConstView{weight_.data(), weight_strides_.data(), weight_.label}, weight_strides_.back()};
     }
   }
 

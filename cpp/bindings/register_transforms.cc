@@ -98,11 +98,12 @@ class SoftmaxRows {
   // `a`'s row view (the row strides stay alive with this object).
   RowView view(const FloatArray& a) {
     const size_t k = keep(a);
-    return RowView{ConstView{a.data(), strides_[k].data()}, scalar_ ? 1 : a.strides[axis_]};
+    return RowView{ConstView{a.data(), strides_[k].data(), a.label}, scalar_ ? 1 : a.strides[axis_]};
   }
   MutableRowView mutable_view(FloatArray& a) {
     const size_t k = keep(a);
-    return MutableRowView{MutableView{a.array.mutable_data(), strides_[k].data()}, scalar_ ? 1 : a.strides[axis_]};
+    return MutableRowView{MutableView{a.array.mutable_data(), strides_[k].data(), a.label},
+                          scalar_ ? 1 : a.strides[axis_]};
   }
 
  private:
@@ -152,9 +153,9 @@ py::object apply_softmax(const py::handle& x, int64_t dim, bool log, const py::h
       return result.finish();
     }
   }
-  const FloatArray in = float_array(x, "input");
+  const FloatArray in = storage_array(x, "input");
   SoftmaxRows rows(in.shape, dim);
-  FloatArray result = output_array(out, in.shape, in.dtype, {&in}, &in);
+  FloatArray result = output_array(out, in.shape, in.dtype, {&in}, &in, &in);
   run_softmax(rows, in, result, log);
   return result.finish();
 }
@@ -163,15 +164,14 @@ py::object apply_softmax(const py::handle& x, int64_t dim, bool log, const py::h
 // (same shape and dtype); out may be grad_output.
 py::object apply_softmax_backward(const py::handle& grad_output, const py::handle& output, int64_t dim, bool log,
                                   const py::handle& out) {
-  const FloatArray go = float_array(grad_output, "grad_output");
-  const FloatArray y = float_array(output, "output");
-  require_dtype(y, go.dtype, "output", "grad_output's");
+  const FloatArray go = storage_array(grad_output, "grad_output");
+  const FloatArray y = operand_array(output, "output", go, false, "grad_output's");
   if (y.shape != go.shape) {
     throw py::value_error("output of shape " + shape_str(y.shape) + " must have grad_output's shape " +
                           shape_str(go.shape));
   }
   SoftmaxRows rows(go.shape, dim);
-  FloatArray result = output_array(out, go.shape, go.dtype, {&go, &y}, &go);
+  FloatArray result = output_array(out, go.shape, go.dtype, {&go, &y}, &go, &go);
   const RowView g = rows.view(go), v = rows.view(y);
   const MutableRowView r = rows.mutable_view(result);
   {

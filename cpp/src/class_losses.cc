@@ -17,8 +17,8 @@ template <class T>
 class ClassLossRun {
  public:
   explicit ClassLossRun(const ClassLossCall& call) : call_(call) {
-    weight_ = contiguous(call.weight, call.weight_stride);
-    alpha_ = contiguous(call.alpha, call.alpha_stride);
+    weight_ = contiguous(call.weight, call.weight_stride, call.weight_stored);
+    alpha_ = contiguous(call.alpha, call.alpha_stride, call.alpha_stored);
     options_.loss = call.loss;
     options_.probability_targets = call.probability_targets();
     options_.weight = weight_.empty() ? nullptr : weight_.data();
@@ -71,12 +71,13 @@ class ClassLossRun {
   }
 
  private:
-  // A contiguous copy of a (C,) operand: O(C), and the kernels read it as a row.
-  std::vector<T> contiguous(const void* data, int64_t stride) const {
+  // A contiguous copy of a (C,) operand as T: O(C), and the kernels read it as a row.
+  std::vector<T> contiguous(const void* data, int64_t stride, LabelDType stored) const {
     std::vector<T> out;
     if (data == nullptr) return out;
-    const T* v = static_cast<const T*>(data);
-    for (int64_t c = 0; c < call_.shape.length; ++c) out.push_back(v[c * stride]);
+    out.resize(static_cast<size_t>(call_.shape.length));
+    std::vector<uint16_t> halves;
+    rows::read_stored(stored, data, stride, call_.shape.length, out.data(), halves);
     return out;
   }
 

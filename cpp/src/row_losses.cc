@@ -27,7 +27,7 @@ double run_rows(const RowLossCall& call, bool want_loss, const MutableRowView* g
   switch (call.loss) {
     case RowLoss::kCosineEmbedding:
       pass.label = call.target;
-      pass.label_dtype = call.label_dtype;
+      pass.label.stored = call.label_dtype;
       break;
     case RowLoss::kMultiMargin:
       pass.index = call.target;
@@ -35,7 +35,7 @@ double run_rows(const RowLossCall& call, bool want_loss, const MutableRowView* g
       break;
     case RowLoss::kMultilabelSoftMargin:
       pass.in[1] = call.target_rows;
-      pass.in_labels[1] = call.label_dtype;
+      pass.in[1].rows.stored = call.label_dtype;
       pass.in[2] = call.weight_rows;
       break;
     case RowLoss::kMultilabelMargin:
@@ -52,9 +52,11 @@ double run_rows(const RowLossCall& call, bool want_loss, const MutableRowView* g
   // multi_margin's (C,) weight as float64: O(C), read once per row.
   std::vector<double> class_weight;
   if (call.class_weight != nullptr) {
-    const T* w = static_cast<const T*>(call.class_weight);
-    for (int64_t c = 0; c < call.shape.length; ++c)
-      class_weight.push_back(static_cast<double>(w[c * call.class_weight_stride]));
+    std::vector<T> weight(static_cast<size_t>(call.shape.length));
+    std::vector<uint16_t> halves;
+    rows::read_stored(call.class_weight_stored, call.class_weight, call.class_weight_stride, call.shape.length,
+                      weight.data(), halves);
+    class_weight.assign(weight.begin(), weight.end());
   }
   const kernel_abi::RowOptions options{call.loss, want_loss, class_weight.empty() ? nullptr : class_weight.data(),
                                        call.options};

@@ -7,6 +7,10 @@ so it composes distances in Python anyway. With ``distance_function=None`` it ru
 ``triplet_margin_loss`` (torch's default distance is ``pairwise_distance(p=2, eps=1e-6)``,
 which that loss computes). The gradients follow torch's autograd formulas exactly, corners
 included (a zero norm passes no gradient; ties of ``swap``'s minimum split the gradient).
+
+They take float32 and float64, not float16 or bfloat16: NumPy would round every intermediate
+(torch's differences included) to half precision, which matches neither torch's half kernels
+nor float32's results. Cast half inputs to float32 (``triplet_margin_loss`` takes them).
 """
 
 from __future__ import annotations
@@ -115,8 +119,9 @@ def pairwise_distance(x1: np.ndarray, x2: np.ndarray, p: float = 2.0, eps: float
                       keepdim: bool = False) -> np.ndarray:
     """``||x1 - x2 + eps||_p`` along the last axis, as ``torch.nn.functional.pairwise_distance``.
 
-    ``x1`` and ``x2`` broadcast against each other (float32 or float64, one dtype); the
-    difference is rounded in their dtype as torch's, the norm summed in float64. ``p`` may be
+    ``x1`` and ``x2`` broadcast against each other (float32 or float64, one dtype: no half
+    precision, see the module's note); the difference is rounded in their dtype as torch's,
+    the norm summed in float64. ``p`` may be
     any real number, 0 (the count of nonzero elements) and +-inf included. The result has
     the broadcast shape without its last axis (kept as 1 with ``keepdim``).
 
@@ -207,8 +212,9 @@ def cosine_similarity(x1: np.ndarray, x2: np.ndarray, dim: int = 1, eps: float =
     """``sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps))`` along ``dim``, as
     ``torch.nn.functional.cosine_similarity`` (torch 2.x: each norm clamped by ``eps``).
 
-    ``x1`` and ``x2`` broadcast against each other (float32 or float64, one dtype); sums in
-    float64, the result in their dtype, without the axis ``dim``.
+    ``x1`` and ``x2`` broadcast against each other (float32 or float64, one dtype: no half
+    precision, as :func:`pairwise_distance`); sums in float64, the result in their dtype,
+    without the axis ``dim``.
 
     Parameters
     ----------
@@ -372,6 +378,9 @@ def triplet_margin_with_distance_loss(anchor: np.ndarray, positive: np.ndarray, 
     eps = 1e-6), run by the core as :func:`triplet_margin_loss`. Any other callable takes
     two NumPy arrays and returns the distances (NumPy arrays); the loss is then composed
     from them in float64 and returned in their dtype. ``swap`` uses ``min(d(a, n), d(p, n))``.
+    float16 and bfloat16 triplets are taken with ``distance_function=None`` only (the core's
+    path); a Python distance function would compute in half precision (see
+    :func:`pairwise_distance`).
 
     Parameters
     ----------

@@ -157,6 +157,8 @@ class ClassLosses:
     """Losses over a class axis (1, or 0 for an unbatched input) with class-index or
     probability targets."""
 
+    half_precision = True  # float16 and bfloat16 inputs (the row engine converts them as it stages rows)
+
     def __init__(self, loss: "_core.ClassLoss") -> None:
         self.loss = loss
 
@@ -174,6 +176,8 @@ class ClassLosses:
 
 class RowLosses:
     """Losses of one value per row of the last axis, over any leading dimensions."""
+
+    half_precision = True  # float16 and bfloat16 inputs (the row engine converts them as it stages rows)
 
     def __init__(self, loss: "_core.RowLoss", inputs: Sequence[str]) -> None:
         self.loss = loss

@@ -387,6 +387,10 @@ ctc_loss, ctc_loss_backward, ctc_loss_with_grad = functions(Declaration(
     unreachable state stays -inf, an impossible alignment gives +inf (NaN gradients, as torch,
     unless ``zero_infinity``). Labels outside [0, C) raise IndexError (torch reads out of
     bounds); float targets raise TypeError (torch truncates them).
+
+    ``log_probs`` is float32 or float64, not float16 or bfloat16: torch's CPU ``ctc_loss``
+    takes neither, and the recursion reads each frame's few label entries (S of C), so halving
+    the bytes of ``log_probs`` would not shorten it.
     """, grads=("log_probs",), call_arrays=4))
 
 # --- linear heads -----------------------------------------------------------------------------
@@ -423,6 +427,10 @@ def linear_cross_entropy(input: np.ndarray, linear_weight: np.ndarray, target: n
     may round differently with one thread than with several). ``options``
     (torch's ``LinearCrossEntropyOptions``) is accepted and ignored: fastloss always works
     block by block, with every option torch's reference path has.
+
+    The arrays are float32 or float64, not float16 or bfloat16: the matrix products run in
+    NumPy's BLAS, which has no half-precision GEMM (NumPy multiplies float16 matrices in a
+    scalar loop, hundreds of times slower) and knows no bfloat16.
     """
     return _linear_call(input, linear_weight, target, linear_bias, weight, reduction, ignore_index,
                         label_smoothing).forward()
@@ -523,6 +531,9 @@ def softmax(input: np.ndarray, dim: Optional[int] = None, _stacklevel: int = 3, 
 
     The log-sum-exp is computed with an online maximum, so every finite row is stable; a row
     of all -inf (or holding +inf or NaN) gives NaN, as torch.
+
+    float16 and bfloat16 inputs are read in place and computed in float32, the result in
+    their dtype, rounded once (``out`` may also be float32).
     """
     return _softmax("softmax", input, dim, _stacklevel, dtype, out)
 
@@ -541,7 +552,8 @@ def softmax_backward(grad_output: np.ndarray, output: np.ndarray, dim: int,
 
     aten's ``_softmax_backward_data(grad_output, output, dim, input_dtype)`` with the input's
     dtype that of ``grad_output``. The arrays have one shape and dtype; ``out`` may be
-    ``grad_output``.
+    ``grad_output``. A float16 or bfloat16 ``grad_output`` computes in float32 and gives its
+    dtype (``output`` of it or float32; ``out`` also float32).
     """
     return _core.softmax_backward(  # type: ignore[no-any-return]
         grad_output, output, _checks.integer("dim")(dim), False, out)

@@ -10,8 +10,10 @@
 #include <random>
 #include <vector>
 
+#include "fastloss/class_losses.hpp"
 #include "fastloss/elementwise.hpp"
 #include "fastloss/half.hpp"
+#include "fastloss/row_losses.hpp"
 #include "fastloss/threading.hpp"
 #include "per_target.hpp"
 
@@ -356,6 +358,84 @@ TEST_P(HalfTest, HalfTilesEqualFloat32AtEveryBoundary) {
         check_tiles(*f, loss, n);
     }
   }
+}
+
+// The row engine's half operands (class and row losses, softmax): each row widened as it is
+// staged, results rounded as they are scattered; against float32 on the upcast values. Rows of
+// `classes` laid out contiguously or with the class axis strided (a transposed input).
+void check_class_losses(const Format& f, int64_t classes, bool transposed) {
+  const int64_t rows = 53, n = rows * classes;
+  HalfCall c = make_call(f, ElementwiseLoss::mse_loss, rows, classes);
+  std::vector<int64_t> target(static_cast<size_t>(rows));
+  for (int64_t i = 0; i < rows; ++i) target[i] = (i * 7) % classes;
+  const int64_t row_shape[1] = {rows};
+  const int64_t row_stride[1] = {transposed ? 1 : classes}, class_stride = transposed ? rows : 1, unit[1] = {1};
+  fastloss::ClassLossCall half;
+  half.shape = fastloss::RowShape{Shape{1, row_shape}, classes};
+  half.input = fastloss::RowView{ConstView{c.x.data(), row_stride, f.stored}, class_stride};
+  half.index_target = ConstView{target.data(), unit};
+  half.weight = c.w.data();
+  half.weight_stored = f.stored;
+  half.options.label_smoothing = 0.1;
+  fastloss::ClassLossCall single = half;
+  single.input = fastloss::RowView{ConstView{c.xf.data(), row_stride}, class_stride};
+  single.weight = c.wf.data();
+  single.weight_stored = LabelDType::kFloat;
+  const std::vector<uint16_t> go = narrow(f, std::vector<float>(static_cast<size_t>(rows), 0.75f));
+  const std::vector<float> go_f = widen(f, go);
+  for (fastloss::ClassLoss loss : {fastloss::ClassLoss::kCrossEntropy, fastloss::ClassLoss::kNllLoss,
+                                   fastloss::ClassLoss::kSoftmaxFocal}) {
+    half.loss = single.loss = loss;
+    half.target_weight_known = single.target_weight_known = false;
+    EXPECT_TRUE(same_bits(fastloss::class_loss_forward(half, Reduction::kMean, {}),
+                          fastloss::class_loss_forward(single, Reduction::kMean, {})));
+    // Per-row losses, and gradients from a half per-row grad_output, rounded once.
+    std::vector<float> loss_f(rows), grad_f(n), fused_f(n);
+    std::vector<uint16_t> loss_h(rows), grad_h(n), fused_h(n);
+    fastloss::class_loss_forward(single, Reduction::kNone, MutableView{loss_f.data(), unit});
+    fastloss::class_loss_forward(half, Reduction::kNone, MutableView{loss_h.data(), unit, f.stored});
+    const fastloss::MutableRowView grad_view_f{MutableView{grad_f.data(), row_stride}, class_stride};
+    const fastloss::MutableRowView grad_view_h{MutableView{grad_h.data(), row_stride, f.stored}, class_stride};
+    fastloss::class_loss_backward(single, Reduction::kNone, ConstView{go_f.data(), unit}, 0.0, grad_view_f);
+    fastloss::class_loss_backward(half, Reduction::kNone, ConstView{go.data(), unit, f.stored}, 0.0, grad_view_h);
+    const double fused_single = fastloss::class_loss_forward_backward(
+        single, Reduction::kSum, fastloss::MutableRowView{MutableView{fused_f.data(), row_stride}, class_stride}, {});
+    const double fused_half = fastloss::class_loss_forward_backward(
+        half, Reduction::kSum, fastloss::MutableRowView{MutableView{fused_h.data(), row_stride, f.stored}, class_stride},
+        {});
+    EXPECT_TRUE(same_bits(fused_half, fused_single));
+    EXPECT_EQ(loss_h, narrow(f, loss_f));
+    EXPECT_EQ(grad_h, narrow(f, grad_f));
+    EXPECT_EQ(fused_h, narrow(f, fused_f));
+  }
+  // softmax, written over its own half input (in place).
+  std::vector<float> soft_f(n);
+  std::vector<uint16_t> soft_h = c.x;
+  fastloss::softmax(fastloss::DType::kFloat32, single.shape, single.input,
+                    fastloss::MutableRowView{MutableView{soft_f.data(), row_stride}, class_stride}, true);
+  fastloss::softmax(fastloss::DType::kFloat32, half.shape, fastloss::RowView{ConstView{soft_h.data(), row_stride, f.stored}, class_stride},
+                    fastloss::MutableRowView{MutableView{soft_h.data(), row_stride, f.stored}, class_stride}, true);
+  EXPECT_EQ(soft_h, narrow(f, soft_f));
+  // A row loss with a half (C,) weight: multi_margin_loss.
+  fastloss::RowLossCall margin;
+  margin.loss = fastloss::RowLoss::kMultiMargin;
+  margin.shape = half.shape;
+  margin.inputs[0] = half.input;
+  margin.target = ConstView{target.data(), unit};
+  margin.class_weight = c.w.data();
+  margin.class_weight_stored = f.stored;
+  fastloss::RowLossCall margin_f = margin;
+  margin_f.inputs[0] = single.input;
+  margin_f.class_weight = c.wf.data();
+  margin_f.class_weight_stored = LabelDType::kFloat;
+  EXPECT_TRUE(same_bits(fastloss::row_loss_forward(margin, Reduction::kSum, {}),
+                        fastloss::row_loss_forward(margin_f, Reduction::kSum, {})));
+}
+
+TEST_P(HalfTest, ClassAndRowLossesOfHalfRowsEqualFloat32) {
+  for (const Format* f : {&kFloat16, &kBFloat16})
+    for (int64_t classes : {2, 10, 64, 65, 300})
+      for (bool transposed : {false, true}) check_class_losses(*f, classes, transposed);
 }
 
 FASTLOSS_INSTANTIATE_PER_TARGET(HalfTest);

@@ -69,8 +69,9 @@ _BAD_DTYPES: List[Tuple[str, Callable[[np.ndarray], Any]]] = [
 
 # The functions that take float16 (and bfloat16) inputs (test_half_precision.py): there a
 # float16 first operand is no error.
-_HALF_INPUTS = {*_core.ElementwiseLoss.__members__, "sigmoid", "log_sigmoid", "sigmoid_backward",
-                "log_sigmoid_backward"}
+_HALF_INPUTS = {*_core.ElementwiseLoss.__members__, *_core.ClassLoss.__members__, *_core.RowLoss.__members__,
+                "triplet_margin_with_distance_loss", "sigmoid", "log_sigmoid", "sigmoid_backward",
+                "log_sigmoid_backward", "softmax", "log_softmax", "softmax_backward", "log_softmax_backward"}
 
 
 def _float_operands(call: PublicCall) -> Tuple[str, ...]:

@@ -375,7 +375,7 @@ def _error_cases():
         ((x, y.astype(np.float32)), {}, TypeError, "target of class indices must have dtype int64, int32 or uint8"),
         ((x, probs.astype(np.float64)), {}, TypeError, "target must have dtype float32"),
         ((x, y), {"weight": np.ones(C, np.float64)}, TypeError, "weight must have dtype float32"),
-        ((x.astype(np.float16), y), {}, TypeError, "float32 or float64"),
+        ((x.astype(np.int32), y), {}, TypeError, "float32 or float64"),
         ((x.tolist(), y), {}, TypeError, "numpy.ndarray"),
         ((x, y), {"reduction": "avg"}, ValueError, "avg is not a valid value for reduction"),
     ]

@@ -1,5 +1,5 @@
 """float16 and bfloat16 inputs of the elementwise losses, sigmoid and log_sigmoid (issue #13,
-phase 1): parity with torch computing in float32 on the upcast values (losses within float32
+phase 1), the class losses and the softmax family (phase 2): parity with torch computing in float32 on the upcast values (losses within float32
 rounding, gradients within one half-precision ULP after rounding), the dtype rule, out= and
 in place, thread-count determinism, NaN and infinity, and that ``import fastloss`` does not
 import ml_dtypes."""
@@ -219,11 +219,11 @@ def test_bad_dtype_combinations_name_the_argument(rng, half):
         F.mse_loss_backward(np.ones(SHAPE), x, x, reduction="none")
     with pytest.raises(TypeError, match="target must be a numpy.ndarray"):
         F.binary_cross_entropy_with_logits(x, rng.integers(0, 2, SHAPE))  # torch wants a float target here
-    # Row and class losses take no half inputs yet (phase 2), and say so.
-    with pytest.raises(TypeError, match="float16 and bfloat16 are taken by the elementwise losses"):
-        F.cross_entropy(x, rng.integers(0, SHAPE[1], SHAPE[0]))
-    with pytest.raises(TypeError, match="float16 and bfloat16 are taken by the elementwise losses"):
-        F.softmax(x, 1)
+    # The functions that take no half inputs say so, pointing at why.
+    with pytest.raises(TypeError, match="this function takes no float16 or bfloat16 input: its docstring"):
+        F.ctc_loss(x.reshape(37, 1, 19), np.ones((1, 3), np.int64), [37], [3])
+    with pytest.raises(TypeError, match="x1 must be float32 or float64, got " + half):
+        F.pairwise_distance(x, x)
 
 
 @pytest.mark.parametrize("half", HALVES)
@@ -345,3 +345,239 @@ def test_import_fastloss_does_not_import_ml_dtypes():
                "print('ok')\n")
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout == "ok\n", result.stderr
+
+
+# --- The class losses and the softmax family (phase 2): the row engine converts half rows as
+# it stages them; math in float32 exactly as for float32 input.
+
+def _logits(rng, shape, scale=3.0):
+    return rng.normal(0.0, scale, shape)
+
+
+def _ce(r, shape=(41, 13)):
+    return _logits(r, shape), r.integers(0, shape[1], (shape[0],) + shape[2:])
+
+
+# name: (make(rng) -> (input, target, keyword arrays, options), torch reference)
+CLASS_CASES = {
+    "cross_entropy": (lambda r: (*_ce(r), {}, {}), TF.cross_entropy),
+    "cross_entropy_weighted_ignored": (
+        lambda r: (*_ce(r), {"weight": r.uniform(0.5, 2, 13)}, {"ignore_index": 3}), TF.cross_entropy),
+    "cross_entropy_smoothed": (lambda r: (*_ce(r), {}, {"label_smoothing": 0.1}), TF.cross_entropy),
+    "cross_entropy_probabilities": (
+        lambda r: (_logits(r, (41, 13)), r.dirichlet(np.ones(13), 41), {}, {}), TF.cross_entropy),
+    "cross_entropy_spatial": (lambda r: (*_ce(r, (5, 7, 3, 4)), {}, {}), TF.cross_entropy),
+    "cross_entropy_wide": (lambda r: (*_ce(r, (9, 3000)), {}, {}), TF.cross_entropy),
+    "nll_loss": (
+        lambda r: (np.log(r.dirichlet(np.ones(13), 41)), r.integers(0, 13, 41), {"weight": r.uniform(0.5, 2, 13)}, {}),
+        TF.nll_loss),
+}
+
+
+def _class_args(case, rng, dtype):
+    x, target, arrays, options = CLASS_CASES[case][0](rng)
+    if target.dtype.kind == "f":
+        target = target.astype(dtype)
+    return x.astype(dtype), target, {k: v.astype(dtype) for k, v in arrays.items()}, options
+
+
+def _function(case):
+    return "nll_loss" if case == "nll_loss" else "cross_entropy"
+
+
+@pytest.mark.parametrize("half", HALVES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("case", list(CLASS_CASES))
+def test_class_losses_match_torch_in_float32(rng, half, case, reduction):
+    dtype = half_dtype(half)
+    x, target, arrays, options = _class_args(case, rng, dtype)
+    name = _function(case)
+    loss = getattr(F, name)(x, target, **arrays, **options, reduction=reduction)
+
+    tx = _torch(x).requires_grad_(True)
+    ttarget = _torch(target) if target.dtype.kind != "i" else torch.from_numpy(target)
+    expected = CLASS_CASES[case][1](tx, ttarget, **{k: _torch(v) for k, v in arrays.items()}, **options,
+                                    reduction=reduction)
+    grad_output = rng.uniform(0.5, 1.5, expected.shape).astype(dtype) if reduction == "none" else 1.0
+    expected.backward(_torch(grad_output) if reduction == "none" else None)
+    if reduction == "none":
+        assert_within_one_ulp(loss, expected.detach().numpy(), dtype)
+    else:
+        assert isinstance(loss, np.float32)
+        np.testing.assert_allclose(loss, expected.item(), rtol=3e-5, atol=1e-6)
+    grad = getattr(F, name + "_backward")(grad_output, x, target, **arrays, **options, reduction=reduction)
+    assert_within_one_ulp(grad, tx.grad.numpy(), dtype)
+    fused_loss, fused_grad = getattr(F, name + "_with_grad")(x, target, **arrays, **options, reduction=reduction)
+    unit = np.ones(expected.shape, dtype) if reduction == "none" else 1.0
+    unit_grad = getattr(F, name + "_backward")(unit, x, target, **arrays, **options, reduction=reduction)
+    np.testing.assert_array_equal(fused_grad.view(np.uint16), unit_grad.view(np.uint16))
+    if reduction == "none":
+        np.testing.assert_array_equal(fused_loss.view(np.uint16), loss.view(np.uint16))
+    else:
+        assert isinstance(fused_loss, np.float32) and fused_loss == loss
+
+
+def _bitwise_rounded(got, float32_result, dtype):
+    """got is float32's result on the upcast values, rounded once to the half dtype."""
+    if isinstance(float32_result, np.ndarray):
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got.view(np.uint16), float32_result.astype(dtype).view(np.uint16))
+    else:
+        assert isinstance(got, np.float32) and got.tobytes() == np.float32(float32_result).tobytes()
+
+
+@pytest.mark.parametrize("half", HALVES)
+@pytest.mark.parametrize("classes", [2, 10, 64, 300])
+def test_class_losses_equal_float32_on_the_upcast_values(rng, half, classes):
+    # Contiguous rows, a class axis of stride != 1, and small-class tiles alike: the half input
+    # is float32's computation on its values, the results rounded once.
+    dtype = half_dtype(half)
+    rows = 67
+    x = _logits(rng, (rows, classes)).astype(dtype)
+    target = rng.integers(0, classes, rows)
+    weight = rng.uniform(0.5, 2, classes).astype(dtype)
+    for xh in (x, np.asfortranarray(x), x.T.copy().T[:, ::-1]):
+        x32 = xh.astype(np.float32)
+        for reduction in ("mean", "none"):
+            for name, kwargs in (("cross_entropy", {"weight": weight, "label_smoothing": 0.05}),
+                                 ("softmax_focal_loss", {"gamma": 1.5}), ("nll_loss", {})):
+                kw32 = {k: v.astype(np.float32) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+                fn = getattr(F, name)
+                _bitwise_rounded(fn(xh, target, **kwargs, reduction=reduction),
+                                 fn(x32, target, **kw32, reduction=reduction), dtype)
+                loss, grad = getattr(F, name + "_with_grad")(xh, target, **kwargs, reduction=reduction)
+                loss32, grad32 = getattr(F, name + "_with_grad")(x32, target, **kw32, reduction=reduction)
+                _bitwise_rounded(loss, loss32, dtype)
+                _bitwise_rounded(grad, grad32, dtype)
+        for dim in (0, 1):
+            for log in (False, True):
+                fn = F.log_softmax if log else F.softmax
+                y, y32 = fn(xh, dim=dim), fn(x32, dim=dim)
+                _bitwise_rounded(y, y32, dtype)
+                go = rng.uniform(-1, 1, x.shape).astype(dtype)
+                backward = F.log_softmax_backward if log else F.softmax_backward
+                _bitwise_rounded(backward(go, y, dim=dim), backward(go.astype(np.float32), y.astype(np.float32), dim=dim),
+                                 dtype)
+    grad, hess = fastloss.objectives.grad_hess("cross_entropy", x, target)
+    grad32, hess32 = fastloss.objectives.grad_hess("cross_entropy", x.astype(np.float32), target)
+    _bitwise_rounded(grad, grad32, dtype)
+    _bitwise_rounded(hess, hess32, dtype)
+
+
+@pytest.mark.parametrize("half", HALVES)
+def test_class_losses_mixed_dtypes_out_and_in_place(rng, half):
+    dtype = half_dtype(half)
+    x = _logits(rng, (50, 7)).astype(dtype)
+    x32 = x.astype(np.float32)
+    target = rng.integers(0, 7, 50).astype(np.int32)
+    weight = rng.uniform(0.5, 2, 7)
+    # A float32 weight or probability target beside half logits: float32's result exactly.
+    assert (F.cross_entropy(x, target, weight=weight.astype(np.float32)).tobytes()
+            == F.cross_entropy(x32, target, weight=weight.astype(np.float32)).tobytes())
+    probabilities = rng.dirichlet(np.ones(7), 50).astype(np.float32)
+    assert F.cross_entropy(x, probabilities).tobytes() == F.cross_entropy(x32, probabilities).tobytes()
+    with pytest.raises(TypeError, match=f"weight must have dtype {half} \\(the input's dtype\\) or float32, got float64"):
+        F.cross_entropy(x, target, weight=weight)
+    with pytest.raises(TypeError, match=f"target must have dtype {half} \\(the input's dtype\\) or float32"):
+        F.cross_entropy(x, probabilities.astype(np.float64))
+    with pytest.raises(TypeError, match=f"output must have dtype {half} \\(grad_output's dtype\\) or float32"):
+        F.softmax_backward(x, x.astype(np.float64), dim=1)
+    # A float32 out gets float32's gradient unrounded; out=input overwrites the logits.
+    out = np.empty(x.shape, np.float32)
+    loss, grad = F.cross_entropy_with_grad(x, target, out=out)
+    loss32, grad32 = F.cross_entropy_with_grad(x32, target)
+    assert grad is out and loss == loss32
+    np.testing.assert_array_equal(out, grad32)
+    in_place = x.copy()
+    _, grad = F.cross_entropy_with_grad(in_place, target, out=in_place)
+    assert grad is in_place
+    np.testing.assert_array_equal(in_place.view(np.uint16), grad32.astype(dtype).view(np.uint16))
+    y = x.copy()
+    assert F.log_softmax(y, dim=1, out=y) is y
+    np.testing.assert_array_equal(y.view(np.uint16), F.log_softmax(x32, dim=1).astype(dtype).view(np.uint16))
+    # grad_output of reduction="none" as half or float32; losses into a float32 out.
+    go = rng.uniform(0.5, 1.5, 50).astype(dtype)
+    np.testing.assert_array_equal(F.cross_entropy_backward(go, x, target, reduction="none").view(np.uint16),
+                                  F.cross_entropy_backward(go.astype(np.float32), x, target,
+                                                           reduction="none").view(np.uint16))
+    none = _core.Reduction.none
+    losses = _core.class_loss_forward(_core.ClassLoss.cross_entropy, x, target, reduction=none,
+                                      out=np.empty(50, np.float32))
+    np.testing.assert_array_equal(losses, F.cross_entropy(x32, target, reduction="none"))
+
+
+@pytest.mark.parametrize("half", HALVES)
+def test_class_losses_bitwise_identical_for_one_and_two_threads(rng, half):
+    dtype = half_dtype(half)
+    x = _logits(rng, (3000, 37)).astype(dtype)
+    target = rng.integers(0, 37, 3000)
+    before = fastloss.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            fastloss.set_num_threads(threads)
+            loss, grad = F.cross_entropy_with_grad(x, target)
+            results.append((loss.tobytes(), grad.tobytes(), F.softmax(x, dim=1).tobytes()))
+        assert results[0] == results[1]
+    finally:
+        fastloss.set_num_threads(before)
+
+
+@pytest.mark.parametrize("half", HALVES)
+def test_class_losses_nan_and_infinity_propagate(half):
+    dtype = half_dtype(half)
+    x = np.array([[np.nan, 0.0, 1.0], [np.inf, 0.0, 1.0], [-np.inf, 0.0, 1.0], [1.0, 2.0, 3.0]], np.float32)
+    target = np.array([1, 1, 1, 0])
+    tx = torch.from_numpy(x).requires_grad_(True)
+    expected = TF.cross_entropy(tx, torch.from_numpy(target), reduction="none")
+    expected.sum().backward()
+    loss, grad = F.cross_entropy_with_grad(x.astype(dtype), target, reduction="none")
+    assert_within_one_ulp(loss, expected.detach().numpy(), dtype)
+    assert_within_one_ulp(grad, tx.grad.numpy(), dtype)
+    assert np.isnan(F.cross_entropy(x.astype(dtype), target))
+
+
+def _row_cases(rng, dtype):
+    """(name, half arguments, float32 arguments on the same values, torch reference or None)."""
+    x = rng.normal(0, 1, (45, 12)).astype(dtype)
+    x2, x3 = x[::-1].copy(), x[:, ::-1]  # a reversed class axis: strided rows
+    classes = rng.integers(0, 12, 45)
+    lists = np.where(rng.random((45, 12)) < 0.3, classes[:, None], -1)
+    signs = np.where(classes > 5, 1, -1)
+    labels = (rng.random((45, 12)) < 0.5).astype(dtype)
+    weight = rng.uniform(0.5, 2, 12).astype(dtype)
+    f32 = lambda a: a.astype(np.float32) if a.dtype == dtype else a  # noqa: E731
+    cases = [
+        ("multi_margin_loss", (x, classes), {"weight": weight}, TF.multi_margin_loss),
+        ("multilabel_margin_loss", (x, lists), {}, TF.multilabel_margin_loss),
+        ("multilabel_soft_margin_loss", (x, labels), {"weight": weight}, TF.multilabel_soft_margin_loss),
+        ("cosine_embedding_loss", (x, x2, signs), {}, TF.cosine_embedding_loss),
+        ("triplet_margin_loss", (x, x2, x3), {}, TF.triplet_margin_loss),
+    ]
+    return [(name, args, kwargs, tuple(f32(a) for a in args), {k: f32(v) for k, v in kwargs.items()}, ref)
+            for name, args, kwargs, ref in cases]
+
+
+@pytest.mark.parametrize("half", HALVES)
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_row_losses_equal_float32_and_match_torch(rng, half, reduction):
+    dtype = half_dtype(half)
+    for name, args, kwargs, args32, kwargs32, reference in _row_cases(rng, dtype):
+        fn, fused = getattr(F, name), getattr(F, name + "_with_grad")
+        _bitwise_rounded(fn(*args, **kwargs, reduction=reduction), fn(*args32, **kwargs32, reduction=reduction), dtype)
+        got, got32 = fused(*args, **kwargs, reduction=reduction), fused(*args32, **kwargs32, reduction=reduction)
+        for a, b in zip(got, got32):
+            _bitwise_rounded(a, b, dtype)
+        # torch in float32 on the upcast values: the input's gradient within one half ULP.
+        tensors = [_torch(a).requires_grad_(a.dtype == dtype) if a.dtype == dtype else torch.from_numpy(a)
+                   for a in args]
+        expected = reference(*tensors, **{k: _torch(v) for k, v in kwargs.items()}, reduction=reduction)
+        expected.sum().backward()
+        assert_within_one_ulp(got[1], tensors[0].grad.numpy(), dtype)
+        if reduction == "none":
+            assert_within_one_ulp(got[0], expected.detach().numpy(), dtype)
+        else:
+            np.testing.assert_allclose(got[0], expected.item(), rtol=3e-5, atol=1e-6)
+    # triplet_margin_with_distance_loss with its default distance runs the same core path.
+    x = rng.normal(0, 1, (9, 4)).astype(dtype)
+    assert F.triplet_margin_with_distance_loss(x, x[::-1], 2 * x) == F.triplet_margin_loss(x, x[::-1], 2 * x)

@@ -52,11 +52,14 @@ struct ClassLossCall {
   ConstView index_target;
   IndexDType index_dtype = IndexDType::kInt64;
   RowView prob_target;
-  // Optional per-class weight and (softmax_focal_loss) alpha: C elements at their strides.
+  // Optional per-class weight and (softmax_focal_loss) alpha: C elements at their strides,
+  // of the call's type or (beside half-precision input) stored as float16/bfloat16.
   const void* weight = nullptr;
   int64_t weight_stride = 1;
+  LabelDType weight_stored = LabelDType::kFloat;
   const void* alpha = nullptr;
   int64_t alpha_stride = 1;
+  LabelDType alpha_stored = LabelDType::kFloat;
   ClassLossOptions options;
   // The mean's denominator (the sum of w[t] over non-ignored class-index targets) when the
   // caller has it from find_invalid_target's scan: the passes then do not scan the targets

@@ -60,6 +60,7 @@ struct RowLossCall {
   IndexDType target_dtype = IndexDType::kInt64;  // multi_margin, multilabel_margin
   const void* class_weight = nullptr;            // multi_margin: optional (C,) weight
   int64_t class_weight_stride = 1;
+  LabelDType class_weight_stored = LabelDType::kFloat;  // T, or half beside a half input
   RowLossOptions options;
 };
 

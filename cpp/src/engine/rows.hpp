@@ -7,16 +7,21 @@
 // their element stride is 1, else gathered into a per-thread tile and, for outputs,
 // scattered back, so extra memory is O(threads x tile), never O(rows x length). Per-row
 // operands (class indices, labels, grad_output) are read into float64/int64 arrays beside
-// them. Row losses are summed in float64 chunk by chunk and the chunks in index order: the
-// total is bitwise identical for any thread count.
+// them. Operands stored otherwise than as the pass's type (integer or bool labels, float16 or
+// bfloat16 under float32 passes: their views' `stored`) are always staged: converted into the
+// tile as they are gathered, and half outputs rounded once, to nearest even, as they are
+// scattered. Row losses are summed in float64 chunk by chunk and the chunks in index order:
+// the total is bitwise identical for any thread count.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 #include "fastloss/array.hpp"
 #include "engine/labels.hpp"
+#include "fastloss/half.hpp"
 #include "fastloss/threading.hpp"
 #include "kernels/row_abi.hpp"
 #include "parallel.hpp"
@@ -24,20 +29,18 @@
 namespace fastloss {
 namespace rows {
 
-// One pass over the rows: what it reads and writes. Float operands have the pass's type T.
+// One pass over the rows: what it reads and writes. Float operands have the pass's type T or
+// are stored as their views say (labels; half precision when T is float).
 struct Pass {
   RowShape shape;
   RowView in[kernel_abi::kRowOperands];
-  // Inputs that are read in place even when strided (the kernel follows in_stride).
+  // Inputs of type T that are read in place even when strided (the kernel follows in_stride).
   bool unstaged[kernel_abi::kRowOperands] = {};
-  // Each input's dtype: integer or bool labels are converted into the tile as T.
-  LabelDType in_labels[kernel_abi::kRowOperands] = {};
   MutableRowView out[kernel_abi::kRowOperands];
   ConstView index;  // per-row class indices
   RowView class_rows;  // per-row lists of class indices (rows of `length`)
   IndexDType index_dtype = IndexDType::kInt64;  // of index and class_rows
-  ConstView label;        // per-row labels, of label_dtype
-  LabelDType label_dtype = LabelDType::kFloat;
+  ConstView label;        // per-row labels
   ConstView grad_output;  // per-row gradient scale; else every row's is `scale`
   double scale = 1.0;
   MutableView loss_out;         // each row's loss
@@ -110,17 +113,93 @@ template <class T>
 struct ChunkScratch {
   std::vector<const T*> in_rows[kernel_abi::kRowOperands];
   std::vector<T*> out_rows[kernel_abi::kRowOperands];
-  std::vector<T*> out_home[kernel_abi::kRowOperands];  // where staged output rows go
+  std::vector<char*> out_home[kernel_abi::kRowOperands];  // where staged output rows go
   std::vector<T> tiles, work;
   std::vector<int64_t> offsets, index, class_tile;
   std::vector<const int64_t*> class_rows;
   std::vector<double> label, scale, loss, kernel;
+  std::vector<uint16_t> halves;  // half-precision elements between memory and conversion
+  std::vector<float> widened;
 };
+
+// Half-precision storage comes with float32 passes only (the bindings' dtype rule).
+inline void widen(LabelDType stored, const uint16_t* in, float* out, int64_t n) { half_to_float(stored, in, out, n); }
+inline void widen(LabelDType, const uint16_t*, double*, int64_t) {
+  throw std::logic_error("half-precision operands are computed in float32");
+}
+inline void narrow(LabelDType stored, const float* in, uint16_t* out, int64_t n) { float_to_half(stored, in, out, n); }
+inline void narrow(LabelDType, const double*, uint16_t*, int64_t) {
+  throw std::logic_error("half-precision results are computed in float32");
+}
+
+// dst[c] = the c-th of n elements `stride` apart at `from` (stored as `stored`), as T.
+template <class T>
+void read_stored(LabelDType stored, const void* from, int64_t stride, int64_t n, T* dst,
+                 std::vector<uint16_t>& halves) {
+  if (stored == LabelDType::kFloat) {
+    const T* v = static_cast<const T*>(from);
+    for (int64_t c = 0; c < n; ++c) dst[c] = v[c * stride];
+  } else if (!is_half(stored)) {
+    read_labels(stored, from, stride, n, dst);
+  } else if (stride == 1) {
+    widen(stored, static_cast<const uint16_t*>(from), dst, n);
+  } else {
+    halves.resize(static_cast<size_t>(n));
+    const uint16_t* v = static_cast<const uint16_t*>(from);
+    for (int64_t c = 0; c < n; ++c) halves[c] = v[c * stride];
+    widen(stored, halves.data(), dst, n);
+  }
+}
+
+// A per-row operand's values at rows first..first+count-1 as float64 (to[i]): of type T, or
+// stored as its view says (labels, half precision), converted a chunk at a time.
+template <class T>
+void read_per_row(const Shape& rows, const ConstView& view, int64_t first, int64_t count, int64_t* offsets,
+                  ChunkScratch<T>& s, double* to) {
+  const LabelDType stored = view.stored;
+  if (stored == LabelDType::kFloat) {
+    const T* v = static_cast<const T*>(view.data);
+    for_each_row(rows, view.strides, first, count, offsets,
+                 [&](int64_t i, int64_t offset) { to[i] = static_cast<double>(v[offset]); });
+  } else if (!is_half(stored)) {
+    const int bytes = label_size(stored, DType::kFloat32);
+    const char* v = static_cast<const char*>(view.data);
+    for_each_row(rows, view.strides, first, count, offsets,
+                 [&](int64_t i, int64_t offset) { read_labels(stored, v + offset * bytes, 1, 1, &to[i]); });
+  } else {
+    s.halves.resize(static_cast<size_t>(count));
+    s.widened.resize(static_cast<size_t>(count));
+    const uint16_t* v = static_cast<const uint16_t*>(view.data);
+    for_each_row(rows, view.strides, first, count, offsets, [&](int64_t i, int64_t offset) { s.halves[i] = v[offset]; });
+    half_to_float(stored, s.halves.data(), s.widened.data(), count);
+    for (int64_t i = 0; i < count; ++i) to[i] = static_cast<double>(s.widened[i]);
+  }
+}
 
 template <class T>
 ChunkScratch<T>& thread_scratch() {
   thread_local ChunkScratch<T> scratch;
   return scratch;
+}
+
+// Writes the chunk's row losses (s.loss) to the per-row operand `view`, as T or rounded to its
+// half-precision storage.
+template <class T>
+void write_per_row(const Shape& rows, const MutableView& view, int64_t first, int64_t count, int64_t* offsets,
+                   ChunkScratch<T>& s) {
+  const double* loss = s.loss.data();
+  if (!is_half(view.stored)) {
+    T* to = static_cast<T*>(view.data);
+    for_each_row(rows, view.strides, first, count, offsets,
+                 [&](int64_t i, int64_t offset) { to[offset] = static_cast<T>(loss[i]); });
+    return;
+  }
+  s.widened.resize(static_cast<size_t>(count));
+  s.halves.resize(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) s.widened[i] = static_cast<float>(loss[i]);
+  float_to_half(view.stored, s.widened.data(), s.halves.data(), count);
+  uint16_t* to = static_cast<uint16_t*>(view.data);
+  for_each_row(rows, view.strides, first, count, offsets, [&](int64_t i, int64_t offset) { to[offset] = s.halves[i]; });
 }
 
 // Runs kernel(block) over every chunk of the pass's rows and returns the sum of the row
@@ -139,9 +218,10 @@ double run(const Pass& pass, Kernel&& kernel) {
   bool staged[2 * kOperands];
   bool any_staged = false;
   for (int k = 0; k < kOperands; ++k) {
-    staged[k] = pass.in[k].present() && !pass.unstaged[k] &&
-                (pass.in[k].elem_stride != 1 || pass.in_labels[k] != LabelDType::kFloat);
-    staged[kOperands + k] = pass.out[k].present() && pass.out[k].elem_stride != 1;
+    const bool in_stored = pass.in[k].rows.stored != LabelDType::kFloat;
+    staged[k] = pass.in[k].present() && (in_stored || (!pass.unstaged[k] && pass.in[k].elem_stride != 1));
+    staged[kOperands + k] =
+        pass.out[k].present() && (pass.out[k].elem_stride != 1 || pass.out[k].rows.stored != LabelDType::kFloat);
     any_staged = any_staged || staged[k] || staged[kOperands + k];
   }
   // Chunks per task: one when tiles are used (they hold one chunk), else as many as keep
@@ -182,17 +262,12 @@ double run(const Pass& pass, Kernel&& kernel) {
                        [&](int64_t i, int64_t offset) { rows_k[i] = base + offset; });
         } else {
           // Row by row: strided reads of one row fall on cache lines the next rows reuse.
-          const LabelDType labels = pass.in_labels[k];
-          const int label_bytes = label_size(labels, sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64);
+          const LabelDType stored = in.rows.stored;
+          const int bytes = label_size(stored, sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64);
           for_each_row(row_shape, in.rows.strides, first, count, offsets, [&](int64_t i, int64_t offset) {
             T* copy = tile(k) + i * length;
-            if (labels == LabelDType::kFloat) {
-              const T* row = base + offset;
-              for (int64_t c = 0; c < length; ++c) copy[c] = row[c * in.elem_stride];
-            } else {
-              const char* row = static_cast<const char*>(in.rows.data) + offset * label_bytes;
-              read_labels(labels, row, in.elem_stride, length, copy);
-            }
+            read_stored(stored, static_cast<const char*>(in.rows.data) + offset * bytes, in.elem_stride, length, copy,
+                        s.halves);
             rows_k[i] = copy;
           });
         }
@@ -203,16 +278,18 @@ double run(const Pass& pass, Kernel&& kernel) {
       if (out.present()) {
         s.out_rows[k].resize(n);
         T** rows_k = s.out_rows[k].data();
-        T* base = static_cast<T*>(out.rows.data);
         if (!staged[kOperands + k]) {
+          T* base = static_cast<T*>(out.rows.data);
           for_each_row(row_shape, out.rows.strides, first, count, offsets,
                        [&](int64_t i, int64_t offset) { rows_k[i] = base + offset; });
         } else {
           s.out_home[k].resize(n);
-          T** home = s.out_home[k].data();
+          char** home = s.out_home[k].data();
+          char* base = static_cast<char*>(out.rows.data);
+          const int64_t bytes = is_half(out.rows.stored) ? 2 : static_cast<int64_t>(sizeof(T));
           T* staged_rows = tile(kOperands + k);
           for_each_row(row_shape, out.rows.strides, first, count, offsets, [&](int64_t i, int64_t offset) {
-            home[i] = base + offset;
+            home[i] = base + offset * bytes;
             rows_k[i] = staged_rows + i * length;
           });
         }
@@ -251,26 +328,12 @@ double run(const Pass& pass, Kernel&& kernel) {
     }
     if (pass.label.present()) {
       s.label.resize(n);
-      double* to = s.label.data();
-      if (pass.label_dtype == LabelDType::kFloat) {
-        const T* label = static_cast<const T*>(pass.label.data);
-        for_each_row(row_shape, pass.label.strides, first, count, offsets,
-                     [&](int64_t i, int64_t offset) { to[i] = static_cast<double>(label[offset]); });
-      } else {
-        const int label_bytes = label_size(pass.label_dtype, sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64);
-        const char* labels = static_cast<const char*>(pass.label.data);
-        for_each_row(row_shape, pass.label.strides, first, count, offsets, [&](int64_t i, int64_t offset) {
-          read_labels(pass.label_dtype, labels + offset * label_bytes, 1, 1, &to[i]);
-        });
-      }
+      read_per_row(row_shape, pass.label, first, count, offsets, s, s.label.data());
       block.label = s.label.data();
     }
     if (has_outputs) {
       if (pass.grad_output.present()) {
-        const T* grad_output = static_cast<const T*>(pass.grad_output.data);
-        double* to = s.scale.data();
-        for_each_row(row_shape, pass.grad_output.strides, first, count, offsets,
-                     [&](int64_t i, int64_t offset) { to[i] = static_cast<double>(grad_output[offset]); });
+        read_per_row(row_shape, pass.grad_output, first, count, offsets, s, s.scale.data());
       } else {
         for (int64_t i = 0; i < count; ++i) s.scale[i] = pass.scale;
       }
@@ -284,18 +347,25 @@ double run(const Pass& pass, Kernel&& kernel) {
 
     for (int k = 0; k < kOperands; ++k) {
       if (!staged[kOperands + k]) continue;
-      // Element by element: the rows' writes to one element index share a cache line.
       const int64_t stride = pass.out[k].elem_stride;
       const T* from = tile(kOperands + k);
-      for (int64_t c = 0; c < length; ++c)
-        for (int64_t i = 0; i < count; ++i) s.out_home[k][i][c * stride] = from[i * length + c];
+      const LabelDType stored = pass.out[k].rows.stored;
+      if (stored == LabelDType::kFloat) {
+        // Element by element: the rows' writes to one element index share a cache line.
+        for (int64_t c = 0; c < length; ++c)
+          for (int64_t i = 0; i < count; ++i) reinterpret_cast<T*>(s.out_home[k][i])[c * stride] = from[i * length + c];
+        continue;
+      }
+      // Half rows rounded as a block, in place where contiguous.
+      s.halves.resize(static_cast<size_t>(length));
+      for (int64_t i = 0; i < count; ++i) {
+        uint16_t* home = reinterpret_cast<uint16_t*>(s.out_home[k][i]);
+        narrow(stored, from + i * length, stride == 1 ? home : s.halves.data(), length);
+        if (stride != 1)
+          for (int64_t c = 0; c < length; ++c) home[c * stride] = s.halves[c];
+      }
     }
-    if (pass.loss_out.present()) {
-      T* loss_out = static_cast<T*>(pass.loss_out.data);
-      const double* loss = s.loss.data();
-      for_each_row(row_shape, pass.loss_out.strides, first, count, offsets,
-                   [&](int64_t i, int64_t offset) { loss_out[offset] = static_cast<T>(loss[i]); });
-    }
+    if (pass.loss_out.present()) write_per_row(row_shape, pass.loss_out, first, count, offsets, s);
     for (int64_t c = first_chunk; c < end_chunk; ++c) {
       const int64_t begin = c * per_chunk - first;
       const int64_t end = std::min((c + 1) * per_chunk, rows) - first;
