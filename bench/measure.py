@@ -75,6 +75,70 @@ def out_of_cache_size(case: Case) -> Any:
 # --- timing ----------------------------------------------------------------------------------
 
 
+# The float type of the timed inputs (run.py --dtype): float32, or float16 / bfloat16, whose
+# inputs are the float32 ones rounded, the same half values for every library (torch gets
+# half tensors, JAX half arrays; NumPy's reference computes on them widened to float32).
+# Children inherit it through the environment.
+DTYPE_VARIABLE = "FASTLOSS_BENCH_DTYPE"
+DTYPES = ("float32", "float16", "bfloat16")
+# The check's relative tolerance for half results: a few ULPs of their 11 or 8 bits.
+HALF_RTOL = {"float16": 2e-3, "bfloat16": 1.6e-2}
+
+
+def bench_dtype() -> str:
+    return os.environ.get(DTYPE_VARIABLE, "float32")
+
+
+def set_dtype(name: str) -> None:
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {name!r}")
+    os.environ[DTYPE_VARIABLE] = name
+
+
+def _numpy_dtype(name: str) -> np.dtype:
+    if name == "bfloat16":
+        import ml_dtypes  # the benchmark's optional dependency for bfloat16, as the tests'
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
+
+
+def _is_half(a: np.ndarray) -> bool:
+    return a.dtype.itemsize == 2 and (a.dtype.kind == "f" or a.dtype.name == "bfloat16")
+
+
+def case_inputs(case: Case, size: Any) -> Inputs:
+    """The case's inputs at `size`, their float32 arrays in bench_dtype()."""
+    inputs = case.make(np.random.default_rng(0), size)
+    if bench_dtype() == "float32":
+        return inputs
+    dtype = _numpy_dtype(bench_dtype())
+    return tuple(a.astype(dtype) if a.dtype == np.float32 else a for a in inputs)
+
+
+def _widened(inputs: Inputs) -> Inputs:
+    return tuple(a.astype(np.float32) if _is_half(a) else a for a in inputs)
+
+
+def _tensor(a: np.ndarray) -> Any:
+    """A tensor over `a`'s memory (bfloat16 through an int16 view: torch.from_numpy knows no
+    ml_dtypes)."""
+    import torch
+
+    if a.dtype.name == "bfloat16":
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
+
+
+def _array(t: Any) -> np.ndarray:
+    """A tensor's memory as a NumPy array, without a copy (bfloat16 as ml_dtypes')."""
+    import torch
+
+    if t.dtype == torch.bfloat16:
+        return t.view(torch.int16).numpy().view(_numpy_dtype("bfloat16"))
+    return t.numpy()
+
+
 def set_threads(threads: int) -> None:
     """The same thread count for fastloss and torch (JAX sizes XLA's pool at import: all CPUs)."""
     import fastloss
@@ -92,7 +156,7 @@ def setup_line(threads: int, repeats: int) -> str:
     import fastloss
 
     return (f"fastloss {fastloss.__version__} on {fastloss.simd_target()}, {threads} threads for every library, "
-            f"float32, median of {repeats} interleaved runs; times in ms")
+            f"{bench_dtype()}, median of {repeats} interleaved runs; times in ms")
 
 
 def interleaved_medians_ms(libraries: Dict[str, Callable[[], Any]], repeats: int,
@@ -221,6 +285,7 @@ def in_place_calls(functional: Any, case: Case, inputs: Inputs) -> Calls:
 
 
 def numpy_calls(case: Case, inputs: Inputs) -> Calls:
+    inputs = _widened(inputs)
     calls: Calls = {"forward": lambda: case.value(np, *inputs)}
     if not case.transform:
         calls["backward"] = lambda: case.numpy_grad(*inputs)
@@ -254,7 +319,7 @@ def torch_calls(case: Case, inputs: Inputs, compiled: bool = False) -> Optional[
         def loss_of(torch_module: Any, *operands: Any) -> Any:
             return compiled_call(*operands)
 
-    tensors = [torch.from_numpy(a) for a in inputs]
+    tensors = [_tensor(a) for a in inputs]
 
     def forward() -> Any:
         with torch.no_grad():
@@ -281,7 +346,7 @@ def _add_torch_gradients(calls: Calls, case: Case, inputs: Inputs, tensors: List
         operands = list(tensors)
         leaves = []
         for i in indices:
-            operands[i] = torch.from_numpy(inputs[i]).requires_grad_(True)
+            operands[i] = _tensor(inputs[i]).requires_grad_(True)
             leaves.append(operands[i])
         return operands, leaves
 
@@ -292,7 +357,7 @@ def _add_torch_gradients(calls: Calls, case: Case, inputs: Inputs, tensors: List
 
         def backward() -> Any:
             grads = torch.autograd.grad(graph, leaves, retain_graph=True)
-            return tuple(g.numpy() for g in grads) if len(grads) > 1 else grads[0].numpy()
+            return tuple(_array(g) for g in grads) if len(grads) > 1 else _array(grads[0])
 
         calls["backward"] = backward
 
@@ -301,7 +366,7 @@ def _add_torch_gradients(calls: Calls, case: Case, inputs: Inputs, tensors: List
             leaf.grad = None
         loss = loss_of(torch, *fused_operands)
         loss.backward()
-        return (loss.item(), *(leaf.grad.numpy() for leaf in fused_leaves))
+        return (loss.item(), *(_array(leaf.grad) for leaf in fused_leaves))
 
     calls["with_grad"] = with_grad
 
@@ -354,10 +419,13 @@ def torch_variant(case: Case, library: str) -> Case:
     return dataclasses.replace(case, torch_call=case.torch_variants[library], torch_variants={})
 
 
-def library_calls(functional: Any, case: Case, inputs: Inputs, only: Optional[str] = None) -> Dict[str, Calls]:
+def library_calls(functional: Any, case: Case, inputs: Inputs, only: Optional[str] = None,
+                  problems: Optional[Dict[str, str]] = None) -> Dict[str, Calls]:
     """fastloss (writing into its own paged-in buffer) and NumPy, plus torch (eager, the case's
     torch variants and torch.compile) and JAX when installed; with ``only``, that library and
-    NumPy (the reference), so that no other library's threads run in the process."""
+    NumPy (the reference), so that no other library's threads run in the process. A peer that
+    cannot run the case in half precision (torch has no bfloat16 kernel for some losses) is
+    left out, its error put in ``problems``."""
     calls = {"numpy": numpy_calls(case, inputs)}
     if only in (None, "fastloss"):
         calls["fastloss"] = fastloss_calls(functional, case, inputs, output_buffer(case, inputs))
@@ -367,7 +435,14 @@ def library_calls(functional: Any, case: Case, inputs: Inputs, only: Optional[st
         ("torch.compile", lambda: torch_compile_calls(case, inputs)), ("jax", lambda: jax_calls(case, inputs))]
     for peer, build in builders:
         if only in (None, peer):
-            peer_calls = build()
+            try:
+                peer_calls = build()
+            except (NotImplementedError, RuntimeError, TypeError) as error:
+                if bench_dtype() == "float32":
+                    raise
+                if problems is not None:
+                    problems[peer] = f"no {bench_dtype()} support: {str(error).splitlines()[0]}"
+                continue
             if peer_calls is not None:
                 calls[peer] = peer_calls
     return calls
@@ -378,8 +453,13 @@ def library_calls(functional: Any, case: Case, inputs: Inputs, only: Optional[st
 
 def _loss_and_grads(result: Any) -> Tuple[Any, Tuple[Any, ...]]:
     """A fused result (loss, *gradients), or a forward's loss alone."""
-    values = _flat(result)
+    values = tuple(_checkable(v) for v in _flat(result))
     return np.asarray(values[0]), tuple(np.asarray(g) for g in values[1:])
+
+
+def _checkable(value: Any) -> Any:
+    """A result NumPy can read: a torch bfloat16 tensor (a forward's loss) widened."""
+    return value.float() if getattr(value, "dtype", None) is not None and str(value.dtype) == "torch.bfloat16" else value
 
 
 def _agree(actual: Any, expected: Any, rtol: float, tolerance: float = 1.0) -> bool:
@@ -412,7 +492,7 @@ def check_case(case: Case, calls: Dict[str, Calls]) -> Dict[str, str]:
     for library, library_calls in calls.items():
         if library == "numpy":
             continue
-        rtol = PEER_RTOL.get(library, 1e-4)
+        rtol = max(PEER_RTOL.get(library, 1e-4), HALF_RTOL.get(bench_dtype(), 0.0))
         loss, grads = _loss_and_grads(library_calls[reference_pass]())
         if not _agree(loss, expected_loss, rtol, case.check_tolerance):
             problems[library] = f"{reference_pass} value {loss.ravel()[:3]} != {expected_loss.ravel()[:3]}"
@@ -422,7 +502,7 @@ def check_case(case: Case, calls: Dict[str, Calls]) -> Dict[str, str]:
             if not all_agree(_flat(library_calls["backward"]()), expected_backward, 10 * rtol):
                 problems[library] = "backward differs from the NumPy reference"
         if "forward" in library_calls and reference_pass != "forward":
-            forward = np.asarray(library_calls["forward"]())
+            forward = np.asarray(_checkable(library_calls["forward"]()))
             if not _agree(forward, expected_loss, rtol, case.check_tolerance):
                 problems[library] = f"forward {forward} != {expected_loss}"
     return problems
@@ -443,11 +523,12 @@ def time_case(functional: Any, case: Case, size: Any, repeats: int, passes: Opti
     rounds instead and each pass gets its "floor_ms"; with in_place, fastloss's fused pass is also timed writing over its
     input ("fastloss_in_place"). With ``only``, that library alone is timed (and checked against
     NumPy): time_case_isolated's children. Returns run.py's JSON row."""
-    inputs = case.make(np.random.default_rng(0), size)
-    calls = library_calls(functional, case, inputs, only)
+    inputs = case_inputs(case, size)
+    build_problems: Dict[str, str] = {}
+    calls = library_calls(functional, case, inputs, only, build_problems)
     if in_place:
         calls["fastloss_in_place"] = in_place_calls(functional, case, inputs)
-    problems = check_case(case, calls)
+    problems = {**build_problems, **check_case(case, calls)}
     for library in calls:
         if library.startswith("fastloss") and library in problems:
             raise AssertionError(f"{case.name} at {size}: {library} {problems[library]}")
@@ -566,8 +647,8 @@ def _memory_child(case_name: str, threads: int, size: Any, library: str) -> Dict
 
     case = registry.CASES[case_name]
     fastloss.set_num_threads(threads)
-    inputs = case.make(np.random.default_rng(0), size)
-    tiny = case.make(np.random.default_rng(0), _TINY_SIZE[case.kind])
+    inputs = case_inputs(case, size)
+    tiny = case_inputs(case, _TINY_SIZE[case.kind])
     pass_name = case.fused_pass
     # Warm the library up on tiny inputs: thread pools and lazy allocations are not the call's.
     if library.startswith("fastloss"):
@@ -621,7 +702,7 @@ def _target_child(threads: int, case_names: Sequence[str], repeats: int) -> Dict
     timings = {}
     for name in case_names:
         case = registry.CASES[name]
-        inputs = case.make(np.random.default_rng(0), out_of_cache_size(case))
+        inputs = case_inputs(case, out_of_cache_size(case))
         call = fastloss_calls(functional, case, inputs, output_buffer(case, inputs))[case.fused_pass]
         timings[name] = interleaved_medians_ms({"fastloss": call}, repeats)["fastloss"]
     return {"target": fastloss.simd_target(), "ms": timings}

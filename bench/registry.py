@@ -79,6 +79,8 @@ class Case:
     # Peak memory is measured at each timed size, in --quick too (not only out of cache):
     # the memory is what the case is about.
     memory_at_sizes: bool = False
+    # fastloss takes float16 and bfloat16 inputs (run.py --dtype times the case in them).
+    half_precision: bool = True
 
     @property
     def transform(self) -> bool:
@@ -687,7 +689,7 @@ def _ctc_forward_bytes(inputs: Inputs) -> int:
 
 
 register(Case(
-    "ctc_loss", SEQUENCES, _ctc_inputs, value=_ctc, numpy_grad=_ctc_grad, jax_formula=False,
+    "ctc_loss", SEQUENCES, _ctc_inputs, value=_ctc, numpy_grad=_ctc_grad, jax_formula=False, half_precision=False,
     # float32 recursions (fastloss's and torch's alike) leave gradients off by up to 3e-3 of
     # the largest one where exp(lp) - exp(...) cancels (the float64 reference's measure).
     check_tolerance=50.0, forward_bytes=_ctc_forward_bytes,
@@ -749,6 +751,7 @@ def _gemm_floor(inputs: Inputs) -> Dict[str, Callable[[], Any]]:
 
 register(Case(
     "linear_cross_entropy", LM_HEAD, _lm_head_inputs, passes=FORWARD_AND_FUSED, grads=(0, 1), out_nones=1,
+    half_precision=False,
     value=_linear_cross_entropy, numpy_grad=_linear_cross_entropy_grads,
     # torch's reference path (options=None: the logits materialised) and its chunked path.
     torch_call=lambda torch, h, w, t: torch.nn.functional.linear_cross_entropy(h, w, t),

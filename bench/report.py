@@ -186,7 +186,7 @@ def markdown(document: Dict[str, Any]) -> str:
         f"{bandwidth['read_gbs']:.1f} GB/s, copy {bandwidth['copy_gbs']:.1f} GB/s (bytes read + written) at the "
         f"start{_bandwidth_drift(document)}. Each case's % of memory bound uses the probes timed in its own rounds.",
         "",
-        f"### Times (median of {document['repeats']}, float32, reduction mean; "
+        f"### Times (median of {document['repeats']}, {document['machine'].get('dtype', 'float32')}, reduction mean; "
         + ("each library alone in a fresh process per case)" if document.get("mode") == "isolated"
            else "libraries interleaved in one process, rounds rotating their order)"),
         *(["", *times_table(plain)] if plain else []),

@@ -57,6 +57,7 @@ def machine_info(fastloss: Any, threads: int) -> Dict[str, Any]:
         "nproc": os.cpu_count(),
         "load_average": os.getloadavg(),
         "threads": threads,
+        "dtype": measure.bench_dtype(),
         "simd_target": fastloss.simd_target(),
         "compiled_targets": list(fastloss.compiled_targets()),
         "versions": _library_versions(),
@@ -93,6 +94,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
                         help="isolated: each library alone in a fresh process per case (the default, and what the "
                              "README's tables use); interleaved: all libraries in this process, rounds rotating "
                              "their order (the default with --quick)")
+    parser.add_argument("--dtype", choices=measure.DTYPES, default="float32",
+                        help="the inputs' float type for every library (float16/bfloat16: the float32 inputs rounded; "
+                             "bfloat16 needs ml_dtypes); cases fastloss runs in float32 only are skipped")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--no-targets", action="store_true", help="skip timing each compiled SIMD target")
     parser.add_argument("--no-plot", action="store_true", help="skip latest.png")
@@ -117,7 +121,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
 
     started = time.perf_counter()
     measure.set_threads(args.threads)
+    measure.set_dtype(args.dtype)
     cases = registry.available_cases(functional)
+    if args.dtype != "float32":
+        cases = [case for case in cases if case.half_precision]
     if args.cases:
         wanted = args.cases.split(",")
         cases = [case for case in cases if case.name in wanted]
@@ -142,7 +149,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     for case in representative:
         sizes = [s for s in case_sizes(case, args.quick) if measure.out_of_cache(case, s)]
         for size in sizes or [measure.out_of_cache_size(case)]:
-            inputs = case.make(np.random.default_rng(0), size)
+            inputs = measure.case_inputs(case, size)
             scaling[f"{case.name} {report.size_label(size)}"] = measure.thread_scaling_ms(
                 functional, fastloss, case, inputs, repeats, os.cpu_count() or 1)
     print(f"  (thread scaling done at {time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)

@@ -175,10 +175,10 @@ HalfCall make_call(const Format& f, ElementwiseLoss loss, int64_t rows, int64_t 
     y.push_back(unit(rng));
   }
   for (int64_t j = 0; j < cols; ++j) w.push_back(pos(rng));
-  // NaN and infinities travel through too.
-  x[0] = std::numeric_limits<float>::quiet_NaN();
-  x[1] = std::numeric_limits<float>::infinity();
-  x[2] = -std::numeric_limits<float>::infinity();
+  // NaN and infinities travel through too (as many as the call has elements).
+  const float specials[] = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity()};
+  for (size_t i = 0; i < 3 && i < x.size(); ++i) x[i] = specials[i];
   c.x = narrow(f, x);
   c.y = narrow(f, y);
   c.w = narrow(f, w);

@@ -334,3 +334,30 @@ def test_out_of_cache_is_defined_once_in_the_harness():
         case = next(c for c in CASES if c.kind == kind)
         assert measure.out_of_cache(case, measure.out_of_cache_size(case)) and not measure.out_of_cache(case, size)
     assert measure.BandwidthProbe.__init__.__defaults__ == (2 * measure.OUT_OF_CACHE_BYTES,)
+
+
+def test_dtype_times_half_inputs_for_every_library_and_skips_float32_only_cases(tmp_path, monkeypatch, capsys):
+    """run.py --dtype bfloat16: the float32 inputs rounded, checked against NumPy on the widened
+    values; a peer without a bfloat16 kernel is reported, ctc_loss (float32 only) skipped."""
+    pytest.importorskip("ml_dtypes")
+    monkeypatch.setenv(measure.DTYPE_VARIABLE, "float32")  # restored after run.main sets it
+    monkeypatch.setattr(registry, "CLASS_SHAPES", list(registry.CLASS_SHAPES))
+    monkeypatch.setattr(registry, "QUICK_CLASS_SHAPES", list(registry.QUICK_CLASS_SHAPES))
+    threads = fastloss.get_num_threads()
+    try:
+        document = run.main(["--mode", "interleaved", "--dtype", "bfloat16", "--cases",
+                             "cross_entropy,multi_margin_loss,ctc_loss", "--class-shapes", "37x11", "--repeats", "1",
+                             "--threads", "1", "--no-targets", "--no-memory", "--no-plot", "--results", str(tmp_path)])
+    finally:
+        fastloss.set_num_threads(threads)
+    assert document["machine"]["dtype"] == "bfloat16"
+    assert [row["case"] for row in document["results"]] == ["cross_entropy", "multi_margin_loss"]
+    for row in document["results"]:
+        assert "fastloss" in row["passes"]["with_grad"]["ms"]
+        assert "fastloss" not in row["peer_problems"]
+    inputs = measure.case_inputs(registry.CASES["cross_entropy"], (37, 11))
+    assert inputs[0].dtype.name == "bfloat16" and inputs[1].dtype == np.int64
+    if importlib.util.find_spec("torch") is not None:
+        assert "no bfloat16 support" in document["results"][1]["peer_problems"]["torch"]
+        assert "torch" in document["results"][0]["passes"]["with_grad"]["ms"]
+    assert "bfloat16, reduction mean" in capsys.readouterr().out
