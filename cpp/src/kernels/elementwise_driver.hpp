@@ -337,10 +337,8 @@ template <class Op>
 Sums run_half_tiles(int variant, Mode mode, const Block& b, const Params& p) {
   LaneSums sums;
   Sums total{0.0, 0.0};
-  // Per thread, not on the stack: the compilers align these 64 bytes for AVX-512 stores, which
-  // the sanitizer build's fake stack frames (detect_stack_use_after_return) do not honour.
-  alignas(64) static thread_local float in_tiles[kernel_abi::kNumSlots][kHalfTile];
-  alignas(64) static thread_local float out_tiles[2][kHalfTile];
+  float in_tiles[kernel_abi::kNumSlots][kHalfTile];
+  float out_tiles[2][kHalfTile];
   void* const outs[2] = {b.out, b.second_out};
   const LabelDType out_stored[2] = {b.out_stored, b.second_out_stored};
   for (int64_t start = 0; start < b.n; start += kHalfTile) {
