@@ -434,7 +434,7 @@ void check_class_losses(const Format& f, int64_t classes, bool transposed) {
 
 TEST_P(HalfTest, ClassAndRowLossesOfHalfRowsEqualFloat32) {
   for (const Format* f : {&kFloat16, &kBFloat16})
-    for (int64_t classes : {2, 10, 64, 65, 300})
+    for (int64_t classes : {2, 10, 64, 65, 300, 4500})  // tiles; rows of one and of three chunks
       for (bool transposed : {false, true}) check_class_losses(*f, classes, transposed);
 }
 
