@@ -52,6 +52,7 @@ class ClassLossRun {
     pass.in[0] = call_.input;
     // nll_loss reads one element a row: no row to stage.
     pass.unstaged[0] = call_.loss == ClassLoss::kNllLoss;
+    pass.kernel_widens_in0 = true;
     if (call_.probability_targets()) {
       pass.in[1] = call_.prob_target;
     } else {
@@ -87,10 +88,11 @@ class ClassLossRun {
 };
 
 // One pass of the softmax family over rows: in[0] (and in[1]) read, out written, through the
-// running target's entry `pick(kernels)` (softmax or softmax_backward).
+// running target's entry `pick(kernels)` (softmax or softmax_backward); with widens_in0 the
+// kernel widens half-precision rows of in0 itself (kernel_abi::DeferredRows: softmax's does).
 template <class Pick>
 void softmax_pass(DType dtype, const RowShape& shape, RowView in0, RowView in1, MutableRowView out, bool log,
-                  const Pick& pick) {
+                  bool widens_in0, const Pick& pick) {
   with_dtype(dtype, [&](auto zero) {
     using T = decltype(zero);
     rows::Pass pass;
@@ -99,6 +101,7 @@ void softmax_pass(DType dtype, const RowShape& shape, RowView in0, RowView in1, 
     pass.in[1] = in1;
     pass.out[0] = out;
     pass.scratch_doubles = kernel_abi::class_scratch_doubles(shape.length);
+    pass.kernel_widens_in0 = widens_in0;
     const auto kernel = pick(dispatch::for_type<T>(dispatch::class_kernels()));
     rows::run<T>(pass, [&](const kernel_abi::RowBlock<T>& block) { kernel(block, log); });
     return 0;
@@ -108,12 +111,13 @@ void softmax_pass(DType dtype, const RowShape& shape, RowView in0, RowView in1, 
 }  // namespace
 
 void softmax(DType dtype, const RowShape& shape, RowView in, MutableRowView out, bool log) {
-  softmax_pass(dtype, shape, in, RowView{}, out, log, [](const auto& k) { return k.softmax; });
+  softmax_pass(dtype, shape, in, RowView{}, out, log, true, [](const auto& k) { return k.softmax; });
 }
 
 void softmax_backward(DType dtype, const RowShape& shape, RowView grad_output, RowView output,
                       MutableRowView grad_input, bool log) {
-  softmax_pass(dtype, shape, grad_output, output, grad_input, log, [](const auto& k) { return k.softmax_backward; });
+  softmax_pass(dtype, shape, grad_output, output, grad_input, log, false,
+               [](const auto& k) { return k.softmax_backward; });
 }
 
 InvalidTarget find_invalid_target(const ClassLossCall& call) {

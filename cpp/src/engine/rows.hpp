@@ -36,6 +36,10 @@ struct Pass {
   RowView in[kernel_abi::kRowOperands];
   // Inputs of type T that are read in place even when strided (the kernel follows in_stride).
   bool unstaged[kernel_abi::kRowOperands] = {};
+  // Contiguous half-precision rows of in[0] are left to the kernel to widen into the tile
+  // (kernel_abi::DeferredRows): the class kernels do, overlapping the conversion with their
+  // log-sum-exp.
+  bool kernel_widens_in0 = false;
   MutableRowView out[kernel_abi::kRowOperands];
   ConstView index;  // per-row class indices
   RowView class_rows;  // per-row lists of class indices (rows of `length`)
@@ -120,6 +124,8 @@ struct ChunkScratch {
   std::vector<double> label, scale, loss, kernel;
   std::vector<uint16_t> halves;  // half-precision elements between memory and conversion
   std::vector<float> widened;
+  std::vector<const uint16_t*> deferred_stored;
+  std::vector<T*> deferred_tile;
 };
 
 // Half-precision storage comes with float32 passes only (the bindings' dtype rule).
@@ -264,10 +270,21 @@ double run(const Pass& pass, Kernel&& kernel) {
           // Row by row: strided reads of one row fall on cache lines the next rows reuse.
           const LabelDType stored = in.rows.stored;
           const int bytes = label_size(stored, sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64);
+          const bool deferred = k == 0 && pass.kernel_widens_in0 && is_half(stored) && in.elem_stride == 1;
+          if (deferred) {
+            s.deferred_stored.resize(n);
+            s.deferred_tile.resize(n);
+            block.deferred = kernel_abi::DeferredRows<T>{s.deferred_stored.data(), s.deferred_tile.data(), stored};
+          }
           for_each_row(row_shape, in.rows.strides, first, count, offsets, [&](int64_t i, int64_t offset) {
             T* copy = tile(k) + i * length;
-            read_stored(stored, static_cast<const char*>(in.rows.data) + offset * bytes, in.elem_stride, length, copy,
-                        s.halves);
+            const char* row = static_cast<const char*>(in.rows.data) + offset * bytes;
+            if (deferred) {
+              s.deferred_stored[i] = reinterpret_cast<const uint16_t*>(row);
+              s.deferred_tile[i] = copy;
+            } else {
+              read_stored(stored, row, in.elem_stride, length, copy, s.halves);
+            }
             rows_k[i] = copy;
           });
         }

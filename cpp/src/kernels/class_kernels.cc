@@ -9,6 +9,7 @@
 #endif
 
 #include "kernels/families.hpp"
+#include "kernels/half.hpp"
 #include "kernels/lane_max.hpp"
 #include "kernels/loss_helpers.hpp"
 #include "kernels/math.hpp"
@@ -19,7 +20,38 @@ namespace FASTLOSS_TARGET_NS {
 namespace {
 
 using kernel_abi::ClassOptions;
+using kernel_abi::DeferredRows;
 using kernel_abi::RowBlock;
+
+// One row of in[0] as stored in half precision, widened into its tile by whoever reads it
+// first (kernel_abi::DeferredRows); stored == null: the row holds T already.
+template <class T>
+struct DeferredRow {
+  const uint16_t* stored;
+  T* tile;
+  LabelDType type;
+};
+
+// Half-precision rows come with float32 calls only.
+FASTLOSS_INLINE void widen_into(LabelDType type, const uint16_t* stored, float* tile, int64_t n) {
+  half::widen(type, stored, tile, n);
+}
+FASTLOSS_INLINE void widen_into(LabelDType, const uint16_t*, double*, int64_t) {}
+
+template <class T>
+FASTLOSS_INLINE DeferredRow<T> deferred_row(const RowBlock<T>& b, int64_t r) {
+  const DeferredRows<T>& d = b.deferred;
+  return d.stored == nullptr ? DeferredRow<T>{nullptr, nullptr, d.type}
+                             : DeferredRow<T>{d.stored[r], d.tile[r], d.type};
+}
+
+// Widens every deferred row of the block at once: for the paths that read rows other than
+// through chunked_log_sum_exp (small-class tiles, nll_loss, softmax's tiles).
+template <class T>
+void widen_rows(const RowBlock<T>& b) {
+  if (b.deferred.stored == nullptr) return;
+  for (int64_t r = 0; r < b.rows; ++r) widen_into(b.deferred.type, b.deferred.stored[r], b.deferred.tile[r], b.length);
+}
 
 // log(sum_c exp(x_c)) = max + log_sum, kept in two parts: log p_c = (x_c - max) - log_sum
 // stays exact for huge logits (1e30 + log 3 would round to 1e30).
@@ -87,13 +119,15 @@ FASTLOSS_INLINE double exp_sum(const T* x, int64_t len, T shift, T* out) {
 // merged into the running sum with one scalar exp (instead of the two exps per element of
 // an element-wise online softmax). kStore also keeps every exp(x - chunk max) and the chunk
 // maxima, so a gradient needs no second exp per element. Chunk sums combine in float64.
+// A deferred row (x == its tile) is widened a chunk at a time just before the chunk is read.
 template <class T, bool kStore>
-LogSumExp chunked_log_sum_exp(const T* x, int64_t n, T* out, double* chunk_max) {
+LogSumExp chunked_log_sum_exp(const T* x, int64_t n, T* out, double* chunk_max, const DeferredRow<T>& deferred) {
   const double ninf = -FASTLOSS_INFINITY;
   double max = ninf;
   double sum = 0.0;
   for (int64_t k = 0, start = 0; start < n; ++k, start += kernel_abi::kLogSumExpChunk) {
     const int64_t len = n - start < kernel_abi::kLogSumExpChunk ? n - start : kernel_abi::kLogSumExpChunk;
+    if (deferred.stored != nullptr) widen_into(deferred.type, deferred.stored + start, deferred.tile + start, len);
     const T* chunk = x + start;
     const T cmax = lane_max(len, negative_infinity<T>(), [chunk](int64_t i) { return chunk[i]; });
     // A chunk of -inf only (a masked range of the vocabulary) adds exp(x - 0) = 0 instead of
@@ -122,15 +156,15 @@ LogSumExp chunked_log_sum_exp(const T* x, int64_t n, T* out, double* chunk_max) 
 // The row's log-sum-exp by an online max and sum over cache-sized chunks: one read of x.
 // NaN for rows that are all -inf or contain +inf or NaN, as torch.
 template <class T>
-LogSumExp log_sum_exp(const T* x, int64_t n) {
-  return chunked_log_sum_exp<T, false>(x, n, nullptr, nullptr);
+LogSumExp log_sum_exp(const T* x, int64_t n, const DeferredRow<T>& deferred = {}) {
+  return chunked_log_sum_exp<T, false>(x, n, nullptr, nullptr, deferred);
 }
 
 // The same log-sum-exp (bit for bit), also writing out_c = exp(x_c - M_k), M_k the max of
 // chunk k (class_scratch_doubles(n) of them, written to chunk_max). out may be x.
 template <class T>
-LogSumExp exp_row(const T* x, int64_t n, T* out, double* chunk_max) {
-  return chunked_log_sum_exp<T, true>(x, n, out, chunk_max);
+LogSumExp exp_row(const T* x, int64_t n, T* out, double* chunk_max, const DeferredRow<T>& deferred = {}) {
+  return chunked_log_sum_exp<T, true>(x, n, out, chunk_max, deferred);
 }
 
 template <class T>
@@ -398,6 +432,8 @@ class ClassRows {
         smoothing_beta_(o.options.label_smoothing / static_cast<double>(block.length)) {}
 
   void run() const {
+    const bool rows_of_classes = o_.probability_targets || (o_.loss != ClassLoss::kNllLoss && classes_ > kSmallClasses);
+    if (!rows_of_classes) widen_rows(b_);
     if (!o_.probability_targets && o_.loss != ClassLoss::kNllLoss && classes_ <= kSmallClasses) {
       for (int64_t r0 = 0; r0 < b_.rows; r0 += kTileRows)
         small_class_tile(r0, b_.rows - r0 < kTileRows ? b_.rows - r0 : kTileRows);
@@ -407,10 +443,12 @@ class ClassRows {
     for (int64_t r = 0; r < b_.rows; ++r) {
       T* grad = b_.out[0] != nullptr ? b_.out[0][r] : nullptr;
       const double scale = b_.scale[r];
+      const DeferredRow<T> deferred = deferred_row(b_, r);
       if (o_.probability_targets)
-        b_.loss[r] = probability_row(b_.in[0][r], b_.in[1][r], grad, scale);
+        b_.loss[r] = probability_row(b_.in[0][r], deferred, b_.in[1][r], grad, scale);
       else
-        b_.loss[r] = index_row(b_.in[0][r], b_.index[r], grad, b_.out[1] != nullptr ? b_.out[1][r] : nullptr, scale);
+        b_.loss[r] = index_row(b_.in[0][r], deferred, b_.index[r], grad,
+                               b_.out[1] != nullptr ? b_.out[1][r] : nullptr, scale);
     }
   }
 
@@ -472,17 +510,20 @@ class ClassRows {
   // With a gradient (and no smoothing term in the loss, which needs every x_c) the row is
   // read once: exp_row stores exp(x_c - chunk max) in the gradient row while it sums, and
   // to_grad rescales it in cache, one exp per element in all.
-  double index_row(const T* x, int64_t t, T* grad, T* hess, double scale) const {
+  double index_row(const T* x, const DeferredRow<T>& deferred, int64_t t, T* grad, T* hess, double scale) const {
     if (t == o_.options.ignore_index) {
       zero_row(grad);
       zero_row(hess);
       return 0.0;
     }
     const double e = o_.options.label_smoothing;
-    const double x_t = static_cast<double>(x[t]);  // read before the gradient may overwrite x
+    // Read before the gradient may overwrite x (a deferred row's x_t is not widened yet).
+    T stored_x_t = T(0);
+    if (deferred.stored != nullptr) widen_into(deferred.type, deferred.stored + t, &stored_x_t, 1);
+    const double x_t = static_cast<double>(deferred.stored != nullptr ? stored_x_t : x[t]);
     const bool single_exp = grad != nullptr && !(o_.want_loss && e > 0.0);
-    const LogSumExp lse = single_exp ? exp_row(x, classes_, grad, b_.scratch)
-                                     : log_sum_exp(x, classes_);
+    const LogSumExp lse = single_exp ? exp_row(x, classes_, grad, b_.scratch, deferred)
+                                     : log_sum_exp(x, classes_, deferred);
     const double nll = (lse.max - x_t) + lse.log_sum;  // -log p_t (+0 when p_t = 1)
     const IndexTerms terms = index_terms(nll, t, scale);
     double loss = terms.loss;
@@ -647,11 +688,11 @@ class ClassRows {
 
   // Probability targets: v_c = w_c ((1 - e) y_c + e / C); loss = sum_c v_c (lse - x_c),
   // gradient scale (p_j sum_c v_c - v_j).
-  double probability_row(const T* x, const T* y, T* grad, double scale) const {
+  double probability_row(const T* x, const DeferredRow<T>& deferred, const T* y, T* grad, double scale) const {
     const double e = o_.options.label_smoothing;
     const SoftTarget v{y, weight_, 1.0 - e, smoothing_beta_};
     const double mass = grad != nullptr ? Rows<T>::mass(v, classes_) : 0.0;
-    const LogSumExp lse = log_sum_exp(x, classes_);
+    const LogSumExp lse = log_sum_exp(x, classes_, deferred);
     return Rows<T>::cross_entropy(x, classes_, lse, v, o_.want_loss, RowGrad{grad, scale * mass, scale});
   }
 
@@ -708,16 +749,20 @@ void softmax_tiles(const RowBlock<T>& b, bool log) {
 // out = softmax (log_softmax) of each row; out may be the row itself.
 template <class T>
 void softmax_rows(const RowBlock<T>& b, bool log) {
-  if (b.length <= kSmallClasses) return softmax_tiles(b, log);
+  if (b.length <= kSmallClasses) {
+    widen_rows(b);
+    return softmax_tiles(b, log);
+  }
   const SoftTarget none{nullptr, nullptr, 0.0, 0.0};
   for (int64_t r = 0; r < b.rows; ++r) {
     const T* x = b.in[0][r];
     T* out = b.out[0][r];
+    const DeferredRow<T> deferred = deferred_row(b, r);
     if (log) {
-      log_softmax(x, b.length, log_sum_exp(x, b.length), out);
+      log_softmax(x, b.length, log_sum_exp(x, b.length, deferred), out);
     } else {
       // One exp per element: exp(x - chunk max) is kept in the output and rescaled.
-      const LogSumExp lse = exp_row(x, b.length, out, b.scratch);
+      const LogSumExp lse = exp_row(x, b.length, out, b.scratch, deferred);
       Rows<T>::to_grad(out, b.length, lse, b.scratch, none, 1.0, 0.0);
     }
     b.loss[r] = 0.0;

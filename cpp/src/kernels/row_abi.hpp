@@ -19,6 +19,17 @@ namespace kernel_abi {
 // the row-wise losses up to three inputs.
 inline constexpr int kRowOperands = 3;
 
+// Half-precision rows of in[0] that the kernel widens itself (class losses and softmax): row
+// r as stored at stored[r], to be widened into tile[r] (== in[0][r], the engine's tile) chunk
+// by chunk as the row's log-sum-exp first reads it, so that reading memory overlaps the
+// arithmetic instead of preceding it. stored == null: in[0] already holds T.
+template <class T>
+struct DeferredRows {
+  const uint16_t* const* stored;
+  T* const* tile;
+  LabelDType type;
+};
+
 template <class T>
 struct RowBlock {
   int64_t rows;
@@ -37,6 +48,7 @@ struct RowBlock {
   double* loss;          // per row: written by the kernel
   double* scratch;       // per-thread scratch, ClassKernels::scratch_doubles(length) long
   T* work;               // per-thread scratch of row_work_elements(loss, length) elements
+  DeferredRows<T> deferred;
 };
 
 // The class losses' options as the kernels read them: weight and alpha contiguous (C
