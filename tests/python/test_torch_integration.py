@@ -319,3 +319,33 @@ def test_bench_torch_times_each_case(library, case):
         fastloss.set_num_threads(threads)
         torch.set_num_threads(torch_threads)
     assert result["median_ms"] > 0 and result["first_call_ms"] > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_tensors_match_torch_in_float32_and_keep_their_dtype(dtype):
+    """float16 and bfloat16 tensors through the ops and autograd: torch's loss dtype (the
+    input's), values and gradients as torch computes them on the upcast values, rounded."""
+    if dtype == torch.bfloat16:
+        pytest.importorskip("ml_dtypes")
+    gen = torch.Generator().manual_seed(0)
+    x = (3 * torch.randn(37, 11, generator=gen)).to(dtype)
+    target = torch.randint(0, 11, (37,), generator=gen)
+    y = torch.randn(37, 11, generator=gen).to(dtype)
+    rtol = 1e-2 if dtype == torch.bfloat16 else 2e-3
+    cases = [(FT.cross_entropy, torch.nn.functional.cross_entropy, target),
+             (FT.mse_loss, torch.nn.functional.mse_loss, y)]
+    for ours, theirs, other in cases:
+        for reduction in ("mean", "none"):
+            mine = x.clone().requires_grad_(True)
+            wide = x.float().requires_grad_(True)
+            loss = ours(mine, other, reduction=reduction)
+            expected = theirs(wide, other.float() if other.is_floating_point() else other, reduction=reduction)
+            assert loss.dtype == dtype
+            torch.testing.assert_close(loss.float(), expected.to(dtype).float(), rtol=rtol, atol=1e-3)
+            loss.sum().backward()
+            expected.sum().backward()
+            assert mine.grad.dtype == dtype
+            torch.testing.assert_close(mine.grad.float(), wide.grad.to(dtype).float(), rtol=rtol, atol=1e-4)
+    soft = FT.softmax(x, dim=1)
+    assert soft.dtype == dtype
+    torch.testing.assert_close(soft.float(), torch.softmax(x.float(), 1).to(dtype).float(), rtol=rtol, atol=1e-4)

@@ -24,6 +24,9 @@ How a call runs:
 - Devices: fastloss runs on the CPU. A tensor on another device raises a ``RuntimeError``
   naming it, unless :func:`allow_torch_fallback` was called, in which case torch's own
   function runs there.
+- Half precision: float16 and bfloat16 tensors go where the NumPy API takes them (bfloat16
+  through an int16 view as ``ml_dtypes.bfloat16``: ``pip install fastloss[bfloat16]``),
+  computed in float32; a reduced loss comes back in the input's dtype, as torch's.
 - Gradients are first order: a double backward (``create_graph=True`` then differentiating
   the gradient) raises a ``RuntimeError`` rather than returning wrong numbers. Gradients with
   respect to operands fastloss does not differentiate (e.g. ``mse_loss``'s target, which torch

@@ -58,14 +58,39 @@ def _torch_threads() -> Iterator[None]:
         _core.set_num_threads(before)
 
 
+def _bfloat16() -> np.dtype:
+    """ml_dtypes' bfloat16: the NumPy dtype bfloat16 tensors are read as (imported on first use)."""
+    try:
+        import ml_dtypes
+    except ImportError as error:
+        raise ImportError("bfloat16 tensors need ml_dtypes: pip install fastloss[bfloat16]") from error
+    return np.dtype(ml_dtypes.bfloat16)
+
+
 def _numpy(value: Any) -> Any:
-    """A CPU tensor as a NumPy array sharing its memory (``detach`` makes a view, not a copy)."""
-    return value.detach().numpy() if isinstance(value, torch.Tensor) else value
+    """A CPU tensor as a NumPy array sharing its memory (``detach`` makes a view, not a copy;
+    bfloat16, which NumPy lacks, through an int16 view as ml_dtypes' bfloat16)."""
+    if not isinstance(value, torch.Tensor):
+        return value
+    value = value.detach()
+    if value.dtype == torch.bfloat16:
+        return value.view(torch.int16).numpy().view(_bfloat16())
+    return value.numpy()
 
 
 def _tensor(value: Any) -> torch.Tensor:
     """A result of the core (a NumPy array or scalar) as a tensor sharing its memory."""
-    return torch.from_numpy(np.asarray(value))
+    array = np.asarray(value)
+    if array.dtype.name == "bfloat16":
+        return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(array)
+
+
+def _loss(value: Any, input: torch.Tensor) -> torch.Tensor:
+    """A loss of the core as a tensor: a reduced loss of a half-precision input (a float32
+    scalar in the NumPy API) in the input's dtype, as torch returns it."""
+    loss = _tensor(value)
+    return loss.to(input.dtype) if loss.dim() == 0 and input.dtype in (torch.float16, torch.bfloat16) else loss
 
 
 def _schema_type(param: Param) -> str:
@@ -136,7 +161,7 @@ class LossOp:
 
     def forward_cpu(self, *values: Any) -> torch.Tensor:
         with _torch_threads():
-            return _tensor(getattr(F, self.decl.name)(**self._kwargs(values)))
+            return _loss(getattr(F, self.decl.name)(**self._kwargs(values)), values[0])
 
     def _gradient_buffer(self, values: Sequence[Any]) -> torch.Tensor:
         """A new tensor for the first gradient. Its memory comes from NumPy, which asks the
@@ -144,7 +169,7 @@ class LossOp:
         memory (glibc maps blocks over 32 MiB anew each time), and its page faults cost half
         of torch.empty's here (1024x32000 float32: 22 ms against 45 ms)."""
         first = values[self.grad_positions[0]]
-        return torch.from_numpy(np.empty(tuple(first.shape), dtype=_numpy(first).dtype))
+        return _tensor(np.empty(tuple(first.shape), dtype=_numpy(first).dtype))
 
     def _gradients(self, out: torch.Tensor, grads: Tuple[Any, ...]) -> List[torch.Tensor]:
         # The first is written into out (torch's memory); the others are the core's arrays.
@@ -154,14 +179,14 @@ class LossOp:
         out = self._gradient_buffer(values)
         with _torch_threads():
             grads = getattr(F, self.decl.name + "_backward")(
-                _numpy(grad_output), **self._kwargs(values), out=out.numpy())
+                _numpy(grad_output), **self._kwargs(values), out=_numpy(out))
         return self._gradients(out, _pass_through(grads))
 
     def with_grad_cpu(self, *values: Any) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         out = self._gradient_buffer(values)
         with _torch_threads():
-            loss, *grads = getattr(F, self.decl.name + "_with_grad")(**self._kwargs(values), out=out.numpy())
-        return _tensor(loss), self._gradients(out, tuple(grads))
+            loss, *grads = getattr(F, self.decl.name + "_with_grad")(**self._kwargs(values), out=_numpy(out))
+        return _loss(loss, values[0]), self._gradients(out, tuple(grads))
 
     # --- fake implementations: shapes and dtypes only (torch.compile, torch.export) ---
 

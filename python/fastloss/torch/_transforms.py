@@ -38,7 +38,7 @@ class Transform:
     def backward_cpu(self, grad_output: torch.Tensor, saved: torch.Tensor, *dim: int) -> torch.Tensor:
         out = torch.empty(saved.shape, dtype=saved.dtype)
         with _torch_threads():
-            getattr(F, self.name + "_backward")(_numpy(grad_output), _numpy(saved), *dim, out=out.numpy())
+            getattr(F, self.name + "_backward")(_numpy(grad_output), _numpy(saved), *dim, out=_numpy(out))
         return out
 
     def forward_fake(self, input: torch.Tensor, *dim_dtype: Any) -> torch.Tensor:
