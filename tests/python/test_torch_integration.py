@@ -349,3 +349,10 @@ def test_half_tensors_match_torch_in_float32_and_keep_their_dtype(dtype):
     soft = FT.softmax(x, dim=1)
     assert soft.dtype == dtype
     torch.testing.assert_close(soft.float(), torch.softmax(x.float(), 1).to(dtype).float(), rtol=rtol, atol=1e-4)
+    # torch.compile traces the same dtypes (the ops' fake implementations agree with the eager ones).
+    compiled = torch.compile(lambda logits: FT.cross_entropy(logits, target), fullgraph=True, backend="aot_eager")
+    leaf = x.clone().requires_grad_(True)
+    loss = compiled(leaf)
+    loss.backward()
+    assert loss.dtype == dtype and leaf.grad.dtype == dtype
+    assert loss.item() == FT.cross_entropy(x, target).item()
