@@ -127,7 +127,6 @@ class RowPrepared : public PreparedLoss {
     }
     set_rows(x1.shape);
     call_.target = labels_.view();
-    call_.label_dtype = labels_.label;
   }
 
   // torch's rule for multi_margin's and multilabel_margin's input: (N, C), (C,) or 0-d, C > 0.
@@ -193,7 +192,6 @@ class RowPrepared : public PreparedLoss {
     }
     set_rows(x.shape);
     call_.target_rows = row_view(labels_);
-    call_.label_dtype = labels_.label;
     weight_ = operand_array(weight, "weight", x, /*allow_none=*/true);
     if (weight_.present()) {
       weight_strides_ = broadcast_strides(weight_, x.shape, "weight");

@@ -27,7 +27,6 @@ double run_rows(const RowLossCall& call, bool want_loss, const MutableRowView* g
   switch (call.loss) {
     case RowLoss::kCosineEmbedding:
       pass.label = call.target;
-      pass.label.stored = call.label_dtype;
       break;
     case RowLoss::kMultiMargin:
       pass.index = call.target;
@@ -35,7 +34,6 @@ double run_rows(const RowLossCall& call, bool want_loss, const MutableRowView* g
       break;
     case RowLoss::kMultilabelSoftMargin:
       pass.in[1] = call.target_rows;
-      pass.in[1].rows.stored = call.label_dtype;
       pass.in[2] = call.weight_rows;
       break;
     case RowLoss::kMultilabelMargin:

@@ -255,21 +255,31 @@ def test_out_float32_and_in_place(rng, half):
     np.testing.assert_array_equal(transposed.view(np.uint16), F.mse_loss_backward(1.0, x, y).view(np.uint16))
 
 
-@pytest.mark.parametrize("half", HALVES)
-def test_bitwise_identical_for_one_and_two_threads(rng, half):
-    dtype = half_dtype(half)
-    n = 5 * 8192 + 77
-    x, y = rng.normal(0, 2, n).astype(dtype), rng.uniform(0, 1, n).astype(dtype)
+def _on_one_and_two_threads(compute):
+    """compute() run with 1 thread and with 2 (the thread count restored after)."""
     before = fastloss.get_num_threads()
     try:
         results = []
         for threads in (1, 2):
             fastloss.set_num_threads(threads)
-            loss, grad = F.binary_cross_entropy_with_logits_with_grad(x, y)
-            results.append((loss.tobytes(), grad.tobytes(), F.mse_loss(x, y, reduction="sum").tobytes()))
-        assert results[0] == results[1]
+            results.append(compute())
+        return results
     finally:
         fastloss.set_num_threads(before)
+
+
+@pytest.mark.parametrize("half", HALVES)
+def test_bitwise_identical_for_one_and_two_threads(rng, half):
+    dtype = half_dtype(half)
+    n = 5 * 8192 + 77
+    x, y = rng.normal(0, 2, n).astype(dtype), rng.uniform(0, 1, n).astype(dtype)
+
+    def results():
+        loss, grad = F.binary_cross_entropy_with_logits_with_grad(x, y)
+        return loss.tobytes(), grad.tobytes(), F.mse_loss(x, y, reduction="sum").tobytes()
+
+    one, two = _on_one_and_two_threads(results)
+    assert one == two
 
 
 @pytest.mark.parametrize("half", HALVES)
@@ -511,16 +521,13 @@ def test_class_losses_bitwise_identical_for_one_and_two_threads(rng, half):
     dtype = half_dtype(half)
     x = _logits(rng, (3000, 37)).astype(dtype)
     target = rng.integers(0, 37, 3000)
-    before = fastloss.get_num_threads()
-    try:
-        results = []
-        for threads in (1, 2):
-            fastloss.set_num_threads(threads)
-            loss, grad = F.cross_entropy_with_grad(x, target)
-            results.append((loss.tobytes(), grad.tobytes(), F.softmax(x, dim=1).tobytes()))
-        assert results[0] == results[1]
-    finally:
-        fastloss.set_num_threads(before)
+
+    def results():
+        loss, grad = F.cross_entropy_with_grad(x, target)
+        return loss.tobytes(), grad.tobytes(), F.softmax(x, dim=1).tobytes()
+
+    one, two = _on_one_and_two_threads(results)
+    assert one == two
 
 
 @pytest.mark.parametrize("half", HALVES)

@@ -54,8 +54,7 @@ struct RowLossCall {
   RowView inputs[3];
   RowView target_rows;    // multilabel_soft_margin: the labels, a row operand
   RowView weight_rows;    // multilabel_soft_margin: optional weight, a row operand
-  ConstView target;       // cosine: labels (of label_dtype); multi_margin: classes
-  LabelDType label_dtype = LabelDType::kFloat;  // cosine's target, multilabel_soft_margin's target_rows
+  ConstView target;       // cosine: labels (stored as the view says); multi_margin: classes
   RowView class_rows;     // multilabel_margin: the class lists, a row operand of target_dtype
   IndexDType target_dtype = IndexDType::kInt64;  // multi_margin, multilabel_margin
   const void* class_weight = nullptr;            // multi_margin: optional (C,) weight

@@ -444,14 +444,16 @@ class ClassRows {
         smoothing_beta_(o.options.label_smoothing / static_cast<double>(block.length)) {}
 
   void run() const {
-    const bool rows_of_classes = o_.probability_targets || (o_.loss != ClassLoss::kNllLoss && classes_ > kSmallClasses);
-    if (!rows_of_classes) widen_rows(b_);
     if (!o_.probability_targets && o_.loss != ClassLoss::kNllLoss && classes_ <= kSmallClasses) {
+      widen_rows(b_);
       for (int64_t r0 = 0; r0 < b_.rows; r0 += kTileRows)
         small_class_tile(r0, b_.rows - r0 < kTileRows ? b_.rows - r0 : kTileRows);
       return;
     }
-    if (!o_.probability_targets && o_.loss == ClassLoss::kNllLoss) return nll_rows();
+    if (!o_.probability_targets && o_.loss == ClassLoss::kNllLoss) {
+      widen_rows(b_);
+      return nll_rows();
+    }
     for (int64_t r = 0; r < b_.rows; ++r) {
       T* grad = b_.out[0] != nullptr ? b_.out[0][r] : nullptr;
       const double scale = b_.scale[r];
