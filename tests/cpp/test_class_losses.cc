@@ -177,8 +177,10 @@ void check_against_reference(int64_t rows, int64_t classes, const Options& o, un
 }
 
 TEST_P(CrossEntropyTest, MatchesLongDoubleReferenceAcrossRowLengths) {
-  // C = 1, around every vector width (4, 8, 16 lanes), and across log-sum-exp chunks (2048).
-  for (int64_t classes : {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 100, 2047, 2049, 5000}) {
+  // C = 1, around every vector width (4, 8, 16 lanes), around the small-class tiles' limit
+  // (64) and their in-register transposition's blocks (8 and 16 classes), and across
+  // log-sum-exp chunks (2048).
+  for (int64_t classes : {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 48, 63, 64, 65, 100, 2047, 2049, 5000}) {
     for (bool probabilities : {false, true}) {
       for (double smoothing : {0.0, 0.2}) {
         Options o;
@@ -186,9 +188,12 @@ TEST_P(CrossEntropyTest, MatchesLongDoubleReferenceAcrossRowLengths) {
         o.smoothing = smoothing;
         o.weighted = classes % 2 == 1;
         o.ignore_index = probabilities || classes == 1 ? -100 : 0;
-        const int64_t rows = classes > 1000 ? 3 : 11;
-        check_against_reference<float>(rows, classes, o, static_cast<unsigned>(classes));
-        check_against_reference<double>(rows, classes, o, static_cast<unsigned>(classes) + 1);
+        // 11 rows: one partial tile; 37: two full tiles (transposed in registers) and a partial one.
+        for (int64_t rows : {int64_t{classes > 1000 ? 3 : 11}, int64_t{classes > 1000 ? 0 : 37}}) {
+          if (rows == 0) continue;
+          check_against_reference<float>(rows, classes, o, static_cast<unsigned>(classes + rows));
+          check_against_reference<double>(rows, classes, o, static_cast<unsigned>(classes + rows) + 1);
+        }
       }
     }
   }
@@ -333,18 +338,21 @@ TEST_P(CrossEntropyTest, ClassAxisWithInnerDimensionMatchesTransposedRows) {
 }
 
 TEST_P(CrossEntropyTest, InPlaceGradientEqualsSeparateOutput) {
-  Problem<float> p = make_problem<float>(64, 1000, 21);
-  Options o;
-  o.smoothing = 0.1;
-  Call<float> c;
-  make_call(c, p, o);
-  std::vector<float> grad(p.x.size());
-  const double loss = fastloss::class_loss_forward_backward(
-      c.call, Reduction::kMean, MutableRowView{MutableView{grad.data(), c.row_stride.data()}, 1}, {});
-  const double in_place = fastloss::class_loss_forward_backward(
-      c.call, Reduction::kMean, MutableRowView{MutableView{p.x.data(), c.row_stride.data()}, 1}, {});
-  EXPECT_EQ(loss, in_place);
-  EXPECT_EQ(grad, p.x);
+  // Small-class tiles (full and partial) and the row kernel.
+  for (int64_t classes : {10, 64, 1000}) {
+    Problem<float> p = make_problem<float>(classes < 100 ? 53 : 64, classes, 21);
+    Options o;
+    o.smoothing = 0.1;
+    Call<float> c;
+    make_call(c, p, o);
+    std::vector<float> grad(p.x.size());
+    const double loss = fastloss::class_loss_forward_backward(
+        c.call, Reduction::kMean, MutableRowView{MutableView{grad.data(), c.row_stride.data()}, 1}, {});
+    const double in_place = fastloss::class_loss_forward_backward(
+        c.call, Reduction::kMean, MutableRowView{MutableView{p.x.data(), c.row_stride.data()}, 1}, {});
+    EXPECT_EQ(loss, in_place) << classes;
+    EXPECT_EQ(grad, p.x) << classes;
+  }
 }
 
 TEST_P(CrossEntropyTest, NllLossPicksOneLogProbabilityPerRow) {

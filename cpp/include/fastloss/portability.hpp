@@ -29,13 +29,16 @@
 #endif
 
 // FASTLOSS_PREFETCH(p): a hint to bring the cache line at p in for reading (never faults);
-// FASTLOSS_PREFETCH_L2(p) into the outer caches only, for data read somewhat later.
+// FASTLOSS_PREFETCH_L2(p) into the outer caches only, for data read somewhat later;
+// FASTLOSS_PREFETCH_WRITE(p) for writing (owned, so the stores need not fetch it).
 #ifdef FASTLOSS_MSVC
 #define FASTLOSS_PREFETCH(p) ((void)(p))
 #define FASTLOSS_PREFETCH_L2(p) ((void)(p))
+#define FASTLOSS_PREFETCH_WRITE(p) ((void)(p))
 #else
 #define FASTLOSS_PREFETCH(p) __builtin_prefetch(p)
 #define FASTLOSS_PREFETCH_L2(p) __builtin_prefetch(p, 0, 1)
+#define FASTLOSS_PREFETCH_WRITE(p) __builtin_prefetch(p, 1)
 #endif
 
 // Compile-time constants and single instructions, without <cmath> (whose functions would be

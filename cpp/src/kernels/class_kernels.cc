@@ -398,9 +398,9 @@ struct HessTerms {
 // an all -inf row; log in float64), kept exps for the gradient.
 template <class T>
 struct ClassTile {
-  RowTile<T> x;
-  RowTile<T> e;  // exp(x - shift), when a gradient is wanted
-  RowTile<T> h;  // the Hessian's diagonal, when wanted
+  alignas(64) RowTile<T> x;
+  alignas(64) RowTile<T> e;  // exp(x - shift), when a gradient is wanted
+  alignas(64) RowTile<T> h;  // the Hessian's diagonal, when wanted
   T max[kTileRows];
   T shift[kTileRows];
   double log_sum[kTileRows];
@@ -446,8 +446,7 @@ class ClassRows {
   void run() const {
     if (!o_.probability_targets && o_.loss != ClassLoss::kNllLoss && classes_ <= kSmallClasses) {
       widen_rows(b_);
-      for (int64_t r0 = 0; r0 < b_.rows; r0 += kTileRows)
-        small_class_tile(r0, b_.rows - r0 < kTileRows ? b_.rows - r0 : kTileRows);
+      for_each_tile(b_, [this](int64_t r0, int64_t n) { small_class_tile(r0, n); });
       return;
     }
     if (!o_.probability_targets && o_.loss == ClassLoss::kNllLoss) {
@@ -728,8 +727,7 @@ void class_losses(const RowBlock<T>& block, const ClassOptions& options) {
 template <class T>
 void softmax_tiles(const RowBlock<T>& b, bool log) {
   const int64_t C = b.length;
-  for (int64_t r0 = 0; r0 < b.rows; r0 += kTileRows) {
-    const int64_t n = b.rows - r0 < kTileRows ? b.rows - r0 : kTileRows;
+  for_each_tile(b, [&](int64_t r0, int64_t n) {
     ClassTile<T> tile;
     load_tile(tile.x, b.in[0] + r0, n, C);
     if (log) {
@@ -757,7 +755,7 @@ void softmax_tiles(const RowBlock<T>& b, bool log) {
     }
     store_tile(tile.e, b.out[0] + r0, n, C);
     for (int64_t r = 0; r < n; ++r) b.loss[r0 + r] = 0.0;
-  }
+  });
 }
 
 // out = softmax (log_softmax) of each row; out may be the row itself.

@@ -128,9 +128,8 @@ void multi_margin_tiles(const RowBlock<T>& b, const RowOptions& o) {
   const int64_t C = b.length;
   const T margin = static_cast<T>(o.options.margin);
   const double per_class = 1.0 / static_cast<double>(C);
-  for (int64_t r0 = 0; r0 < b.rows; r0 += kTileRows) {
-    const int64_t n = b.rows - r0 < kTileRows ? b.rows - r0 : kTileRows;
-    RowTile<T> x;
+  for_each_tile(b, [&](int64_t r0, int64_t n) {
+    alignas(64) RowTile<T> x;
     load_tile(x, b.in[0] + r0, n, C);
     // Per row (lane): its target class (an int32 compare vectorises on every target), the
     // shift margin - x_y (torch's order), the weighted 1 / C.
@@ -169,7 +168,7 @@ void multi_margin_tiles(const RowBlock<T>& b, const RowOptions& o) {
       for (int64_t r = 0; r < kTileRows; ++r) x[y[r]][r] = static_cast<T>(-total[r]);
       store_tile(x, b.out[0] + r0, n, C);
     }
-  }
+  });
 }
 
 template <class T, bool kSquared, bool kGrad>
