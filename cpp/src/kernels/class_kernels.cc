@@ -580,8 +580,13 @@ class ClassRows {
       // gradient scale G ([j == t] - p_j)
       return IndexTerms{f.loss, -scale * f.slope, -scale * f.slope, 0.0, HessTerms{-f.slope, f.curvature}};
     }
-    // (1 - e) w_t nll + (e / C) sum_c w_c (lse - x_c); the gradient is
-    // scale [((1 - e) w_t + (e / C) W) p_j - (e / C) w_j - (1 - e) w_t [j == t]].
+    return cross_entropy_terms(nll, w, scale);
+  }
+
+  // cross_entropy's case, from w = w_t (branch-free: small_class_tile runs it across rows):
+  // (1 - e) w_t nll + (e / C) sum_c w_c (lse - x_c); the gradient is
+  // scale [((1 - e) w_t + (e / C) W) p_j - (e / C) w_j - (1 - e) w_t [j == t]].
+  FASTLOSS_INLINE IndexTerms cross_entropy_terms(double nll, double w, double scale) const {
     const double e = o_.options.label_smoothing;
     const double beta = smoothing_beta_;
     const double mass = (1.0 - e) * w + beta * o_.weight_total;
@@ -600,51 +605,26 @@ class ClassRows {
       tile.template log_sum_exp<true>(C);
     else
       tile.template log_sum_exp<false>(C);
-    // Per row: the loss, and the gradient's factors (p_c = exp(x_c - shift) exp(shift - lse),
-    // as index_row's single-exp gradient).
-    double p_scale[kTileRows] = {}, log_factor[kTileRows] = {};
-    T v_scale[kTileRows] = {}, t_step[kTileRows] = {};
-    // With the Hessian: its row factors (HessTerms) and scale, and each row's nll, for
-    // element t (computed across the tile's rows at once, in float64).
     const bool hess = b_.out[1] != nullptr;
-    double curvature[kTileRows] = {}, p_coef[kTileRows] = {}, hess_scale[kTileRows] = {}, nll_of[kTileRows] = {};
-    for (int64_t r = 0; r < n; ++r) {
-      const int64_t t = b_.index[r0 + r];
-      if (t == o_.options.ignore_index) {
-        b_.loss[r0 + r] = 0.0;
-        continue;
-      }
-      const double log_sum = tile.log_sum[r];
-      const double max = static_cast<double>(tile.max[r]);
-      const double scale = grad ? b_.scale[r0 + r] : 0.0;
-      const double nll = (max - static_cast<double>(tile.x[t][r])) + log_sum;
-      const IndexTerms terms = index_terms(nll, t, scale);
-      double loss = terms.loss;
-      if (o_.want_loss && terms.beta > 0.0)
-        loss += terms.beta * smoothing_sum(tile, r, static_cast<T>(max), static_cast<T>(log_sum));
-      b_.loss[r0 + r] = loss;
-      if (!grad) continue;
-      p_scale[r] = terms.p_scale;
-      log_factor[r] = (static_cast<double>(tile.shift[r]) - max) - log_sum;
-      v_scale[r] = static_cast<T>(scale * terms.beta);
-      t_step[r] = static_cast<T>(terms.t_step);
-      if (!hess) continue;
-      curvature[r] = terms.hess.curvature;
-      p_coef[r] = terms.hess.p_coef;
-      hess_scale[r] = scale;
-      nll_of[r] = nll;
-    }
+    const TileRows rows = tile_rows(tile, r0, n);
+    TileTerms terms;
+    if (o_.loss == ClassLoss::kCrossEntropy)
+      cross_entropy_lanes(tile, rows, terms);
+    else
+      index_rows(tile, rows, terms);
+    for (int64_t r = 0; r < n; ++r) b_.loss[r0 + r] = terms.loss[r];
     if (!grad) return;
     T factor[kTileRows];
 #pragma omp simd
-    for (int64_t r = 0; r < kTileRows; ++r) factor[r] = static_cast<T>(p_scale[r] * math::exp(log_factor[r]));
+    for (int64_t r = 0; r < kTileRows; ++r)
+      factor[r] = static_cast<T>(terms.p_scale[r] * math::exp(terms.log_factor[r]));
     double target_hess[kTileRows];
     if (hess) {
-      tile_hess(tile, log_factor, curvature, p_coef, hess_scale);
+      tile_hess(tile, terms.log_factor, terms.curvature, terms.p_coef, rows.scale);
       const double floor = o_.hess_floor;
 #pragma omp simd
       for (int64_t r = 0; r < kTileRows; ++r)
-        target_hess[r] = hess_scale[r] * HessTerms{p_coef[r], curvature[r]}.target(nll_of[r], floor);
+        target_hess[r] = rows.scale[r] * HessTerms{terms.p_coef[r], terms.curvature[r]}.target(terms.nll[r], floor);
     }
     // Label smoothing's -scale beta w_c term; without it the weights are not read (a NaN
     // weight of another class must not reach the row, as in index_row).
@@ -652,21 +632,97 @@ class ClassRows {
     for (int64_t c = 0; c < C; ++c) {
       const T w = smoothing ? (weight_ != nullptr ? weight_[c] : T(1)) : T(0);
 #pragma omp simd
-      for (int64_t r = 0; r < kTileRows; ++r) tile.e[c][r] = tile.e[c][r] * factor[r] - v_scale[r] * w;
+      for (int64_t r = 0; r < kTileRows; ++r) tile.e[c][r] = tile.e[c][r] * factor[r] - terms.v_scale[r] * w;
     }
     store_tile(tile.e, b_.out[0] + r0, n, C);
     if (hess) store_tile(tile.h, b_.out[1] + r0, n, C);
     for (int64_t r = 0; r < n; ++r) {
-      const int64_t t = b_.index[r0 + r];
       T* out = b_.out[0][r0 + r];
       T* hess_out = hess ? b_.out[1][r0 + r] : nullptr;
-      if (t == o_.options.ignore_index) {
+      if (!rows.live[r]) {
         zero_row(out);
         zero_row(hess_out);
         continue;
       }
-      out[t] -= t_step[r];
-      if (hess) hess_out[t] = static_cast<T>(target_hess[r]);
+      out[rows.target[r]] -= terms.t_step[r];
+      if (hess) hess_out[rows.target[r]] = static_cast<T>(target_hess[r]);
+    }
+  }
+
+  // A tile's rows (lanes): whether each is live (a row of the block, not ignored), its target
+  // (0 where not live), x_t, w_t and scale (0 where not live or without a gradient).
+  struct TileRows {
+    bool live[kTileRows];
+    int64_t target[kTileRows];
+    double x_t[kTileRows], w_t[kTileRows], scale[kTileRows];
+  };
+
+  // Gathered a row at a time, so that the per-row terms after it run across the lanes.
+  TileRows tile_rows(const ClassTile<T>& tile, int64_t r0, int64_t n) const {
+    TileRows rows;
+    const bool grad = b_.out[0] != nullptr;
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      const int64_t t = r < n ? b_.index[r0 + r] : o_.options.ignore_index;
+      const bool live = r < n && t != o_.options.ignore_index;
+      rows.live[r] = live;
+      rows.target[r] = live ? t : 0;
+      rows.x_t[r] = static_cast<double>(tile.x[rows.target[r]][r]);
+      rows.w_t[r] = live ? class_weight(t) : 0.0;
+      rows.scale[r] = live && grad ? b_.scale[r0 + r] : 0.0;
+    }
+    return rows;
+  }
+
+  // Each tile row's loss and the gradient's factors (p_c = exp(x_c - shift) exp(log_factor),
+  // as index_row's single-exp gradient), all 0 where a row is not live; with the Hessian,
+  // its row factors (HessTerms) and the row's nll, for element t.
+  struct TileTerms {
+    double loss[kTileRows], p_scale[kTileRows], log_factor[kTileRows];
+    double curvature[kTileRows], p_coef[kTileRows], nll[kTileRows];
+    T v_scale[kTileRows], t_step[kTileRows];
+
+    FASTLOSS_INLINE void set(int64_t r, bool live, const IndexTerms& terms, double loss, double nll, double log_factor,
+                             double scale) {
+      this->loss[r] = live ? loss : 0.0;
+      p_scale[r] = live ? terms.p_scale : 0.0;
+      this->log_factor[r] = live ? log_factor : 0.0;
+      v_scale[r] = live ? static_cast<T>(scale * terms.beta) : T(0);
+      t_step[r] = live ? static_cast<T>(terms.t_step) : T(0);
+      curvature[r] = live ? terms.hess.curvature : 0.0;
+      p_coef[r] = live ? terms.hess.p_coef : 0.0;
+      this->nll[r] = live ? nll : 0.0;
+    }
+  };
+
+  FASTLOSS_INLINE double tile_nll(const ClassTile<T>& tile, const TileRows& rows, int64_t r) const {
+    return (static_cast<double>(tile.max[r]) - rows.x_t[r]) + tile.log_sum[r];
+  }
+
+  FASTLOSS_INLINE double tile_log_factor(const ClassTile<T>& tile, int64_t r) const {
+    return (static_cast<double>(tile.shift[r]) - static_cast<double>(tile.max[r])) - tile.log_sum[r];
+  }
+
+  // cross_entropy's terms across the tile's rows at once.
+  void cross_entropy_lanes(const ClassTile<T>& tile, const TileRows& rows, TileTerms& terms) const {
+    const bool smoothing_loss = o_.want_loss && smoothing_beta_ > 0.0;
+    double smoothing[kTileRows] = {};
+    if (smoothing_loss) smoothing_sums(tile, smoothing);
+    const double beta = smoothing_beta_;
+#pragma omp simd
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      const double nll = tile_nll(tile, rows, r);
+      const IndexTerms row = cross_entropy_terms(nll, rows.w_t[r], rows.scale[r]);
+      const double loss = smoothing_loss ? row.loss + beta * smoothing[r] : row.loss;
+      terms.set(r, rows.live[r], row, loss, nll, tile_log_factor(tile, r), rows.scale[r]);
+    }
+  }
+
+  // softmax_focal_loss's terms, a row at a time (focal_terms branches).
+  void index_rows(const ClassTile<T>& tile, const TileRows& rows, TileTerms& terms) const {
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      const double nll = rows.live[r] ? tile_nll(tile, rows, r) : 0.0;
+      const IndexTerms row = rows.live[r] ? index_terms(nll, rows.target[r], rows.scale[r]) : IndexTerms{};
+      terms.set(r, rows.live[r], row, row.loss, nll, tile_log_factor(tile, r), rows.scale[r]);
     }
   }
 
@@ -691,12 +747,18 @@ class ClassRows {
     }
   }
 
-  // sum_c w_c (lse - x_c) of tile row r: label smoothing's term, as Rows::cross_entropy sums it.
-  double smoothing_sum(const ClassTile<T>& tile, int64_t r, T max, T log_sum) const {
-    double sum = 0.0;
-    for (int64_t c = 0; c < classes_; ++c)
-      sum -= static_cast<double>((weight_ != nullptr ? weight_[c] : T(1)) * ((tile.x[c][r] - max) - log_sum));
-    return sum;
+  // sum[r] = sum_c w_c (lse - x_c) of each tile row: label smoothing's term, as
+  // Rows::cross_entropy sums it.
+  void smoothing_sums(const ClassTile<T>& tile, double* sum) const {
+    T log_sum[kTileRows];
+#pragma omp simd
+    for (int64_t r = 0; r < kTileRows; ++r) log_sum[r] = static_cast<T>(tile.log_sum[r]);
+    for (int64_t c = 0; c < classes_; ++c) {
+      const T w = weight_ != nullptr ? weight_[c] : T(1);
+#pragma omp simd
+      for (int64_t r = 0; r < kTileRows; ++r)
+        sum[r] -= static_cast<double>(w * ((tile.x[c][r] - tile.max[r]) - log_sum[r]));
+    }
   }
 
   // Probability targets: v_c = w_c ((1 - e) y_c + e / C); loss = sum_c v_c (lse - x_c),
