@@ -6,7 +6,7 @@
 // Options that change a loop's body (gradient or not, p) are template parameters, chosen
 // once per block, so every loop is branch-free.
 #include "kernels/families.hpp"
-#include "kernels/lane_max.hpp"
+#include "kernels/lanes.hpp"
 #include "kernels/math.hpp"
 #include "kernels/row_tile.hpp"
 
@@ -331,30 +331,39 @@ void multilabel_soft_margin(const RowBlock<T>& b, const RowOptions&) {
     double sum = 0.0;
     // One pass for the loss and the gradient (their exp(-|x|) is shared). g may be x: each
     // x[c] is read before g[c] is written. The terms are summed in T over blocks of
-    // kTermBlock (full-width vectors, as the class kernels' exp sums) and the blocks in float64.
+    // kTermBlock (full-width vectors, as the class kernels' exp sums), in lane_sum's fixed
+    // order (the forward and the fused loss agree bit for bit), and the blocks in float64.
     for (int64_t start = 0; start < b.length; start += kTermBlock) {
-      const int64_t end = b.length - start < kTermBlock ? b.length : start + kTermBlock;
-      T partial = T(0);
-#pragma omp simd reduction(+ : partial)
-      for (int64_t c = start; c < end; ++c) {
-        const T xc = x[c], yc = y[c];
-        if constexpr (kLoss) {
-          const math::SignedPair<T> log_p = math::log_sigmoid_pair(xc);
-          T term = yc * log_p.of_x + (T(1) - yc) * log_p.of_minus_x;
-          if constexpr (kWeighted) term *= w[c];
-          partial += term;
-        }
+      const int64_t len = b.length - start < kTermBlock ? b.length - start : kTermBlock;
+      const T* xs = x + start;
+      const T* ys = y + start;
+      const T* ws = kWeighted ? w + start : nullptr;
+      T* gs = kGrad ? g + start : nullptr;
+      const auto term = [=](int64_t c) FASTLOSS_LAMBDA_INLINE {
+        const T xc = xs[c], yc = ys[c];
         if constexpr (kGrad) {
           T positive = T(1) - yc, negative = yc;
           if constexpr (kWeighted) {
-            positive *= w[c];
-            negative *= w[c];
+            positive *= ws[c];
+            negative *= ws[c];
           }
           const math::SignedPair<T> p = math::sigmoid_pair(xc);
-          g[c] = step * (positive * p.of_x - negative * p.of_minus_x);
+          gs[c] = step * (positive * p.of_x - negative * p.of_minus_x);
         }
+        T loss = T(0);
+        if constexpr (kLoss) {
+          const math::SignedPair<T> log_p = math::log_sigmoid_pair(xc);
+          loss = yc * log_p.of_x + (T(1) - yc) * log_p.of_minus_x;
+          if constexpr (kWeighted) loss *= ws[c];
+        }
+        return loss;
+      };
+      if constexpr (kLoss) {
+        sum += static_cast<double>(lane_sum<T>(len, term));
+      } else {
+#pragma omp simd
+        for (int64_t c = 0; c < len; ++c) term(c);
       }
-      sum += static_cast<double>(partial);
     }
     b.loss[r] = -sum * per_class;
   }

@@ -1,5 +1,6 @@
-// The row maximum shared by the kernel families (softmax's chunk maxima, triplet_margin's
-// inf-norm), written so that GCC and clang both vectorize it at full width.
+// Row reductions in fixed, independent lanes shared by the kernel families: the maximum
+// (softmax's chunk maxima, triplet_margin's inf-norm) and sums whose bits must not depend on
+// the loop around them. Written so that GCC and clang both vectorize them at full width.
 //
 // Included only by per-target kernel sources: everything here lives in
 // fastloss::FASTLOSS_TARGET_NS and is compiled separately for every target.
@@ -46,6 +47,30 @@ FASTLOSS_INLINE T lane_max(int64_t n, T init, Value value) {
 FASTLOSS_UNROLL(8)
   for (int64_t width = kLanes / 2; width > 0; width /= 2)
     for (int64_t j = 0; j < width; ++j) lanes[j] = max_step(lanes[j], lanes[j + width]);
+  return lanes[0];
+}
+
+// The sum of value(i), i in [0, n), in Acc: element i goes to lane i % kLanes, in index
+// order, and the lanes merge by halves at the end. The order depends on n alone, so two loops
+// summing the same values agree bit for bit (a forward and its fused forward+backward, whose
+// value also writes the gradient). An `omp simd reduction(+)` leaves the order to the
+// compiler, which picks it per loop: clang (the wheel's compiler) gave float64 cross_entropy's
+// loss and fused loss different last bits. A remainder shorter than the lanes runs
+// scalar into the lanes it would have filled.
+template <class Acc, class Value>
+FASTLOSS_INLINE Acc lane_sum(int64_t n, Value value) {
+  constexpr int64_t kLanes = 128 / static_cast<int64_t>(sizeof(Acc));
+  Acc lanes[kLanes];
+  for (int64_t j = 0; j < kLanes; ++j) lanes[j] = Acc(0);
+  int64_t base = 0;
+  for (; base + kLanes <= n; base += kLanes) {
+#pragma omp simd
+    for (int64_t j = 0; j < kLanes; ++j) lanes[j] += value(base + j);
+  }
+  for (int64_t j = 0; base + j < n; ++j) lanes[j] += value(base + j);
+FASTLOSS_UNROLL(8)
+  for (int64_t width = kLanes / 2; width > 0; width /= 2)
+    for (int64_t j = 0; j < width; ++j) lanes[j] += lanes[j + width];
   return lanes[0];
 }
 
