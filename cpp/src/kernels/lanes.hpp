@@ -50,28 +50,40 @@ FASTLOSS_UNROLL(8)
   return lanes[0];
 }
 
-// The sum of value(i), i in [0, n), in Acc: element i goes to lane i % kLanes, in index
-// order, and the lanes merge by halves at the end. The order depends on n alone, so two loops
-// summing the same values agree bit for bit (a forward and its fused forward+backward, whose
-// value also writes the gradient). An `omp simd reduction(+)` leaves the order to the
-// compiler, which picks it per loop: clang (the wheel's compiler) gave float64 cross_entropy's
-// loss and fused loss different last bits. A remainder shorter than the lanes runs
-// scalar into the lanes it would have filled.
-template <class Acc, class Value>
-FASTLOSS_INLINE Acc lane_sum(int64_t n, Value value) {
+// Two sums of n elements in Acc: add(i, first_lane, second_lane) adds element i's terms to
+// lane i % kLanes of each, in index order, and the lanes merge by halves at the end. The
+// order depends on n alone, so two loops summing the same values agree bit for bit (a
+// forward and its fused forward+backward, whose add also writes the gradient). An `omp simd
+// reduction(+)` leaves the order to the compiler, which picks it per loop: clang (the wheel's
+// compiler) gave float64 cross_entropy's loss and fused loss different last bits. A
+// remainder shorter than the lanes runs scalar into the lanes it would have filled.
+template <class Acc, class Add>
+FASTLOSS_INLINE void lane_sums(int64_t n, Acc& first, Acc& second, Add add) {
   constexpr int64_t kLanes = 128 / static_cast<int64_t>(sizeof(Acc));
-  Acc lanes[kLanes];
-  for (int64_t j = 0; j < kLanes; ++j) lanes[j] = Acc(0);
+  Acc lanes[2][kLanes];
+  for (int64_t j = 0; j < kLanes; ++j) lanes[0][j] = lanes[1][j] = Acc(0);
   int64_t base = 0;
   for (; base + kLanes <= n; base += kLanes) {
 #pragma omp simd
-    for (int64_t j = 0; j < kLanes; ++j) lanes[j] += value(base + j);
+    for (int64_t j = 0; j < kLanes; ++j) add(base + j, lanes[0][j], lanes[1][j]);
   }
-  for (int64_t j = 0; base + j < n; ++j) lanes[j] += value(base + j);
+  for (int64_t j = 0; base + j < n; ++j) add(base + j, lanes[0][j], lanes[1][j]);
 FASTLOSS_UNROLL(8)
   for (int64_t width = kLanes / 2; width > 0; width /= 2)
-    for (int64_t j = 0; j < width; ++j) lanes[j] += lanes[j + width];
-  return lanes[0];
+    for (int64_t j = 0; j < width; ++j) {
+      lanes[0][j] += lanes[0][j + width];
+      lanes[1][j] += lanes[1][j + width];
+    }
+  first = lanes[0][0];
+  second = lanes[1][0];
+}
+
+// The sum of value(i), i in [0, n), in lane_sums' order.
+template <class Acc, class Value>
+FASTLOSS_INLINE Acc lane_sum(int64_t n, Value value) {
+  Acc sum, unused;
+  lane_sums<Acc>(n, sum, unused, [&value](int64_t i, Acc& lane, Acc&) FASTLOSS_LAMBDA_INLINE { lane += value(i); });
+  return sum;
 }
 
 }  // namespace FASTLOSS_TARGET_NS

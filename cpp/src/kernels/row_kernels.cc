@@ -396,21 +396,23 @@ void multilabel_margin(const RowBlock<T>& b, const RowOptions&) {
       const int64_t y = classes[j];
       const T shift = T(1) - x[y];  // z = (1 - x[y]) + x[i], torch's order
       T opened = T(0);
-      // The hinges are summed in T over blocks of kTermBlock (full-width vectors) and the
+      // The hinges are summed in T over blocks of kTermBlock (full-width vectors), in
+      // lane_sums' fixed order (the forward and the fused loss agree bit for bit), and the
       // blocks in float64.
       for (int64_t start = 0; start < b.length; start += kTermBlock) {
-        const int64_t end = b.length - start < kTermBlock ? b.length : start + kTermBlock;
-        T partial = T(0), hits = T(0);
-#pragma omp simd reduction(+ : partial, hits)
-        for (int64_t i = start; i < end; ++i) {
-          const T z = shift + x[i];
-          const bool open = work[i] >= T(0) && z > T(0);
-          if constexpr (kLoss) partial += open ? z : T(0);
+        const int64_t len = b.length - start < kTermBlock ? b.length - start : kTermBlock;
+        const T* xs = x + start;
+        T* counts = work + start;
+        T partial, hits;
+        lane_sums<T>(len, partial, hits, [=](int64_t i, T& hinge, T& hit) FASTLOSS_LAMBDA_INLINE {
+          const T z = shift + xs[i];
+          const bool open = counts[i] >= T(0) && z > T(0);
+          if constexpr (kLoss) hinge += open ? z : T(0);
           if constexpr (kGrad) {
-            work[i] += open ? T(1) : T(0);
-            hits += open ? T(1) : T(0);
+            counts[i] += open ? T(1) : T(0);
+            hit += open ? T(1) : T(0);
           }
-        }
+        });
         sum += static_cast<double>(partial);
         opened += hits;
       }
