@@ -59,7 +59,7 @@ FASTLOSS_UNROLL(8)
 // remainder shorter than the lanes runs scalar into the lanes it would have filled.
 template <class Acc, class Add>
 FASTLOSS_INLINE void lane_sums(int64_t n, Acc& first, Acc& second, Add add) {
-  constexpr int64_t kLanes = 128 / static_cast<int64_t>(sizeof(Acc));
+  constexpr int64_t kLanes = 64 / static_cast<int64_t>(sizeof(Acc));
   Acc lanes[2][kLanes];
   for (int64_t j = 0; j < kLanes; ++j) lanes[0][j] = lanes[1][j] = Acc(0);
   int64_t base = 0;
