@@ -614,7 +614,7 @@ class ClassRows {
     if (o_.loss == ClassLoss::kCrossEntropy)
       cross_entropy_lanes(tile, rows, terms);
     else
-      index_rows(tile, rows, terms);
+      softmax_focal_rows(tile, rows, terms);
     for (int64_t r = 0; r < n; ++r) b_.loss[r0 + r] = terms.loss[r];
     if (!grad) return;
     T factor[kTileRows];
@@ -721,7 +721,7 @@ class ClassRows {
   }
 
   // softmax_focal_loss's terms, a row at a time (focal_terms branches).
-  void index_rows(const ClassTile<T>& tile, const TileRows& rows, TileTerms& terms) const {
+  void softmax_focal_rows(const ClassTile<T>& tile, const TileRows& rows, TileTerms& terms) const {
     for (int64_t r = 0; r < kTileRows; ++r) {
       const double nll = rows.live[r] ? tile_nll(tile, rows, r) : 0.0;
       const IndexTerms row = rows.live[r] ? index_terms(nll, rows.target[r], rows.scale[r]) : IndexTerms{};

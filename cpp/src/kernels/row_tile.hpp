@@ -67,7 +67,8 @@ FASTLOSS_INLINE bool evenly_spaced(P rows, int64_t n, int64_t& pitch) {
 // and back the same way. A strided access per class costs a load or store per element
 // (neither compiler emits gathers for it), more than the small rows' arithmetic. Every loop
 // is unrolled so that the vectors stay in registers; lanes past a row's end or past the
-// tile's n rows are masked rather than branched on.
+// tile's n rows are masked rather than branched on, but for a row's last partial vector
+// written on AVX2 (store_first).
 namespace tile_transpose {
 
 #if defined(__AVX512F__)
@@ -78,12 +79,11 @@ using Mask = __mmask16;
 FASTLOSS_INLINE Mask first(int64_t count) { return static_cast<Mask>((1u << count) - 1u); }
 FASTLOSS_INLINE Mask all_or_none(bool all) { return static_cast<Mask>(all ? 0xffffu : 0u); }
 FASTLOSS_INLINE Vec load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
-FASTLOSS_INLINE void store(float* p, Vec v, Mask m) { _mm512_mask_storeu_ps(p, m, v); }
 FASTLOSS_INLINE Mask both(Mask a, Mask b) { return static_cast<Mask>(a & b); }
 FASTLOSS_INLINE Vec load_all(const float* p) { return _mm512_loadu_ps(p); }
 FASTLOSS_INLINE void store_all(float* p, Vec v) { _mm512_storeu_ps(p, v); }
 // The first count (1 to kWidth) lanes of v to p.
-FASTLOSS_INLINE void store_first(float* p, Vec v, int64_t count) { store(p, v, first(count)); }
+FASTLOSS_INLINE void store_first(float* p, Vec v, int64_t count) { _mm512_mask_storeu_ps(p, first(count), v); }
 
 // out[i][j] = in[j][i]: pairs, then quads within 128-bit lanes, then the lanes themselves.
 // (Zero-masked forms with every lane set: GCC 12 warns that the unmasked ones read an
@@ -130,7 +130,6 @@ FASTLOSS_INLINE Mask first(int64_t count) {
 }
 FASTLOSS_INLINE Mask all_or_none(bool all) { return _mm256_set1_epi32(all ? -1 : 0); }
 FASTLOSS_INLINE Vec load(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
-FASTLOSS_INLINE void store(float* p, Vec v, Mask m) { _mm256_maskstore_ps(p, m, v); }
 FASTLOSS_INLINE Mask both(Mask a, Mask b) { return _mm256_and_si256(a, b); }
 FASTLOSS_INLINE Vec load_all(const float* p) { return _mm256_loadu_ps(p); }
 FASTLOSS_INLINE void store_all(float* p, Vec v) { _mm256_storeu_ps(p, v); }
