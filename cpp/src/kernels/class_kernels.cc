@@ -615,15 +615,19 @@ class ClassRows {
       cross_entropy_lanes(tile, rows, terms);
     else
       softmax_focal_rows(tile, rows, terms);
-    for (int64_t r = 0; r < n; ++r) b_.loss[r0 + r] = terms.loss[r];
+    store_losses(terms.loss, b_.loss + r0, n);
     if (!grad) return;
+    // p_c = exp(x_c - shift) to_p, for the gradient and the Hessian alike.
+    double to_p[kTileRows];
     T factor[kTileRows];
 #pragma omp simd
-    for (int64_t r = 0; r < kTileRows; ++r)
-      factor[r] = static_cast<T>(terms.p_scale[r] * math::exp(terms.log_factor[r]));
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      to_p[r] = math::exp(terms.log_factor[r]);
+      factor[r] = static_cast<T>(terms.p_scale[r] * to_p[r]);
+    }
     double target_hess[kTileRows];
     if (hess) {
-      tile_hess(tile, terms.log_factor, terms.curvature, terms.p_coef, rows.scale);
+      tile_hess(tile, to_p, terms.curvature, terms.p_coef, rows.scale);
       const double floor = o_.hess_floor;
 #pragma omp simd
       for (int64_t r = 0; r < kTileRows; ++r)
@@ -654,26 +658,43 @@ class ClassRows {
 
   // A tile's rows (lanes): whether each is live (a row of the block, not ignored), its target
   // (0 where not live), x_t, w_t and scale (0 where not live or without a gradient).
+  // (live is 64-bit, as wide as the doubles beside it, so that loops selecting on it vectorise.)
   struct TileRows {
-    bool live[kTileRows];
+    int64_t live[kTileRows];
     int64_t target[kTileRows];
     double x_t[kTileRows], w_t[kTileRows], scale[kTileRows];
   };
 
-  // Gathered a row at a time, so that the per-row terms after it run across the lanes.
+  // The targets and their elements are gathered a row at a time; the rest runs across lanes.
   TileRows tile_rows(const ClassTile<T>& tile, int64_t r0, int64_t n) const {
     TileRows rows;
     const bool grad = b_.out[0] != nullptr;
+    const int64_t ignore = o_.options.ignore_index;
     for (int64_t r = 0; r < kTileRows; ++r) {
-      const int64_t t = r < n ? b_.index[r0 + r] : o_.options.ignore_index;
-      const bool live = r < n && t != o_.options.ignore_index;
-      rows.live[r] = live;
-      rows.target[r] = live ? t : 0;
+      const int64_t t = r < n ? b_.index[r0 + r] : ignore;
+      rows.live[r] = t != ignore;
+      rows.target[r] = t != ignore ? t : 0;
       rows.x_t[r] = static_cast<double>(tile.x[rows.target[r]][r]);
-      rows.w_t[r] = live ? class_weight(t) : 0.0;
-      rows.scale[r] = live && grad ? b_.scale[r0 + r] : 0.0;
+      rows.w_t[r] = weight_ != nullptr ? static_cast<double>(weight_[rows.target[r]]) : 1.0;
+      rows.scale[r] = r < n && grad ? b_.scale[r0 + r] : 0.0;
+    }
+#pragma omp simd
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      rows.w_t[r] = rows.live[r] != 0 ? rows.w_t[r] : 0.0;
+      rows.scale[r] = rows.live[r] != 0 ? rows.scale[r] : 0.0;
     }
     return rows;
+  }
+
+  // loss[0 .. n) = from[0 .. n): a full tile in a fixed-size copy (a variable-length one
+  // became a rep movs, whose start-up cost as much as the tile's log).
+  static FASTLOSS_INLINE void store_losses(const double* from, double* loss, int64_t n) {
+    if (n == kTileRows) {
+#pragma omp simd
+      for (int64_t r = 0; r < kTileRows; ++r) loss[r] = from[r];
+      return;
+    }
+    for (int64_t r = 0; r < n; ++r) loss[r] = from[r];
   }
 
   // Each tile row's loss and the gradient's factors (p_c = exp(x_c - shift) exp(log_factor),
@@ -716,7 +737,7 @@ class ClassRows {
       const double nll = tile_nll(tile, rows, r);
       const IndexTerms row = cross_entropy_terms(nll, rows.w_t[r], rows.scale[r]);
       const double loss = smoothing_loss ? row.loss + beta * smoothing[r] : row.loss;
-      terms.set(r, rows.live[r], row, loss, nll, tile_log_factor(tile, r), rows.scale[r]);
+      terms.set(r, rows.live[r] != 0, row, loss, nll, tile_log_factor(tile, r), rows.scale[r]);
     }
   }
 
@@ -730,14 +751,13 @@ class ClassRows {
   }
 
   // tile.h = the Hessian's diagonal of every tile row from its kept exps (p_c = exp(x_c -
-  // shift) exp(log_factor)), as hess_row computes it but for the exp; element t is the
-  // caller's.
-  void tile_hess(ClassTile<T>& tile, const double* log_factor, const double* row_curvature, const double* row_p_coef,
+  // shift) row_to_p), as hess_row computes it but for the exp; element t is the caller's.
+  void tile_hess(ClassTile<T>& tile, const double* row_to_p, const double* row_curvature, const double* row_p_coef,
                  const double* row_scale) const {
     T to_p[kTileRows], curvature[kTileRows], p_coef[kTileRows], scale[kTileRows];
 #pragma omp simd
     for (int64_t r = 0; r < kTileRows; ++r) {
-      to_p[r] = static_cast<T>(math::exp(log_factor[r]));
+      to_p[r] = static_cast<T>(row_to_p[r]);
       curvature[r] = static_cast<T>(row_curvature[r]);
       p_coef[r] = static_cast<T>(row_p_coef[r]);
       scale[r] = static_cast<T>(row_scale[r]);

@@ -182,12 +182,22 @@ FASTLOSS_INLINE void transpose(const Vec* in, Vec* out) {
 FASTLOSS_INLINE void load(RowTile<float>& to, const float* const* rows, int64_t n, int64_t length) {
   for (int r0 = 0; r0 < kTileRows; r0 += kWidth) {
     for (int64_t c0 = 0; c0 < length; c0 += kWidth) {
-      const Mask in_row = first(length - c0 < kWidth ? length - c0 : kWidth);
+      const int64_t count = length - c0 < kWidth ? length - c0 : kWidth;
+      const Mask in_row = first(count);
       Vec v[kWidth], t[kWidth];
-      FASTLOSS_UNROLL(16)
-      for (int r = 0; r < kWidth; ++r) {
-        const bool live = r0 + r < n;
-        v[r] = load((live ? rows[r0 + r] : rows[0]) + c0, both(in_row, all_or_none(live)));
+      // Masks only where needed: a row's last partial vector, rows past n.
+      if (r0 + kWidth <= n && count == kWidth) {
+        FASTLOSS_UNROLL(16)
+        for (int r = 0; r < kWidth; ++r) v[r] = load_all(rows[r0 + r] + c0);
+      } else if (r0 + kWidth <= n) {
+        FASTLOSS_UNROLL(16)
+        for (int r = 0; r < kWidth; ++r) v[r] = load(rows[r0 + r] + c0, in_row);
+      } else {
+        FASTLOSS_UNROLL(16)
+        for (int r = 0; r < kWidth; ++r) {
+          const bool live = r0 + r < n;
+          v[r] = load((live ? rows[r0 + r] : rows[0]) + c0, both(in_row, all_or_none(live)));
+        }
       }
       transpose(v, t);
       FASTLOSS_UNROLL(16)
