@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -226,6 +227,57 @@ TEST_P(ElementwiseTest, BinaryCrossEntropyCountsOutOfRangeValuesPerOperand) {
   EXPECT_EQ(bad.input, 2);   // 1.5, NaN
   EXPECT_EQ(bad.target, 2);  // -0.1, NaN
   EXPECT_EQ(bad.aux, 0);
+}
+
+// Blocks whose targets are all 0 or 1 take one log per element (a variant of their own):
+// their losses equal the two-log formula's bitwise, which the same elements give in blocks
+// where some target is soft, and torch's clamped logs at 0, -0, 1 and subnormal x.
+template <class T>
+void check_hard_targets_match_soft_blocks() {
+  const T tiny = std::numeric_limits<T>::min(), sub = std::numeric_limits<T>::denorm_min();
+  const T eps = std::numeric_limits<T>::epsilon();
+  const std::vector<T> special = {T(0), -T(0), T(1), tiny, tiny / 1024, sub, T(3.7e-44), T(1) - eps / 2, T(1) - eps,
+                                  T(0.5), T(1e-30), eps, T(1e-7)};
+  const int64_t n = 3 * 8192 + 77;  // several blocks and a partial one
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  std::vector<T> x(n), hard(n), soft(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t s = i % static_cast<int64_t>(2 * special.size());
+    x[i] = s < static_cast<int64_t>(special.size()) ? special[s] : static_cast<T>(std::pow(unit(rng), 1 + i % 40));
+    hard[i] = static_cast<T>((i / 2) % 2);  // both targets for every special x
+    soft[i] = i % 3 == 2 ? T(0.5) : hard[i];  // a soft target in every block
+  }
+  const int64_t unit_stride = 1;
+  ElementwiseCall call;
+  call.loss = ElementwiseLoss::binary_cross_entropy;
+  call.dtype = dtype_of<T>();
+  call.shape = Shape{1, &n};
+  call.input = ConstView{x.data(), &unit_stride};
+  std::vector<T> hard_loss(n), soft_loss(n), fused_grad(n);
+  call.target = ConstView{hard.data(), &unit_stride};
+  fastloss::elementwise_forward(call, Reduction::kNone, MutableView{hard_loss.data(), &unit_stride});
+  const double hard_sum = fastloss::elementwise_forward(call, Reduction::kSum, MutableView{});
+  const double fused_sum = fastloss::elementwise_forward_backward(call, Reduction::kSum,
+                                                                  MutableView{fused_grad.data(), &unit_stride}, {});
+  EXPECT_EQ(hard_sum, fused_sum);
+  call.target = ConstView{soft.data(), &unit_stride};
+  fastloss::elementwise_forward(call, Reduction::kNone, MutableView{soft_loss.data(), &unit_stride});
+  long double ref_sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const Reference r = reference(ElementwiseLoss::binary_cross_entropy, x[i], hard[i], 0, false);
+    expect_close(r.loss, hard_loss[i], tolerance<T>(), "hard-target loss", static_cast<size_t>(i));
+    ref_sum += r.loss;
+    if (soft[i] != hard[i]) continue;
+    EXPECT_EQ(0, std::memcmp(&hard_loss[i], &soft_loss[i], sizeof(T)))
+        << "x " << x[i] << " y " << hard[i] << ": " << hard_loss[i] << " vs " << soft_loss[i];
+  }
+  expect_close(ref_sum, hard_sum, tolerance<T>(), "hard-target sum", static_cast<size_t>(n));
+}
+
+TEST_P(ElementwiseTest, BinaryCrossEntropyOfHardTargetsEqualsTheTwoLogFormulaBitwise) {
+  check_hard_targets_match_soft_blocks<float>();
+  check_hard_targets_match_soft_blocks<double>();
 }
 
 TEST_P(ElementwiseTest, GaussianNllCountsNegativeVariances) {

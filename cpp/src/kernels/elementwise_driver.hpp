@@ -14,7 +14,11 @@
 // scalar options change which terms it computes (Poisson's log_input and full) declares
 // `static constexpr int kVariants` and `static int variant(const Params&)` and provides
 // `template <int kVariant, class T> eval(...)`: every variant gets its own loops, so the
-// default options do not pay for the transcendentals of the others. An Op with a Hessian
+// default options do not pay for the transcendentals of the others. An Op may also refine
+// the variant from a block's targets, for the passes that compute the loss, with
+// `template <class T> static int data_variant(int variant, const T* y, int64_t n)` (binary
+// cross-entropy: one log per element where every target is 0 or 1); such a variant must give
+// the loss, gradient and so every result bitwise as the variant it refines. An Op with a Hessian
 // (the gradient-boosting objectives' kGradHess) sets `static constexpr bool kHasHessian =
 // true` and provides `hess(x, y, aux, consts)`, d^2 loss / dx^2, in the same template form as
 // its eval. The driver applies weight, grad_output and scale, and sums in float64 so float32
@@ -104,6 +108,16 @@ FASTLOSS_UNROLL(2)
   }
   return sums.total();
 }
+
+// HasDataVariant<Op>::value: whether Op declares data_variant.
+template <class Op, class = void>
+struct HasDataVariant {
+  static constexpr bool value = false;
+};
+template <class Op>
+struct HasDataVariant<Op, decltype(void(&Op::template data_variant<float>))> {
+  static constexpr bool value = true;
+};
 
 // Op's eval (the loss and its gradient), or its hess (the second derivative) when kHess, with
 // its compile-time option.
@@ -267,25 +281,28 @@ struct Loops {
           });
         }
         return Sums{0.0, 0.0};
-      // The counts are whole numbers, exact in lane 0 (the only one they use) whatever the pieces.
+      // The counts are whole numbers, exact in lane 0 (the only one they use) whatever the
+      // pieces. A block's are counted in T, as wide as the operands (float64 counts took a
+      // third of binary_cross_entropy's forward at 8 float32 lanes), exact for blocks of fewer
+      // than 2^24 elements (a chunk, kChunkElements).
       case Mode::kInvalidCount: {
-        double bad_x = 0.0, bad_y = 0.0;
+        T bad_x = T(0), bad_y = T(0);
 #pragma omp simd reduction(+ : bad_x, bad_y)
         for (int64_t i = 0; i < b.n; ++i) {
-          bad_x += Op::valid_input(x[i]) ? 0.0 : 1.0;
-          bad_y += Op::valid_target(y[i]) ? 0.0 : 1.0;
+          bad_x += Op::valid_input(x[i]) ? T(0) : T(1);
+          bad_y += Op::valid_target(y[i]) ? T(0) : T(1);
         }
-        sums.loss[0] += bad_x;
-        sums.weight[0] += bad_y;
+        sums.loss[0] += static_cast<double>(bad_x);
+        sums.weight[0] += static_cast<double>(bad_y);
         return Sums{sums.loss[0], sums.weight[0]};
       }
       case Mode::kInvalidAuxCount: {
-        double bad = 0.0;
+        T bad = T(0);
         if constexpr (kAux) {
 #pragma omp simd reduction(+ : bad)
-          for (int64_t i = 0; i < b.n; ++i) bad += Op::valid_aux(a[i]) ? 0.0 : 1.0;
+          for (int64_t i = 0; i < b.n; ++i) bad += Op::valid_aux(a[i]) ? T(0) : T(1);
         }
-        sums.loss[0] += bad;
+        sums.loss[0] += static_cast<double>(bad);
         return Sums{sums.loss[0], 0.0};
       }
     }
@@ -309,6 +326,18 @@ Sums run_variant(int variant, Mode mode, const Block& b, const Params& p, LaneSu
   // An Op that uses aux and does not declare it optional always has it.
   return weighted ? Loops<Op, T, true, Op::kUsesAux, kVariant>::run(mode, b, p, sums)
                   : Loops<Op, T, false, Op::kUsesAux, kVariant>::run(mode, b, p, sums);
+}
+
+// The block's loops: Op's variant `variant`, refined by the block's targets (data_variant)
+// where the mode computes the loss.
+template <class Op, class T>
+Sums run_loops(int variant, Mode mode, const Block& b, const Params& p, LaneSums& sums) {
+  if constexpr (HasDataVariant<Op>::value) {
+    const bool loss = mode == Mode::kLoss || mode == Mode::kLossSum || mode == Mode::kLossSumGrad ||
+                      mode == Mode::kLossGrad;
+    if (loss) variant = Op::data_variant(variant, static_cast<const T*>(b.in[kernel_abi::kTarget]), b.n);
+  }
+  return run_variant<Op, T>(variant, mode, b, p, sums);
 }
 
 // Elements per half tile: a multiple of kLanes (so the tiles' float64 sums are the whole
@@ -365,7 +394,7 @@ Sums run_half_tiles(int variant, Mode mode, const Block& b, const Params& p) {
     }
     tile.out = tile_outs[0];
     tile.second_out = tile_outs[1];
-    total = run_variant<Op, float>(variant, mode, tile, p, sums);
+    total = run_loops<Op, float>(variant, mode, tile, p, sums);
     for (int k = 0; k < 2; ++k) {
       if (outs[k] != nullptr && stored_as_half(out_stored[k]))
         half::narrow(out_stored[k], out_tiles[k], static_cast<uint16_t*>(outs[k]) + start, count);
@@ -382,7 +411,7 @@ Sums run_block(Mode mode, const Block& b, const Params& p) {
     if (half) return run_half_tiles<Op>(Op::variant(p), mode, b, p);
   }
   LaneSums sums;
-  return run_variant<Op, T>(Op::variant(p), mode, b, p, sums);
+  return run_loops<Op, T>(Op::variant(p), mode, b, p, sums);
 }
 
 }  // namespace elementwise_detail

@@ -253,8 +253,10 @@ FASTLOSS_INLINE T exp_impl(T x) {
   return x > C::kExpMax ? infinity<T>() : result;
 }
 
+// log(x) for x > 0 finite, subnormals included: log without its special values. At x = 0 it
+// gives a finite value below log(smallest subnormal) (about -104 float, -745 double).
 template <class T>
-FASTLOSS_INLINE T log_impl(T x) {
+FASTLOSS_INLINE T log_positive(T x) {
   using C = Consts<T>;
   using Bits = typename C::Bits;
   // Subnormal inputs are scaled into the normal range first.
@@ -273,7 +275,12 @@ FASTLOSS_INLINE T log_impl(T x) {
   // magic add so no int->float conversion of 64-bit lanes is needed.
   const T e_biased = from_bits<T>(exponent_bits | bits_of(C::kRoundShift)) - C::kRoundShift;
   const T e = e_biased - T(C::kExponentBias) - exponent_bias;
-  const T result = log1p_reduced_plus(m - T(1), e);
+  return log1p_reduced_plus(m - T(1), e);
+}
+
+template <class T>
+FASTLOSS_INLINE T log_impl(T x) {
+  const T result = log_positive(x);
   // Special values: log(+inf) = +inf and NaN stays NaN (first select), log(0) = -inf,
   // log(x < 0) = NaN. Single-comparison selects only: GCC does not vectorize a select on
   // a combined (&&) condition mixed with these.
@@ -354,6 +361,26 @@ FASTLOSS_INLINE double log(double x) { return detail::log_impl(x); }
 //   log1p(x < -1) = log1p(-inf) = NaN, NaN -> NaN.
 FASTLOSS_INLINE float log1p(float x) { return detail::log1p_impl(x); }
 FASTLOSS_INLINE double log1p(double x) { return detail::log1p_impl(x); }
+
+// log(x) for x in [0, 1] (binary_cross_entropy's probabilities, clamped at -100 after):
+// log without the special values outside [0, 1], and at ±0 a finite value below -100 (about
+// -104 float, -745 double) rather than -inf. Equal to log bitwise on (0, 1]. Valid: [0, 1]
+// only (NaN, negative or above 1: unspecified).
+template <class T>
+FASTLOSS_INLINE T log_unit(T x) {
+  return detail::log_positive(x + T(0));  // -0 + 0 = +0: -0's sign bit would read as a huge exponent
+}
+
+// log1p(-x) for x in [0, 1] from log_1mx = log_unit(1 - x) (1 - x rounded as T), with
+// log1p's correction for that rounding: lanes that need the log of x and lanes that need
+// log1p(-x) share one log. Equal to log1p(-x) bitwise on (0, 1); at 1 log_unit(0) (below
+// -100, where log1p gives -inf), at 0 +0 (log1p(-0) = -0). Valid: [0, 1] only.
+template <class T>
+FASTLOSS_INLINE T log1p_neg_unit(T x, T log_1mx) {
+  const T u = T(1) - x;
+  const T corrected = log_1mx + (-x - (u - T(1))) / u;
+  return u == T(0) ? log_1mx : corrected;
+}
 
 // expm1(x) = 2^k expm1(r) + (2^k - 1) after exp's reduction (r exact when k = 0, so tiny x
 // keep full relative accuracy); x clamped to [-30, 20] ([-60, 40] double), beyond which the
