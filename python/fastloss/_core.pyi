@@ -38,6 +38,8 @@ class UnaryOp(enum.Enum):
     sigmoid = 4
     log_sigmoid = 5
     softplus = 6
+    exp_nonpositive = 7
+    log_unit = 8
 
 class UnaryBackwardOp(enum.Enum):
     sigmoid_backward = 0

@@ -107,6 +107,21 @@ std::vector<T> critical_points(UnaryOp op) {
 #endif
 constexpr int kRandomArgs = 1000000 / FASTLOSS_TEST_SWEEP_DIVISOR;
 
+// Appends 4096 consecutive representable numbers on each side of each point.
+template <class T>
+void add_neighbours(std::vector<T>& xs, const std::vector<T>& points) {
+  const T inf = std::numeric_limits<T>::infinity();
+  for (T point : points) {
+    T up = point, down = point;
+    for (int i = 0; i < 4096; ++i) {
+      xs.push_back(up);
+      xs.push_back(down);
+      up = std::nextafter(up, inf);
+      down = std::nextafter(down, -inf);
+    }
+  }
+}
+
 // Over a million arguments per function and dtype: uniform over the main range, uniform
 // near 0, log-uniform magnitudes across the binades (kRandomArgs of them together), and
 // 4096 consecutive representable numbers on each side of every critical point (every float
@@ -124,16 +139,7 @@ std::vector<T> sweep(const Contract& c, unsigned seed) {
     const T v = static_cast<T>(std::pow(10.0, exponent(rng)));
     xs.push_back(i % 2 ? -v : v);
   }
-  const T inf = std::numeric_limits<T>::infinity();
-  for (T point : critical_points<T>(c.op)) {
-    T up = point, down = point;
-    for (int i = 0; i < 4096; ++i) {
-      xs.push_back(up);
-      xs.push_back(down);
-      up = std::nextafter(up, inf);
-      down = std::nextafter(down, -inf);
-    }
-  }
+  add_neighbours(xs, critical_points<T>(c.op));
   return xs;
 }
 
@@ -233,6 +239,68 @@ TEST_P(MathTest, SpecialValuesAreExact) {
 template <class T>
 bool same_bits(T a, T b) {
   return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+// Arguments for a restricted-domain form: uniform over [lo, hi], log-uniform magnitudes of
+// hi's or lo's sign, and each point's neighbours (add_neighbours), those in [lo, hi].
+template <class T>
+std::vector<T> domain_sweep(double lo, double hi, double magnitude_sign, const std::vector<T>& points) {
+  std::mt19937_64 rng(7);
+  const double max_exponent = sizeof(T) == 4 ? 45.0 : 323.0;
+  std::uniform_real_distribution<double> wide(lo, hi), exponent(-max_exponent, std::log10(std::max(-lo, hi)));
+  std::vector<T> xs;
+  for (int i = 0; i < kRandomArgs / 2; ++i) xs.push_back(static_cast<T>(wide(rng)));
+  for (int i = 0; i < kRandomArgs / 2; ++i) xs.push_back(static_cast<T>(magnitude_sign * std::pow(10.0, exponent(rng))));
+  add_neighbours(xs, points);
+  std::vector<T> kept;
+  for (T x : xs)
+    if (x >= static_cast<T>(lo) && x <= static_cast<T>(hi)) kept.push_back(x);
+  return kept;
+}
+
+// exp_nonpositive is exp bitwise wherever 2^k is normal, and +0 below (where exp's result is
+// subnormal); log_unit is log bitwise on (0, 1] and below -100 at ±0. Their
+// accuracy is then exp's and log's contract.
+template <class T>
+void check_restricted_forms() {
+  const bool f32 = sizeof(T) == 4;
+  const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
+  const T tiny = std::numeric_limits<T>::min();
+  const double k_edge = f32 ? -126.5 * 0.6931471805599453 : -1022.5 * 0.6931471805599453;
+  const T subnormal_edge = f32 ? T(-87.3365479) : T(-708.396418532264);
+  const std::vector<T> xs = domain_sweep<T>(f32 ? -104.0 : -746.0, 0.0, -1.0,
+                                            {T(0), T(-0.34657359), subnormal_edge, static_cast<T>(k_edge)});
+  const std::vector<T> got = apply_op(UnaryOp::exp_nonpositive, xs), exp = apply_op(UnaryOp::exp, xs);
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (same_bits(got[i], exp[i])) continue;
+    ASSERT_TRUE(xs[i] < static_cast<T>(k_edge + 0.5) && same_bits(got[i], T(0)) && exp[i] < tiny)
+        << "exp_nonpositive(" << static_cast<double>(xs[i]) << ") = " << got[i] << ", exp " << exp[i];
+  }
+  const std::vector<T> specials = apply_op(UnaryOp::exp_nonpositive, std::vector<T>{T(0), -T(0), -inf, nan, T(-1e30)});
+  EXPECT_EQ(specials[0], T(1));
+  EXPECT_EQ(specials[1], T(1));
+  EXPECT_TRUE(same_bits(specials[2], T(0)));
+  EXPECT_TRUE(std::isnan(specials[3]));
+  EXPECT_TRUE(same_bits(specials[4], T(0)));
+
+  const std::vector<T> unit = domain_sweep<T>(0.0, 1.0, 1.0,
+                                              {T(1), T(0.70710678118654752), tiny, std::numeric_limits<T>::denorm_min()});
+  const std::vector<T> log_unit = apply_op(UnaryOp::log_unit, unit), log = apply_op(UnaryOp::log, unit);
+  for (size_t i = 0; i < unit.size(); ++i) {
+    if (unit[i] == T(0)) continue;
+    ASSERT_TRUE(same_bits(log_unit[i], log[i]))
+        << "log_unit(" << static_cast<double>(unit[i]) << ") = " << log_unit[i] << ", log " << log[i];
+  }
+  for (T zero : {T(0), -T(0)}) {
+    const T at_zero = apply_op(UnaryOp::log_unit, std::vector<T>{zero})[0];
+    EXPECT_TRUE(std::isfinite(at_zero) && at_zero < T(-100)) << at_zero;
+  }
+  EXPECT_TRUE(same_bits(apply_op(UnaryOp::log_unit, std::vector<T>{T(1)})[0], T(0)));
+}
+
+TEST_P(MathTest, RestrictedDomainFormsAreTheGeneralFunctionsBitwise) {
+  check_restricted_forms<float>();
+  check_restricted_forms<double>();
 }
 
 template <class T>

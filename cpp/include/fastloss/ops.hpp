@@ -29,7 +29,8 @@
   X(sigmoid_focal_loss, false, "inputs", "targets", "", kNone, kFloat)                       \
   X(log_cosh_loss, false, "input", "target", "", kNone, kInteger)
 
-// Unary math ops exposed as array functions: X(name).
+// Unary math ops exposed as array functions: X(name). exp_nonpositive (x <= 0) and log_unit
+// (x in [0, 1]) are the restricted-domain forms some kernels use, there for the tests.
 #define FASTLOSS_UNARY_OPS(X) \
   X(exp)                      \
   X(log)                      \
@@ -37,7 +38,9 @@
   X(expm1)                    \
   X(sigmoid)                  \
   X(log_sigmoid)              \
-  X(softplus)
+  X(softplus)                 \
+  X(exp_nonpositive)          \
+  X(log_unit)
 
 // Gradients of unary ops, elementwise from grad_output and one operand:
 // X(name, operand), operand the name of the second argument in torch's signature (aten's

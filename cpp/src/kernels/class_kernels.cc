@@ -398,7 +398,9 @@ struct HessTerms {
 
 // One tile: x[c][r] is class c of row r (rows past the block's are zeros, never read back).
 // Per row (lane): the log-sum-exp as log_sum_exp computes it (shift = the row maximum, 0 for
-// an all -inf row; log in float64), kept exps for the gradient.
+// an all -inf row; log in float64), kept exps for the gradient. The exps are of x - shift <=
+// 0: exp_nonpositive, whose flush of subnormal results (below 2^-126.5, 2^-1022.5 in float64)
+// leaves the sums as they are and a probability's absolute error below that.
 template <class T>
 struct ClassTile {
   alignas(64) RowTile<T> x;
@@ -425,7 +427,7 @@ struct ClassTile {
     for (int64_t c = 0; c < classes; ++c) {
 #pragma omp simd
       for (int64_t r = 0; r < kTileRows; ++r) {
-        const T term = math::exp(x[c][r] - shift[r]);
+        const T term = math::exp_nonpositive(x[c][r] - shift[r]);
         if constexpr (kKeepExp) e[c][r] = term;
         sum[r] += term;
       }

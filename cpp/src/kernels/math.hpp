@@ -25,6 +25,9 @@
 //   log_sigmoid      2.5  / 2.5        1.636 / 1.606
 //   softplus          2   / 2          1.647 / 1.594
 //
+// exp_nonpositive and log_unit, cheaper forms for a restricted domain, are exp and log
+// bitwise on it (RestrictedDomainFormsAreTheGeneralFunctionsBitwise), so their contracts.
+//
 // Valid range and special values are listed with each function below. For a subnormal
 // result the ULP is the smallest subnormal.
 //
@@ -222,35 +225,65 @@ FASTLOSS_INLINE T log1p_reduced_plus(T f, T k) {
   return mul_add(k, C::kLn2Hi, -((p.hfsq - mul_add(p.s, p.hfsq_r, k * C::kLn2Lo)) - f));
 }
 
+// exp(x) = 2^k p: k (integer-valued), p = 1 + expm1(r) after the ln2 reduction, and k +
+// kRoundShift, whose low mantissa bits are k as an integer.
 template <class T>
-FASTLOSS_INLINE T exp_impl(T x) {
+struct ExpParts {
+  T shifted, k, p;
+};
+
+template <class T>
+FASTLOSS_INLINE ExpParts<T> exp_parts(T x) {
   using C = Consts<T>;
-  // reduce_ln2, keeping k + kRoundShift: its low mantissa bits are k as an integer.
   const T shifted = mul_add(x, C::kLog2e, C::kRoundShift);
   const T k = shifted - C::kRoundShift;
   const T r = mul_add(-k, C::kLn2Lo, mul_add(-k, C::kLn2Hi, x));
-  const T p = T(1) + expm1_reduced(r);
+  return {shifted, k, T(1) + expm1_reduced(r)};
+}
+
+// 2^e for an int32 e whose biased exponent is a normal number, from the bits.
+FASTLOSS_INLINE float power_of_two(int32_t e) {
+  using C = Consts<float>;
+  return float_from_bits(static_cast<uint32_t>(e + static_cast<int32_t>(C::kExponentBias)) << C::kMantissaBits);
+}
+
+template <class T>
+FASTLOSS_INLINE T exp_impl(T x) {
+  using C = Consts<T>;
+  const ExpParts<T> e = exp_parts(x);
   // 2^k = 2^k1 * 2^k2 with both halves normal, the larger applied first: the product
   // overflows to inf or rounds once into the subnormal range exactly as exp itself should.
   T result;
   if constexpr (sizeof(T) == 4) {
-    // Integer halves from those bits (a third fewer instructions than the float route;
+    // Integer halves from the shifted bits (a third fewer instructions than the float route;
     // double keeps it, as AVX2 has no 64-bit arithmetic shift).
-    const int32_t k_int = static_cast<int32_t>(bits_of(shifted) - bits_of(C::kRoundShift));
+    const int32_t k_int = static_cast<int32_t>(bits_of(e.shifted) - bits_of(C::kRoundShift));
     const int32_t k_low = k_int >> 1;  // floor(k / 2)
     const int32_t k_high = k_int - k_low;
-    const auto power = [](int32_t e) FASTLOSS_LAMBDA_INLINE {
-      return float_from_bits(static_cast<uint32_t>(e + static_cast<int32_t>(C::kExponentBias)) << C::kMantissaBits);
-    };
-    result = p * power(k_high) * power(k_low);
+    result = e.p * power_of_two(k_high) * power_of_two(k_low);
   } else {
-    const T k_high = round_to_integer(k * T(0.5));
-    result = p * exp2_integer(k_high) * exp2_integer(k - k_high);
+    const T k_high = round_to_integer(e.k * T(0.5));
+    result = e.p * exp2_integer(k_high) * exp2_integer(e.k - k_high);
   }
   // Outside [kExpMin, kExpMax] the halves are not normal numbers and the result is +0 or
   // +inf, chosen last so that the range checks stay off the arithmetic's path (NaN fails both).
   result = x < C::kExpMin ? T(0) : result;
   return x > C::kExpMax ? infinity<T>() : result;
+}
+
+// exp for x <= 0 with 2^k applied in one multiply, while 2^k is a normal number (k >= -126
+// float, -1022 double; a subnormal result there rounds once, as in exp's two halves), +0 below.
+template <class T>
+FASTLOSS_INLINE T exp_nonpositive_impl(T x) {
+  using C = Consts<T>;
+  const ExpParts<T> e = exp_parts(x);
+  T power;
+  if constexpr (sizeof(T) == 4)
+    power = power_of_two(static_cast<int32_t>(bits_of(e.shifted) - bits_of(C::kRoundShift)));
+  else
+    power = exp2_integer(e.k);
+  const T smallest_normal_exponent = T(1) - static_cast<T>(C::kExponentBias);
+  return e.k < smallest_normal_exponent ? T(0) : e.p * power;  // NaN fails the comparison
 }
 
 // log(x) for x > 0 finite, subnormals included: log without its special values. At x = 0 it
@@ -346,6 +379,13 @@ FASTLOSS_INLINE T abs_of(T x) {
 FASTLOSS_INLINE float exp(float x) { return detail::exp_impl(x); }
 FASTLOSS_INLINE double exp(double x) { return detail::exp_impl(x); }
 
+// exp(x) for x <= 0 (softmax's max-shifted logits), one multiply cheaper than exp: exp
+// bitwise down to x = -87.68 (float) / -708.7 (double), where 2^k stops being a normal number,
+// and +0 below, where exp's results are subnormal (below 2^-126.5 / 2^-1022.5). Valid: x <= 0.
+//   exp_nonpositive(±0) = 1, exp_nonpositive(-inf) = +0, NaN -> NaN.
+FASTLOSS_INLINE float exp_nonpositive(float x) { return detail::exp_nonpositive_impl(x); }
+FASTLOSS_INLINE double exp_nonpositive(double x) { return detail::exp_nonpositive_impl(x); }
+
 // log(x). Algorithm: x = 2^e m with m in [sqrt(1/2), sqrt(2)) split off the bits (subnormal
 // x prescaled by 2^23 / 2^52), log(m) = log1p(f) by fdlibm's s = f / (2 + f) minimax
 // polynomial, plus e ln2 in two parts. Error: 1 ULP (measured 0.826 float, 0.788 double).
@@ -366,10 +406,9 @@ FASTLOSS_INLINE double log1p(double x) { return detail::log1p_impl(x); }
 // log without the special values outside [0, 1], and at ±0 a finite value below -100 (about
 // -104 float, -745 double) rather than -inf. Equal to log bitwise on (0, 1]. Valid: [0, 1]
 // only (NaN, negative or above 1: unspecified).
-template <class T>
-FASTLOSS_INLINE T log_unit(T x) {
-  return detail::log_positive(x + T(0));  // -0 + 0 = +0: -0's sign bit would read as a huge exponent
-}
+// (-0 + 0 = +0: -0's sign bit would read as a huge exponent.)
+FASTLOSS_INLINE float log_unit(float x) { return detail::log_positive(x + 0.0f); }
+FASTLOSS_INLINE double log_unit(double x) { return detail::log_positive(x + 0.0); }
 
 // log1p(-x) for x in [0, 1] from log_1mx = log_unit(1 - x) (1 - x rounded as T), with
 // log1p's correction for that rounding: lanes that need the log of x and lanes that need
