@@ -356,18 +356,25 @@ struct FocalTerms {
 // (log p_t comes from a log-sum-exp whose sum is >= 1), so q^(gamma - 1) stays finite. (The
 // slope is NaN where log p_t = -inf, as torch's autograd of the definition: a margin near the
 // float64 range's ends.) The curvature costs no transcendental function of its own.
+// Branch-free (selects only), so that the small-class tiles run it across rows: where gamma
+// = 0 or q = 0 the other terms are computed and discarded.
 FASTLOSS_INLINE FocalTerms focal_terms(double nll, double amplitude, double gamma) {
   const double log_p = -nll;
   const double one_minus_p = -math::expm1(log_p);
-  const double modulation = gamma == 0.0 ? 1.0 : math::exp(gamma * math::log(one_minus_p));
-  if (gamma == 0.0 || one_minus_p == 0.0)
-    return FocalTerms{amplitude * modulation * nll, amplitude * (0.0 - modulation), 0.0};
-  const double power = math::exp((gamma - 1.0) * math::log(one_minus_p));  // q^(gamma - 1)
+  const double log_q = math::log(one_minus_p);
+  const double modulation = gamma == 0.0 ? 1.0 : math::exp(gamma * log_q);
+  const double power = math::exp((gamma - 1.0) * log_q);  // q^(gamma - 1)
   const double p = math::exp(log_p);
   const double slope = gamma * power * p * log_p;
   const double curvature =
       p == 0.0 ? 0.0 : amplitude * gamma * p * power * ((2.0 + log_p) - (gamma - 1.0) * p * (log_p / one_minus_p));
-  return FocalTerms{amplitude * modulation * nll, amplitude * (slope - modulation), curvature};
+  // gamma = 0 or q = 0: no slope or curvature term (single-comparison selects, which GCC
+  // vectorizes where a combined condition would not).
+  double flat_slope = one_minus_p == 0.0 ? 0.0 : slope;
+  flat_slope = gamma == 0.0 ? 0.0 : flat_slope;
+  double flat_curvature = one_minus_p == 0.0 ? 0.0 : curvature;
+  flat_curvature = gamma == 0.0 ? 0.0 : flat_curvature;
+  return FocalTerms{amplitude * modulation * nll, amplitude * (flat_slope - modulation), flat_curvature};
 }
 
 // The Hessian's diagonal of a class-index row (cross_entropy, softmax_focal_loss) with
@@ -580,12 +587,15 @@ class ClassRows {
 
   FASTLOSS_INLINE IndexTerms index_terms(double nll, int64_t t, double scale) const {
     const double w = class_weight(t);
-    if (o_.loss == ClassLoss::kSoftmaxFocal) {
-      const FocalTerms f = focal_terms(nll, w * alpha_at(t), o_.options.gamma);
-      // gradient scale G ([j == t] - p_j)
-      return IndexTerms{f.loss, -scale * f.slope, -scale * f.slope, 0.0, HessTerms{-f.slope, f.curvature}};
-    }
+    if (o_.loss == ClassLoss::kSoftmaxFocal) return softmax_focal_terms(nll, w * alpha_at(t), scale);
     return cross_entropy_terms(nll, w, scale);
+  }
+
+  // softmax_focal_loss's case, from amplitude = w_t alpha_t (branch-free, as focal_terms):
+  // gradient scale G ([j == t] - p_j).
+  FASTLOSS_INLINE IndexTerms softmax_focal_terms(double nll, double amplitude, double scale) const {
+    const FocalTerms f = focal_terms(nll, amplitude, o_.options.gamma);
+    return IndexTerms{f.loss, -scale * f.slope, -scale * f.slope, 0.0, HessTerms{-f.slope, f.curvature}};
   }
 
   // cross_entropy's case, from w = w_t (branch-free: small_class_tile runs it across rows):
@@ -616,7 +626,7 @@ class ClassRows {
     if (o_.loss == ClassLoss::kCrossEntropy)
       cross_entropy_lanes(tile, rows, terms);
     else
-      softmax_focal_rows(tile, rows, terms);
+      softmax_focal_lanes(tile, rows, terms);
     store_losses(terms.loss, b_.loss + r0, n);
     if (!grad) return;
     // p_c = exp(x_c - shift) to_p, for the gradient and the Hessian alike.
@@ -743,12 +753,15 @@ class ClassRows {
     }
   }
 
-  // softmax_focal_loss's terms, a row at a time (focal_terms branches).
-  void softmax_focal_rows(const ClassTile<T>& tile, const TileRows& rows, TileTerms& terms) const {
+  // softmax_focal_loss's terms across the tile's rows at once (alpha_t gathered first).
+  void softmax_focal_lanes(const ClassTile<T>& tile, const TileRows& rows, TileTerms& terms) const {
+    double amplitude[kTileRows];
+    for (int64_t r = 0; r < kTileRows; ++r) amplitude[r] = rows.w_t[r] * alpha_at(rows.target[r]);
+#pragma omp simd
     for (int64_t r = 0; r < kTileRows; ++r) {
-      const double nll = rows.live[r] ? tile_nll(tile, rows, r) : 0.0;
-      const IndexTerms row = rows.live[r] ? index_terms(nll, rows.target[r], rows.scale[r]) : IndexTerms{};
-      terms.set(r, rows.live[r], row, row.loss, nll, tile_log_factor(tile, r), rows.scale[r]);
+      const double nll = tile_nll(tile, rows, r);
+      const IndexTerms row = softmax_focal_terms(nll, amplitude[r], rows.scale[r]);
+      terms.set(r, rows.live[r] != 0, row, row.loss, nll, tile_log_factor(tile, r), rows.scale[r]);
     }
   }
 
