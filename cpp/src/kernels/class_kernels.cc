@@ -362,7 +362,9 @@ FASTLOSS_INLINE FocalTerms focal_terms(double nll, double amplitude, double gamm
   const double log_p = -nll;
   const double one_minus_p = -math::expm1(log_p);
   const double log_q = math::log(one_minus_p);
-  const double modulation = gamma == 0.0 ? 1.0 : math::exp(gamma * log_q);
+  // exp before the select: with the call in the select's arm GCC left the rows' loop scalar.
+  const double powered = math::exp(gamma * log_q);  // q^gamma
+  const double modulation = gamma == 0.0 ? 1.0 : powered;
   const double power = math::exp((gamma - 1.0) * log_q);  // q^(gamma - 1)
   const double p = math::exp(log_p);
   const double slope = gamma * power * p * log_p;
