@@ -689,7 +689,7 @@ class ClassRows {
       rows.live[r] = t != ignore;
       rows.target[r] = t != ignore ? t : 0;
       rows.x_t[r] = static_cast<double>(tile.x[rows.target[r]][r]);
-      rows.w_t[r] = weight_ != nullptr ? static_cast<double>(weight_[rows.target[r]]) : 1.0;
+      rows.w_t[r] = class_weight(rows.target[r]);
       rows.scale[r] = r < n && grad ? b_.scale[r0 + r] : 0.0;
     }
 #pragma omp simd

@@ -321,12 +321,17 @@ FASTLOSS_INLINE T log_impl(T x) {
   return x > T(0) ? finite : (x == T(0) ? -infinity<T>() : quiet_nan<T>());
 }
 
+// log1p(x) = log(u) + (x - (u - 1)) / u with u = 1 + x rounded and log_u = log(u): the
+// second term restores what rounding u lost, so small x keep full relative accuracy.
+template <class T>
+FASTLOSS_INLINE T log1p_from_rounded(T x, T u, T log_u) {
+  return log_u + (x - (u - T(1))) / u;
+}
+
 template <class T>
 FASTLOSS_INLINE T log1p_impl(T x) {
-  // log1p(x) = log(u) + (x - (u - 1)) / u with u = 1 + x: the second term restores what
-  // rounding u lost, so small x keep full relative accuracy.
   const T u = T(1) + x;
-  const T result = log_impl(u) + (x - (u - T(1))) / u;
+  const T result = log1p_from_rounded(x, u, log_impl(u));
   T fixed = x == T(-1) ? -infinity<T>() : result;
   fixed = x == infinity<T>() ? x : fixed;
   return x == T(0) ? x : fixed;  // keeps the sign of zero
@@ -417,7 +422,7 @@ FASTLOSS_INLINE double log_unit(double x) { return detail::log_positive(x + 0.0)
 template <class T>
 FASTLOSS_INLINE T log1p_neg_unit(T x, T log_1mx) {
   const T u = T(1) - x;
-  const T corrected = log_1mx + (-x - (u - T(1))) / u;
+  const T corrected = detail::log1p_from_rounded(-x, u, log_1mx);
   return u == T(0) ? log_1mx : corrected;
 }
 
