@@ -460,7 +460,12 @@ class ClassRows {
   void run() const {
     if (!o_.probability_targets && o_.loss != ClassLoss::kNllLoss && classes_ <= kSmallClasses) {
       widen_rows(b_);
-      for_each_tile(b_, [this](int64_t r0, int64_t n) { small_class_tile(r0, n); });
+      // The forward's tiles compute no gradient terms: a loop over rows whose results are
+      // stored for a gradient that never comes stays in the vector code.
+      if (b_.out[0] == nullptr)
+        for_each_tile(b_, [this](int64_t r0, int64_t n) { small_class_tile<false>(r0, n); });
+      else
+        for_each_tile(b_, [this](int64_t r0, int64_t n) { small_class_tile<true>(r0, n); });
       return;
     }
     if (!o_.probability_targets && o_.loss == ClassLoss::kNllLoss) {
@@ -611,26 +616,23 @@ class ClassRows {
   }
 
   // cross_entropy and softmax_focal_loss of rows r0 .. r0 + n of few classes (index_row's
-  // loss and gradient, lanes across rows). The whole tile is read before any gradient row is
-  // written: out may be x.
+  // loss and gradient, lanes across rows; kGrad: the block has a gradient output). The whole
+  // tile is read before any gradient row is written: out may be x.
+  template <bool kGrad>
   void small_class_tile(int64_t r0, int64_t n) const {
     const int64_t C = classes_;
     ClassTile<T> tile;
     load_tile(tile.x, b_.in[0] + r0, n, C);
-    const bool grad = b_.out[0] != nullptr;
-    if (grad)
-      tile.template log_sum_exp<true>(C);
-    else
-      tile.template log_sum_exp<false>(C);
+    tile.template log_sum_exp<kGrad>(C);
     const bool hess = b_.out[1] != nullptr;
-    const TileRows rows = tile_rows(tile, r0, n);
+    const TileRows rows = tile_rows<kGrad>(tile, r0, n);
     TileTerms terms;
     if (o_.loss == ClassLoss::kCrossEntropy)
-      cross_entropy_lanes(tile, rows, terms);
+      cross_entropy_lanes<kGrad>(tile, rows, terms);
     else
-      softmax_focal_lanes(tile, rows, terms);
+      softmax_focal_lanes<kGrad>(tile, rows, terms);
     store_losses(terms.loss, b_.loss + r0, n);
-    if (!grad) return;
+    if constexpr (!kGrad) return;
     // p_c = exp(x_c - shift) to_p, for the gradient and the Hessian alike.
     double to_p[kTileRows];
     T factor[kTileRows];
@@ -671,7 +673,7 @@ class ClassRows {
   }
 
   // A tile's rows (lanes): whether each is live (a row of the block, not ignored), its target
-  // (0 where not live), x_t, w_t and scale (0 where not live or without a gradient).
+  // (0 where not live), x_t, w_t and scale (0 where not live; not set without kGrad).
   // (live is 64-bit, as wide as the doubles beside it, so that loops selecting on it vectorise.)
   struct TileRows {
     int64_t live[kTileRows];
@@ -679,10 +681,11 @@ class ClassRows {
     double x_t[kTileRows], w_t[kTileRows], scale[kTileRows];
   };
 
-  // The targets and their elements are gathered a row at a time; the rest runs across lanes.
+  // The targets and their elements are gathered a row at a time (AVX2's gathers measured
+  // slower on AMD Zen); the rest runs across lanes.
+  template <bool kGrad>
   TileRows tile_rows(const ClassTile<T>& tile, int64_t r0, int64_t n) const {
     TileRows rows;
-    const bool grad = b_.out[0] != nullptr;
     const int64_t ignore = o_.options.ignore_index;
     for (int64_t r = 0; r < kTileRows; ++r) {
       const int64_t t = r < n ? b_.index[r0 + r] : ignore;
@@ -690,12 +693,12 @@ class ClassRows {
       rows.target[r] = t != ignore ? t : 0;
       rows.x_t[r] = static_cast<double>(tile.x[rows.target[r]][r]);
       rows.w_t[r] = class_weight(rows.target[r]);
-      rows.scale[r] = r < n && grad ? b_.scale[r0 + r] : 0.0;
+      if constexpr (kGrad) rows.scale[r] = r < n ? b_.scale[r0 + r] : 0.0;
     }
 #pragma omp simd
     for (int64_t r = 0; r < kTileRows; ++r) {
       rows.w_t[r] = rows.live[r] != 0 ? rows.w_t[r] : 0.0;
-      rows.scale[r] = rows.live[r] != 0 ? rows.scale[r] : 0.0;
+      if constexpr (kGrad) rows.scale[r] = rows.live[r] != 0 ? rows.scale[r] : 0.0;
     }
     return rows;
   }
@@ -713,15 +716,17 @@ class ClassRows {
 
   // Each tile row's loss and the gradient's factors (p_c = exp(x_c - shift) exp(log_factor),
   // as index_row's single-exp gradient), all 0 where a row is not live; with the Hessian,
-  // its row factors (HessTerms) and the row's nll, for element t.
+  // its row factors (HessTerms) and the row's nll, for element t. Without kGrad only the loss.
   struct TileTerms {
     double loss[kTileRows], p_scale[kTileRows], log_factor[kTileRows];
     double curvature[kTileRows], p_coef[kTileRows], nll[kTileRows];
     T v_scale[kTileRows], t_step[kTileRows];
 
+    template <bool kGrad>
     FASTLOSS_INLINE void set(int64_t r, bool live, const IndexTerms& terms, double loss, double nll, double log_factor,
                              double scale) {
       this->loss[r] = live ? loss : 0.0;
+      if constexpr (!kGrad) return;
       p_scale[r] = live ? terms.p_scale : 0.0;
       this->log_factor[r] = live ? log_factor : 0.0;
       v_scale[r] = live ? static_cast<T>(scale * terms.beta) : T(0);
@@ -741,6 +746,7 @@ class ClassRows {
   }
 
   // cross_entropy's terms across the tile's rows at once.
+  template <bool kGrad>
   void cross_entropy_lanes(const ClassTile<T>& tile, const TileRows& rows, TileTerms& terms) const {
     const bool smoothing_loss = o_.want_loss && smoothing_beta_ > 0.0;
     double smoothing[kTileRows] = {};
@@ -749,21 +755,24 @@ class ClassRows {
 #pragma omp simd
     for (int64_t r = 0; r < kTileRows; ++r) {
       const double nll = tile_nll(tile, rows, r);
-      const IndexTerms row = cross_entropy_terms(nll, rows.w_t[r], rows.scale[r]);
+      const double scale = kGrad ? rows.scale[r] : 0.0;
+      const IndexTerms row = cross_entropy_terms(nll, rows.w_t[r], scale);
       const double loss = smoothing_loss ? row.loss + beta * smoothing[r] : row.loss;
-      terms.set(r, rows.live[r] != 0, row, loss, nll, tile_log_factor(tile, r), rows.scale[r]);
+      terms.template set<kGrad>(r, rows.live[r] != 0, row, loss, nll, tile_log_factor(tile, r), scale);
     }
   }
 
   // softmax_focal_loss's terms across the tile's rows at once (alpha_t gathered first).
+  template <bool kGrad>
   void softmax_focal_lanes(const ClassTile<T>& tile, const TileRows& rows, TileTerms& terms) const {
     double amplitude[kTileRows];
     for (int64_t r = 0; r < kTileRows; ++r) amplitude[r] = rows.w_t[r] * alpha_at(rows.target[r]);
 #pragma omp simd
     for (int64_t r = 0; r < kTileRows; ++r) {
       const double nll = tile_nll(tile, rows, r);
-      const IndexTerms row = softmax_focal_terms(nll, amplitude[r], rows.scale[r]);
-      terms.set(r, rows.live[r] != 0, row, row.loss, nll, tile_log_factor(tile, r), rows.scale[r]);
+      const double scale = kGrad ? rows.scale[r] : 0.0;
+      const IndexTerms row = softmax_focal_terms(nll, amplitude[r], scale);
+      terms.template set<kGrad>(r, rows.live[r] != 0, row, row.loss, nll, tile_log_factor(tile, r), scale);
     }
   }
 
