@@ -100,6 +100,23 @@ def test_gamma_zero_without_alpha_is_cross_entropy_exactly(rng, dtype, reduction
     np.testing.assert_array_equal(focal[1], ce[1])
 
 
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("alpha_kind", ["scalar", "per_class"])
+def test_fused_loss_equals_the_forward_bitwise(simd_target, rng, dtype, gamma, alpha_kind):
+    # The forward's small-class tiles compute only the loss, the fused pass's also the
+    # gradient terms: the loss expression must be the same in both. 37 rows: whole tiles, a
+    # partial one and ignored rows; 65 and 300 classes run the per-row path.
+    for classes in (2, 3, 10, 17, 64, 65, 300):
+        x = rng.normal(0.0, 4.0, size=(37, classes)).astype(dtype)
+        t = rng.integers(0, classes, size=37)
+        t[::5] = -100
+        alpha = 0.25 if alpha_kind == "scalar" else rng.uniform(0.1, 1.0, size=classes).astype(dtype)
+        w = rng.uniform(0.5, 1.5, size=classes).astype(dtype)
+        options = dict(weight=w, alpha=alpha, gamma=gamma, reduction="none")
+        loss, _ = F.softmax_focal_loss_with_grad(x, t, **options)
+        np.testing.assert_array_equal(loss, F.softmax_focal_loss(x, t, **options), err_msg=f"{classes} classes")
+
+
 def test_confident_rows_keep_a_finite_gradient(dtype):
     # p_t = 1 - 1.7e-6: (1 - p_t)^(gamma - 1) is large for gamma < 1 but finite, and
     # 1 - p_t = -expm1(log p_t) keeps its digits; a certain row (p_t = 1) has loss +0.

@@ -641,9 +641,14 @@ class ClassRows {
       to_p[r] = math::exp(terms.log_factor[r]);
       factor[r] = static_cast<T>(terms.p_scale[r] * to_p[r]);
     }
+    // The output rows are finished in the tile and written once by store_tile: rows that are
+    // not live are 0 (their exps may be NaN; `keep` is T-typed so the selects vectorise), and
+    // element t gets its own terms.
+    T keep[kTileRows];
+    for (int64_t r = 0; r < kTileRows; ++r) keep[r] = rows.live[r] != 0 ? T(1) : T(0);
     double target_hess[kTileRows];
     if (hess) {
-      tile_hess(tile, to_p, terms.curvature, terms.p_coef, rows.scale);
+      tile_hess(tile, to_p, terms.curvature, terms.p_coef, rows.scale, keep);
       const double floor = o_.hess_floor;
 #pragma omp simd
       for (int64_t r = 0; r < kTileRows; ++r)
@@ -655,21 +660,16 @@ class ClassRows {
     for (int64_t c = 0; c < C; ++c) {
       const T w = smoothing ? (weight_ != nullptr ? weight_[c] : T(1)) : T(0);
 #pragma omp simd
-      for (int64_t r = 0; r < kTileRows; ++r) tile.e[c][r] = tile.e[c][r] * factor[r] - terms.v_scale[r] * w;
+      for (int64_t r = 0; r < kTileRows; ++r)
+        tile.e[c][r] = keep[r] != T(0) ? tile.e[c][r] * factor[r] - terms.v_scale[r] * w : T(0);
+    }
+    for (int64_t r = 0; r < kTileRows; ++r) {
+      if (!rows.live[r]) continue;
+      tile.e[rows.target[r]][r] -= terms.t_step[r];
+      if (hess) tile.h[rows.target[r]][r] = static_cast<T>(target_hess[r]);
     }
     store_tile(tile.e, b_.out[0] + r0, n, C);
     if (hess) store_tile(tile.h, b_.out[1] + r0, n, C);
-    for (int64_t r = 0; r < n; ++r) {
-      T* out = b_.out[0][r0 + r];
-      T* hess_out = hess ? b_.out[1][r0 + r] : nullptr;
-      if (!rows.live[r]) {
-        zero_row(out);
-        zero_row(hess_out);
-        continue;
-      }
-      out[rows.target[r]] -= terms.t_step[r];
-      if (hess) hess_out[rows.target[r]] = static_cast<T>(target_hess[r]);
-    }
   }
 
   // A tile's rows (lanes): whether each is live (a row of the block, not ignored), its target
@@ -779,7 +779,7 @@ class ClassRows {
   // tile.h = the Hessian's diagonal of every tile row from its kept exps (p_c = exp(x_c -
   // shift) row_to_p), as hess_row computes it but for the exp; element t is the caller's.
   void tile_hess(ClassTile<T>& tile, const double* row_to_p, const double* row_curvature, const double* row_p_coef,
-                 const double* row_scale) const {
+                 const double* row_scale, const T* keep) const {
     T to_p[kTileRows], curvature[kTileRows], p_coef[kTileRows], scale[kTileRows];
 #pragma omp simd
     for (int64_t r = 0; r < kTileRows; ++r) {
@@ -792,7 +792,8 @@ class ClassRows {
     for (int64_t c = 0; c < classes_; ++c) {
 #pragma omp simd
       for (int64_t r = 0; r < kTileRows; ++r)
-        tile.h[c][r] = scale[r] * HessTerms::other(tile.e[c][r] * to_p[r], curvature[r], p_coef[r], floor);
+        tile.h[c][r] =
+            keep[r] != T(0) ? scale[r] * HessTerms::other(tile.e[c][r] * to_p[r], curvature[r], p_coef[r], floor) : T(0);
     }
   }
 
