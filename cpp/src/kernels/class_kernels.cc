@@ -394,10 +394,11 @@ struct HessTerms {
     return loss_helpers::clamp_min(p * (curvature * p + p_coef * (T(1) - p)), floor);
   }
 
-  // Class t, from nll = -log p_t in float64: 1 - p_t as -expm1(log p_t), exact near p_t = 1.
-  FASTLOSS_INLINE double target(double nll, double floor) const {
+  // Class t, from nll = -log p_t and p_t as the row's other probabilities: 1 - p_t in float64
+  // as -expm1(log p_t), exact near p_t = 1 (where p_t's own rounding costs nothing).
+  FASTLOSS_INLINE double target(double nll, double p_t, double floor) const {
     const double one_minus_p = -math::expm1(-nll);
-    return loss_helpers::clamp_min(one_minus_p * (curvature * one_minus_p + p_coef * math::exp(-nll)), floor);
+    return loss_helpers::clamp_min(one_minus_p * (curvature * one_minus_p + p_coef * p_t), floor);
   }
 };
 
@@ -417,11 +418,18 @@ struct ClassTile {
   alignas(64) RowTile<T> h;  // the Hessian's diagonal, when wanted
   T max[kTileRows];
   T shift[kTileRows];
+  T sum[kTileRows];
   double log_sum[kTileRows];
+
+  // p_c = e[c][r] to_p(r) = exp(x - shift) exp(shift - max) / sum, where shift - max is 0,
+  // +inf (an all -inf row) or NaN (a maximum of +inf or NaN), so its exp is shift - max + 1.
+  // A division rather than exp(-log_sum): correctly rounded, and no float64 exp per row.
+  FASTLOSS_INLINE double to_p(int64_t r) const {
+    return ((static_cast<double>(shift[r]) - static_cast<double>(max[r])) + 1.0) / static_cast<double>(sum[r]);
+  }
 
   template <bool kKeepExp>
   FASTLOSS_INLINE void log_sum_exp(int64_t classes) {
-    T sum[kTileRows];
 #pragma omp simd
     for (int64_t r = 0; r < kTileRows; ++r) max[r] = negative_infinity<T>();
     for (int64_t c = 0; c < classes; ++c) {
@@ -571,6 +579,8 @@ class ClassRows {
     return loss;
   }
 
+  static FASTLOSS_INLINE T probability(T x, T max, T log_sum) { return math::exp((x - max) - log_sum); }
+
   // The Hessian's diagonal of a class-index row (x is not the gradient row: grad_hess's
   // outputs never overlap its input), one exp per element.
   void hess_row(const T* x, int64_t t, const LogSumExp& lse, double nll, const HessTerms& terms, T* hess,
@@ -580,8 +590,9 @@ class ClassRows {
     const T floor = static_cast<T>(o_.hess_floor), s = static_cast<T>(scale);
 #pragma omp simd
     for (int64_t c = 0; c < classes_; ++c)
-      hess[c] = s * HessTerms::other(math::exp((x[c] - max) - log_sum), curvature, p_coef, floor);
-    hess[t] = static_cast<T>(scale * terms.target(nll, o_.hess_floor));
+      hess[c] = s * HessTerms::other(probability(x[c], max, log_sum), curvature, p_coef, floor);
+    const double p_t = static_cast<double>(probability(x[t], max, log_sum));
+    hess[t] = static_cast<T>(scale * terms.target(nll, p_t, o_.hess_floor));
   }
 
   // A class-index row's loss (without label smoothing's sum over classes), its gradient
@@ -638,7 +649,7 @@ class ClassRows {
     T factor[kTileRows];
 #pragma omp simd
     for (int64_t r = 0; r < kTileRows; ++r) {
-      to_p[r] = math::exp(terms.log_factor[r]);
+      to_p[r] = tile.to_p(r);
       factor[r] = static_cast<T>(terms.p_scale[r] * to_p[r]);
     }
     // The output rows are finished in the tile and written once by store_tile: rows that are
@@ -649,10 +660,15 @@ class ClassRows {
     double target_hess[kTileRows];
     if (hess) {
       tile_hess(tile, to_p, terms.curvature, terms.p_coef, rows.scale, keep);
+      // p_t as tile_hess computes every p_c (tile.e still holds the exps).
+      double p_t[kTileRows];
+      for (int64_t r = 0; r < kTileRows; ++r)
+        p_t[r] = static_cast<double>(tile.e[rows.target[r]][r] * static_cast<T>(to_p[r]));
       const double floor = o_.hess_floor;
 #pragma omp simd
       for (int64_t r = 0; r < kTileRows; ++r)
-        target_hess[r] = rows.scale[r] * HessTerms{terms.p_coef[r], terms.curvature[r]}.target(terms.nll[r], floor);
+        target_hess[r] =
+            rows.scale[r] * HessTerms{terms.p_coef[r], terms.curvature[r]}.target(terms.nll[r], p_t[r], floor);
     }
     // Label smoothing's -scale beta w_c term; without it the weights are not read (a NaN
     // weight of another class must not reach the row, as in index_row).
@@ -714,21 +730,19 @@ class ClassRows {
     for (int64_t r = 0; r < n; ++r) loss[r] = from[r];
   }
 
-  // Each tile row's loss and the gradient's factors (p_c = exp(x_c - shift) exp(log_factor),
-  // as index_row's single-exp gradient), all 0 where a row is not live; with the Hessian,
+  // Each tile row's loss and the gradient's factors (p_c = exp(x_c - shift) tile.to_p(r)), all
+  // 0 where a row is not live; with the Hessian,
   // its row factors (HessTerms) and the row's nll, for element t. Without kGrad only the loss.
   struct TileTerms {
-    double loss[kTileRows], p_scale[kTileRows], log_factor[kTileRows];
+    double loss[kTileRows], p_scale[kTileRows];
     double curvature[kTileRows], p_coef[kTileRows], nll[kTileRows];
     T v_scale[kTileRows], t_step[kTileRows];
 
     template <bool kGrad>
-    FASTLOSS_INLINE void set(int64_t r, bool live, const IndexTerms& terms, double loss, double nll, double log_factor,
-                             double scale) {
+    FASTLOSS_INLINE void set(int64_t r, bool live, const IndexTerms& terms, double loss, double nll, double scale) {
       this->loss[r] = live ? loss : 0.0;
       if constexpr (!kGrad) return;
       p_scale[r] = live ? terms.p_scale : 0.0;
-      this->log_factor[r] = live ? log_factor : 0.0;
       v_scale[r] = live ? static_cast<T>(scale * terms.beta) : T(0);
       t_step[r] = live ? static_cast<T>(terms.t_step) : T(0);
       curvature[r] = live ? terms.hess.curvature : 0.0;
@@ -739,10 +753,6 @@ class ClassRows {
 
   FASTLOSS_INLINE double tile_nll(const ClassTile<T>& tile, const TileRows& rows, int64_t r) const {
     return (static_cast<double>(tile.max[r]) - rows.x_t[r]) + tile.log_sum[r];
-  }
-
-  FASTLOSS_INLINE double tile_log_factor(const ClassTile<T>& tile, int64_t r) const {
-    return (static_cast<double>(tile.shift[r]) - static_cast<double>(tile.max[r])) - tile.log_sum[r];
   }
 
   // cross_entropy's terms across the tile's rows at once.
@@ -758,7 +768,7 @@ class ClassRows {
       const double scale = kGrad ? rows.scale[r] : 0.0;
       const IndexTerms row = cross_entropy_terms(nll, rows.w_t[r], scale);
       const double loss = smoothing_loss ? row.loss + beta * smoothing[r] : row.loss;
-      terms.template set<kGrad>(r, rows.live[r] != 0, row, loss, nll, tile_log_factor(tile, r), scale);
+      terms.template set<kGrad>(r, rows.live[r] != 0, row, loss, nll, scale);
     }
   }
 
@@ -772,7 +782,7 @@ class ClassRows {
       const double nll = tile_nll(tile, rows, r);
       const double scale = kGrad ? rows.scale[r] : 0.0;
       const IndexTerms row = softmax_focal_terms(nll, amplitude[r], scale);
-      terms.template set<kGrad>(r, rows.live[r] != 0, row, row.loss, nll, tile_log_factor(tile, r), scale);
+      terms.template set<kGrad>(r, rows.live[r] != 0, row, row.loss, nll, scale);
     }
   }
 
@@ -853,13 +863,11 @@ void softmax_tiles(const RowBlock<T>& b, bool log) {
         for (int64_t r = 0; r < kTileRows; ++r) tile.e[c][r] = (tile.x[c][r] - tile.max[r]) - log_sum[r];
       }
     } else {
-      // exp(x - shift) exp((shift - max) - log_sum): one exp per element, as the row path.
+      // exp(x - shift) to_p: one exp per element.
       tile.template log_sum_exp<true>(C);
       T factor[kTileRows];
 #pragma omp simd
-      for (int64_t r = 0; r < kTileRows; ++r)
-        factor[r] = static_cast<T>(
-            math::exp((static_cast<double>(tile.shift[r]) - static_cast<double>(tile.max[r])) - tile.log_sum[r]));
+      for (int64_t r = 0; r < kTileRows; ++r) factor[r] = static_cast<T>(tile.to_p(r));
       for (int64_t c = 0; c < C; ++c) {
 #pragma omp simd
         for (int64_t r = 0; r < kTileRows; ++r) tile.e[c][r] *= factor[r];
