@@ -808,17 +808,21 @@ class ClassRows {
   }
 
   // sum[r] = sum_c w_c (lse - x_c) of each tile row: label smoothing's term, as
-  // Rows::cross_entropy sums it.
+  // Rows::cross_entropy sums it. (Summed in a local array: `sum` might alias the tile for all
+  // the compiler knows, and clang left the loop scalar.)
   void smoothing_sums(const ClassTile<T>& tile, double* sum) const {
     T log_sum[kTileRows];
+    double total[kTileRows] = {};
 #pragma omp simd
     for (int64_t r = 0; r < kTileRows; ++r) log_sum[r] = static_cast<T>(tile.log_sum[r]);
     for (int64_t c = 0; c < classes_; ++c) {
       const T w = weight_ != nullptr ? weight_[c] : T(1);
 #pragma omp simd
       for (int64_t r = 0; r < kTileRows; ++r)
-        sum[r] -= static_cast<double>(w * ((tile.x[c][r] - tile.max[r]) - log_sum[r]));
+        total[r] -= static_cast<double>(w * ((tile.x[c][r] - tile.max[r]) - log_sum[r]));
     }
+#pragma omp simd
+    for (int64_t r = 0; r < kTileRows; ++r) sum[r] = total[r];
   }
 
   // Probability targets: v_c = w_c ((1 - e) y_c + e / C); loss = sum_c v_c (lse - x_c),
