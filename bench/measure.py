@@ -518,7 +518,8 @@ def time_case(functional: Any, case: Case, size: Any, repeats: int, passes: Opti
     checked against the NumPy reference (a fastloss mismatch stops the run; a peer that
     disagrees is reported and not timed), then each pass (the case's, or those of `passes` it
     has) timed with interleaved_medians_ms. The check has run every call once (NumPy's forward
-    inside its fused pass), which is their warm-up. With a probe, the bandwidth probes run in the same rounds and each pass gets its
+    inside its fused pass), which is their warm-up. With a probe, the bandwidth probes run in the same rounds (a size that fits
+    in cache: in rounds of their own, right after) and each pass gets its
     % of memory bound, unless the case has a floor: then the floor's calls run in fastloss's
     rounds instead and each pass gets its "floor_ms"; with in_place, fastloss's fused pass is also timed writing over its
     input ("fastloss_in_place"). With ``only``, that library alone is timed (and checked against
@@ -538,15 +539,22 @@ def time_case(functional: Any, case: Case, size: Any, repeats: int, passes: Opti
     if floor:
         probe = None
     alongside = probe.calls() if probe is not None else {}
+    # A probe streams twice the out-of-cache size: in the rounds of a case that fits in cache
+    # it would evict the inputs before every call of the library beside it and of no other
+    # (in isolated mode only fastloss's process has the probes). There it runs in rounds of
+    # its own, right after.
+    probes_in_rounds = alongside if out_of_cache(case, size) else {}
     timings = {}
     for pass_name in (p for p in passes or case.passes if p in case.passes):
         to_time = {library: c[pass_name] for library, c in timed.items() if pass_name in c}
-        besides = {**alongside, **({"_floor": floor[pass_name]} if pass_name in floor else {})}
+        besides = {**probes_in_rounds, **({"_floor": floor[pass_name]} if pass_name in floor else {})}
         if "_floor" in besides:
             besides["_floor"]()  # warm-up (the check ran the libraries' calls)
         # (an isolated child's library may not be installed: nothing to time)
         ms = interleaved_medians_ms({**to_time, **besides}, repeats, warm_up=False) if to_time else {}
-        numbers: Dict[str, Any] = {"ms": {name: t for name, t in ms.items() if name not in besides}}
+        if to_time and alongside and not probes_in_rounds:
+            ms.update(interleaved_medians_ms(alongside, repeats, warm_up=False))
+        numbers: Dict[str, Any] = {"ms": {name: t for name, t in ms.items() if name not in besides and name not in alongside}}
         if "_floor" in ms:
             numbers["floor_ms"] = ms["_floor"]
         if probe is not None and to_time:

@@ -55,6 +55,41 @@ def test_isolated_mode_times_each_library_in_its_own_process(monkeypatch):
         assert row["torch_compile_seconds"] > 0
 
 
+class _RecordedProbe:
+    """A bandwidth probe's interface with calls that do nothing."""
+
+    def calls(self):
+        return {"_read": lambda: None, "_copy": lambda: None}
+
+    def memory_bound(self, case, inputs, pass_name, ms):
+        return {"percent_of_memory_bound": 0.0}
+
+
+@pytest.mark.parametrize("fits_in_cache", [True, False])
+def test_bandwidth_probes_share_rounds_only_with_out_of_cache_calls(monkeypatch, fits_in_cache):
+    # A probe streams past every cache: beside an in-cache call it would evict that call's
+    # inputs before each of its rounds, so there the probes get rounds of their own.
+    rounds = []
+    timer = measure.interleaved_medians_ms
+
+    def recording(libraries, repeats, warm_up=True):
+        rounds.append(set(libraries))
+        return timer(libraries, repeats, warm_up)
+
+    monkeypatch.setattr(measure, "interleaved_medians_ms", recording)
+    monkeypatch.setattr(measure, "out_of_cache", lambda case, size: not fits_in_cache)
+    row = measure.time_case(F, registry.CASES["mse_loss"], 1000, repeats=1, probe=_RecordedProbe(), only="fastloss")
+    probes = {"_read", "_copy"}
+    probed = [names for names in rounds if names & probes]
+    assert probed
+    if fits_in_cache:
+        assert all(names == probes for names in probed)
+    else:
+        assert all(names - probes == {"fastloss"} for names in probed)
+    for numbers in row["passes"].values():
+        assert set(numbers["ms"]) == {"fastloss"} and "percent_of_memory_bound" in numbers
+
+
 @pytest.mark.parametrize("name, size", [("mse_loss", 1000), ("cross_entropy", (37, 11)), ("softmax", (37, 11))])
 def test_torch_compile_is_a_peer_checked_timed_and_its_compile_time_reported_apart(name, size, monkeypatch):
     pytest.importorskip("torch")
