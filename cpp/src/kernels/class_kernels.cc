@@ -689,7 +689,7 @@ class ClassRows {
   }
 
   // A tile's rows (lanes): whether each is live (a row of the block, not ignored), its target
-  // (0 where not live), x_t, w_t and scale (0 where not live; not set without kGrad).
+  // (0 where not live), x_t, w_t and scale (0 where not live or without a gradient).
   // (live is 64-bit, as wide as the doubles beside it, so that loops selecting on it vectorise.)
   struct TileRows {
     int64_t live[kTileRows];
@@ -709,12 +709,12 @@ class ClassRows {
       rows.target[r] = t != ignore ? t : 0;
       rows.x_t[r] = static_cast<double>(tile.x[rows.target[r]][r]);
       rows.w_t[r] = class_weight(rows.target[r]);
-      if constexpr (kGrad) rows.scale[r] = r < n ? b_.scale[r0 + r] : 0.0;
+      rows.scale[r] = kGrad && r < n ? b_.scale[r0 + r] : 0.0;
     }
 #pragma omp simd
     for (int64_t r = 0; r < kTileRows; ++r) {
       rows.w_t[r] = rows.live[r] != 0 ? rows.w_t[r] : 0.0;
-      if constexpr (kGrad) rows.scale[r] = rows.live[r] != 0 ? rows.scale[r] : 0.0;
+      rows.scale[r] = rows.live[r] != 0 ? rows.scale[r] : 0.0;
     }
     return rows;
   }
@@ -731,8 +731,8 @@ class ClassRows {
   }
 
   // Each tile row's loss and the gradient's factors (p_c = exp(x_c - shift) tile.to_p(r)), all
-  // 0 where a row is not live; with the Hessian,
-  // its row factors (HessTerms) and the row's nll, for element t. Without kGrad only the loss.
+  // 0 where a row is not live; with the Hessian, its row factors (HessTerms) and the row's
+  // nll, for element t. Without kGrad only the loss.
   struct TileTerms {
     double loss[kTileRows], p_scale[kTileRows];
     double curvature[kTileRows], p_coef[kTileRows], nll[kTileRows];
@@ -765,10 +765,9 @@ class ClassRows {
 #pragma omp simd
     for (int64_t r = 0; r < kTileRows; ++r) {
       const double nll = tile_nll(tile, rows, r);
-      const double scale = kGrad ? rows.scale[r] : 0.0;
-      const IndexTerms row = cross_entropy_terms(nll, rows.w_t[r], scale);
+      const IndexTerms row = cross_entropy_terms(nll, rows.w_t[r], rows.scale[r]);
       const double loss = smoothing_loss ? row.loss + beta * smoothing[r] : row.loss;
-      terms.template set<kGrad>(r, rows.live[r] != 0, row, loss, nll, scale);
+      terms.template set<kGrad>(r, rows.live[r] != 0, row, loss, nll, rows.scale[r]);
     }
   }
 
@@ -780,9 +779,8 @@ class ClassRows {
 #pragma omp simd
     for (int64_t r = 0; r < kTileRows; ++r) {
       const double nll = tile_nll(tile, rows, r);
-      const double scale = kGrad ? rows.scale[r] : 0.0;
-      const IndexTerms row = softmax_focal_terms(nll, amplitude[r], scale);
-      terms.template set<kGrad>(r, rows.live[r] != 0, row, row.loss, nll, scale);
+      const IndexTerms row = softmax_focal_terms(nll, amplitude[r], rows.scale[r]);
+      terms.template set<kGrad>(r, rows.live[r] != 0, row, row.loss, nll, rows.scale[r]);
     }
   }
 
